@@ -1,0 +1,45 @@
+"""The ``hpo`` command: one thin function per verb (parse, call the library, print).
+
+Heavy libraries are imported inside the verbs, so ``hpo --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+
+from hpo.errors import HpoError
+
+app = typer.Typer(
+    name="hpo",
+    help="Optuna studies in isolated MLflow spaces: run, analyze, promote.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run a verb's body; an ``HpoError`` becomes its message on stderr and a non-zero exit."""
+    try:
+        return fn()
+    except HpoError as e:
+        for line in str(e).splitlines():
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(e.exit_code) from None
+
+
+from hpo.cli import _run, _space  # noqa: E402,F401  (verbs register themselves on `app`)
+
+
+def main() -> None:
+    app(prog_name="hpo")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

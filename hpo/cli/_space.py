@@ -1,0 +1,39 @@
+"""`hpo validate` and `hpo schema`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from hpo.cli import app, guarded
+
+
+@app.command()
+def validate(
+    space: Path = typer.Argument(..., help="Search-space YAML file."),
+) -> None:
+    """Check a space file and its data without running or writing anything."""
+
+    def body() -> None:
+        from hpo.prepare import prepare
+
+        prep = prepare(space)
+        d = prep.data
+        rows = ", ".join(f"{s} {getattr(d, s).rows}" for s in ("train", "validation", "test"))
+        typer.echo(
+            f"{space}: ok: study {prep.space.study!r}, {len(prep.space.params)} tuned params, "
+            f"{d.task} on {d.target!r} ({rows} rows, {len(d.features)} features), "
+            f"metric {prep.space.metric} ({prep.space.direction})"
+        )
+
+    guarded(body)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a space file (for editor completion)."""
+    from hpo.space import schema as get_schema
+
+    typer.echo(json.dumps(get_schema(), indent=2))

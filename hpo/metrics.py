@@ -1,0 +1,119 @@
+"""Metric registry: each metric knows its task, its direction and how to score predictions.
+
+Adding a metric is one entry in ``METRICS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Task = Literal["regression", "classification"]
+Direction = Literal["maximize", "minimize"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A validation metric.
+
+    ``score(y_true, prediction, proba, labels)`` gets the class predictions and the class
+    probabilities (``None`` for regression). ``catboost_name`` names CatBoost's own
+    implementation where one matches exactly, so per-iteration values cost nothing; otherwise
+    hpo evaluates ``score`` on CatBoost's raw predictions during training.
+    """
+
+    name: str
+    task: Task
+    direction: Direction
+    score: Callable[..., float]
+    catboost_name: str | None = None
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == "maximize"
+
+
+def _pearson_r(y: np.ndarray, pred: np.ndarray, *_: object) -> float:
+    import numpy as np
+
+    if np.std(pred) == 0 or np.std(y) == 0:
+        return float("nan")  # undefined, and Optuna then records the trial as FAIL
+    return float(np.corrcoef(y, pred)[0, 1])
+
+
+def _spearman_r(y: np.ndarray, pred: np.ndarray, *_: object) -> float:
+    from scipy.stats import rankdata
+
+    return _pearson_r(rankdata(y), rankdata(pred))
+
+
+def _r2(y: np.ndarray, pred: np.ndarray, *_: object) -> float:
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(y, pred))
+
+
+def _rmse(y: np.ndarray, pred: np.ndarray, *_: object) -> float:
+    from sklearn.metrics import root_mean_squared_error
+
+    return float(root_mean_squared_error(y, pred))
+
+
+def _mae(y: np.ndarray, pred: np.ndarray, *_: object) -> float:
+    from sklearn.metrics import mean_absolute_error
+
+    return float(mean_absolute_error(y, pred))
+
+
+def _accuracy(y: np.ndarray, pred: np.ndarray, *_: object) -> float:
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(y, pred))
+
+
+def _f1(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, labels: list[object]) -> float:
+    from sklearn.metrics import f1_score
+
+    # Binary targets score the second class, as scikit-learn does; more classes average macro.
+    if len(labels) == 2:
+        return float(f1_score(y, pred, pos_label=labels[1]))
+    return float(f1_score(y, pred, average="macro"))
+
+
+def _roc_auc(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, labels: list[object]) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if len(labels) == 2:
+        return float(roc_auc_score(y == labels[1], proba[:, 1]))
+    return float(roc_auc_score(y, proba, multi_class="ovr", labels=labels))
+
+
+def _logloss(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, labels: list[object]) -> float:
+    from sklearn.metrics import log_loss
+
+    return float(log_loss(y, proba, labels=labels))
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric("pearson_r", "regression", "maximize", _pearson_r),
+        Metric("spearman_r", "regression", "maximize", _spearman_r),
+        Metric("r2", "regression", "maximize", _r2, "R2"),
+        Metric("rmse", "regression", "minimize", _rmse, "RMSE"),
+        Metric("mae", "regression", "minimize", _mae, "MAE"),
+        Metric("accuracy", "classification", "maximize", _accuracy),
+        Metric("f1", "classification", "maximize", _f1),
+        Metric("roc_auc", "classification", "maximize", _roc_auc),
+        Metric("logloss", "classification", "minimize", _logloss),
+    ]
+}
+
+
+def metrics_for(task: Task) -> list[Metric]:
+    """Every registered metric that fits ``task``, in registry order."""
+    return [m for m in METRICS.values() if m.task == task]

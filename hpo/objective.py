@@ -1,0 +1,64 @@
+"""The Optuna objective: one trial is one :func:`hpo.trainer.train` with suggested parameters."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+from typing import TYPE_CHECKING
+
+from hpo.runner import ATTR_SEED, suggest
+from hpo.trainer import train, trial_seed
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpo.prepare import Prepared
+
+
+class Objective:
+    """Trains the model for a trial, reports the validation metric per iteration, records extras.
+
+    The trial's seed comes from the study seed and the trial number, or, for a retried trial,
+    from the trial it retries, so that any trial can be re-run exactly.
+    """
+
+    def __init__(self, prep: Prepared, thread_count: int | None = None) -> None:
+        self._prep = prep
+        self._threads = thread_count
+        self._prunes = prep.space.pruner.name != "none"
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        import optuna
+
+        space = self._prep.space
+        seed = trial.user_attrs.get(ATTR_SEED)
+        if seed is None:
+            seed = trial_seed(space.seed, trial.number)
+            trial.set_user_attr(ATTR_SEED, seed)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        tuned = suggest(trial, dict(space.params))
+
+        def report(step: int, value: float) -> bool:
+            if not math.isfinite(value):
+                return True
+            trial.report(value, step)
+            return not (self._prunes and trial.should_prune())
+
+        result = train(
+            model=space.model,
+            metric=space.metric,
+            data=self._prep.data,
+            params={**space.fixed, **tuned},
+            seed=seed,
+            thread_count=self._threads,
+            report=report,
+        )
+        trial.set_user_attr("fit_seconds", round(result.fit_seconds, 4))
+        trial.set_user_attr("best_iteration", result.best_iteration)
+        trial.set_user_attr("validation_metrics", result.metrics)
+        if result.stopped_at is not None:
+            raise optuna.TrialPruned(f"pruned at iteration {result.stopped_at}")
+        if not math.isfinite(result.objective):
+            raise ValueError(f"validation {space.metric} is {result.objective} (constant predictions?); the trial has no score")
+        return result.objective

@@ -1,0 +1,77 @@
+"""Everything that can be checked before a run writes anything: the space, the model, the data.
+
+``hpo validate`` stops here; ``hpo run`` continues only when this passes, so bad input never
+leaves a half-written study or tracking store behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpo.data import DataVersion, load_data
+from hpo.errors import SpaceError
+from hpo.metrics import METRICS
+from hpo.models import check_model_params
+from hpo.space import GridSamplerConfig, LoadedSpace, SpaceFile, load_space
+from hpo.workspace import Workspace, load_workspace
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated space with its data loaded: ready to run."""
+
+    workspace: Workspace
+    loaded: LoadedSpace
+    data: DataVersion
+
+    @property
+    def space(self) -> SpaceFile:
+        return self.loaded.space
+
+    @property
+    def where(self) -> str:
+        return str(self.loaded.path)
+
+    @property
+    def budget(self) -> int | None:
+        """Trials in the whole study: ``n_trials``, or the grid size for a grid without one."""
+        s = self.space
+        if isinstance(s.sampler, GridSamplerConfig):
+            return s.n_trials or s.grid_size()
+        return s.n_trials
+
+    @property
+    def max_iterations(self) -> int:
+        from hpo.trainer import CATBOOST_DEFAULT_ITERATIONS
+
+        p = self.space.params.get("iterations")
+        if p is not None and hasattr(p, "high"):
+            return int(p.high)
+        return int(self.space.fixed.get("iterations", CATBOOST_DEFAULT_ITERATIONS))
+
+
+def prepare(space_path: str | Path, workspace: Workspace | None = None) -> Prepared:
+    """Load and check a space file and its data; raise an ``HpoError`` naming every problem."""
+    return prepare_loaded(load_space(space_path), workspace or load_workspace())
+
+
+def prepare_loaded(loaded: LoadedSpace, ws: Workspace) -> Prepared:
+    """:func:`prepare` for a space already read (worker processes get it this way)."""
+    space, where = loaded.space, str(loaded.path)
+
+    problems = check_model_params(space.model, dict(space.params), space.fixed)
+    if isinstance(space.sampler, GridSamplerConfig) and space.n_trials and space.n_trials > space.grid_size():
+        problems.append(f"`n_trials` must be <= the grid size {space.grid_size()} for sampler `grid`, but got {space.n_trials}")
+    if problems:
+        raise SpaceError("\n".join(f"{where}: {p}" for p in problems))
+
+    data = load_data(space.data, task=space.task, base=ws.root, where=where)
+    metric = METRICS[space.metric]
+    if metric.task != data.task:
+        how = "" if space.task else " (inferred from the target; state `task` to override)"
+        raise SpaceError(
+            f"{where}: `metric` {space.metric!r} is a {metric.task} metric, but the target "
+            f"{space.data.target!r} is {data.task}{how}"
+        )
+    return Prepared(workspace=ws, loaded=loaded, data=data)

@@ -1,0 +1,74 @@
+"""Optuna storages: the source of truth for studies and trials.
+
+SQLite under ``studies/`` by default (optuna-dashboard opens it directly); any SQLAlchemy URL
+(PostgreSQL for many hosts) otherwise. Every RDB storage gets heartbeats, so a trial whose
+worker died is failed and retried instead of staying RUNNING forever.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+HEARTBEAT_INTERVAL = 5  # seconds between a running trial's heartbeats
+GRACE_PERIOD = 20  # seconds without a heartbeat before a RUNNING trial counts as dead
+MAX_RETRY = 3  # a trial whose worker died is retried this often, with the same parameters
+SQLITE_TIMEOUT = 120  # seconds a writer waits for SQLite's lock before giving up
+
+
+def sqlite_path(url: str) -> Path | None:
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    return None
+
+
+def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorage:
+    """Open the storage at ``url``; with ``create``, make the SQLite file and its folder."""
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    engine_kwargs: dict[str, object] = {}
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.exists():
+            if not create:
+                from hpo.errors import HpoError
+
+                raise HpoError(f"storage {url}: no such database (run `hpo run` first, or pass --storage)")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        _enable_wal(path)
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT}}
+    elif url.startswith(("postgresql", "mysql")):
+        engine_kwargs = {"pool_pre_ping": True}
+    else:
+        return optuna.storages.get_storage(url)
+    import warnings
+
+    with warnings.catch_warnings():
+        # Heartbeats have been "experimental" since Optuna 2.8; hpo depends on them knowingly.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _rdb(RDBStorage, RetryHeartbeatStaleTrialCallback, url, engine_kwargs)
+
+
+def _rdb(RDBStorage: Any, Retry: Any, url: str, engine_kwargs: dict[str, object]) -> optuna.storages.BaseStorage:
+    return RDBStorage(
+        url,
+        engine_kwargs=engine_kwargs,
+        heartbeat_interval=HEARTBEAT_INTERVAL,
+        grace_period=GRACE_PERIOD,
+        heartbeat_stale_trial_callback=Retry(max_retry=MAX_RETRY),
+    )
+
+
+def _enable_wal(path: Path) -> None:
+    # WAL lets readers (the dashboard, the progress bar) and several writer processes share the
+    # file without "database is locked"; the mode is stored in the file, so this runs once.
+    con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()

@@ -1,0 +1,70 @@
+"""The workspace: the folder hpo runs in, its settings and where studies are stored.
+
+Settings come from ``[tool.hpo]`` in the workspace's ``pyproject.toml``; zero settings work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomllib
+
+from hpo.errors import HpoError
+
+STORAGE_ENV = "HPO_STORAGE"
+DEFAULT_STORAGE_FILE = "hpo.db"
+
+_KNOWN_KEYS = {"project", "storage", "hpo_experiment", "data_experiment", "leaderboard_experiment"}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    project: str
+    storage_setting: str | None = None
+    templates: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def studies_dir(self) -> Path:
+        return self.root / "studies"
+
+    @property
+    def search_spaces_dir(self) -> Path:
+        return self.root / "search_spaces"
+
+    def storage_url(self, override: str | None = None) -> str:
+        """``--storage``, else ``$HPO_STORAGE``, else ``[tool.hpo] storage``, else SQLite in studies/."""
+        url = override or os.environ.get(STORAGE_ENV) or self.storage_setting
+        if url:
+            return url
+        return f"sqlite:///{self.studies_dir / DEFAULT_STORAGE_FILE}"
+
+    def study_dir(self, study: str) -> Path:
+        return self.studies_dir / study
+
+
+def load_workspace(root: Path | None = None) -> Workspace:
+    """Read the workspace at ``root`` (default: the current folder)."""
+    root = (root or Path.cwd()).resolve()
+    settings: dict[str, object] = {}
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            settings = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("hpo", {})
+        except tomllib.TOMLDecodeError as e:
+            raise HpoError(f"{pyproject}: invalid TOML: {e}") from None
+    unknown = sorted(set(settings) - _KNOWN_KEYS)
+    if unknown:
+        raise HpoError(f"{pyproject}: `tool.hpo.{unknown[0]}` is not a known key ({', '.join(sorted(_KNOWN_KEYS))})")
+    for key, value in settings.items():
+        if not isinstance(value, str):
+            raise HpoError(f"{pyproject}: `tool.hpo.{key}` must be a string, but got {value!r}")
+    templates = {k: str(v) for k, v in settings.items() if k.endswith("_experiment")}
+    return Workspace(
+        root=root,
+        project=str(settings.get("project") or root.name),
+        storage_setting=settings.get("storage"),  # type: ignore[arg-type]
+        templates=templates,
+    )
