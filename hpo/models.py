@@ -56,7 +56,7 @@ MODELS: dict[str, ModelSpec] = {
                 "logging_level",
                 "train_dir",
                 "allow_writing_files",
-                "thread_count_override",
+                "class_names",
             }
         ),
         integer_params=frozenset({"depth", "iterations", "border_count", "min_data_in_leaf", "max_leaves"}),

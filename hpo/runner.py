@@ -230,7 +230,7 @@ def study_attributes(prep: Prepared) -> dict[str, Any]:
         "dirty": src.dirty,
         "derived_from": None if space.derived_from is None else space.derived_from.model_dump(mode="json"),
         "hpo_version": __version__,
-        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 

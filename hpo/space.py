@@ -336,7 +336,7 @@ class SpaceFile(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> SpaceFile:
-        if self.n_trials is None and self.timeout is None:
+        if self.n_trials is None and self.timeout is None and not isinstance(self.sampler, GridSamplerConfig):
             raise ValueError("set `n_trials`, `timeout` or both, so that a run ends")
         both = sorted(set(self.params) & set(self.fixed))
         if both:
@@ -410,9 +410,10 @@ def parse_space(text: str, source: str = "<string>") -> SpaceFile:
     try:
         raw = yaml.safe_load(text)
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
+        mark, ctx = e.problem_mark, e.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise SpaceError(f"{source}: invalid YAML{where}: {e.problem or e.context}") from None
+        context = f" ({e.context} at line {ctx.line + 1})" if ctx and e.context else ""
+        raise SpaceError(f"{source}: invalid YAML{where}: {e.problem}{context}") from None
     except yaml.YAMLError as e:
         raise SpaceError(f"{source}: invalid YAML: {e}") from None
     if not isinstance(raw, dict):
@@ -443,6 +444,12 @@ def _describe(err: Any, source: str) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if kind.startswith(("greater_than", "less_than")) or kind.endswith(("_type", "_parsing")):
         msg = f"{msg}, but got {inp!r}"
+    last = f"`{loc[-1]}`" if (loc := _strip_tags(err["loc"])) else ""
+    if last and msg.startswith(last):
+        return f"{source}: `{key}`{msg[len(last) :]}"
+    if key and msg.startswith("`"):
+        # A model's own rule names its field: `low` at params.depth reads `params.depth.low`.
+        return f"{source}: `{key}.{msg[1:]}"
     return f"{source}: `{key}` {msg}" if key else f"{source}: {msg}"
 
 

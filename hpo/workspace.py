@@ -6,10 +6,9 @@ Settings come from ``[tool.hpo]`` in the workspace's ``pyproject.toml``; zero se
 from __future__ import annotations
 
 import os
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import tomllib
 
 from hpo.errors import HpoError
 

@@ -15,7 +15,8 @@ from hpo.cli import app, guarded
 def run(
     space: Path = typer.Argument(..., help="Search-space YAML file."),
     storage: Optional[str] = typer.Option(
-        None, help="Optuna storage URL. Default: $HPO_STORAGE, [tool.hpo] storage, or sqlite under studies/."
+        None,
+        help="Optuna storage URL. Default: $HPO_STORAGE, then tool.hpo.storage in pyproject.toml, then sqlite under studies/.",
     ),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Worker processes on this host (they share the study's budget)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; only errors and the best trial."),

@@ -1,0 +1,68 @@
+"""Shared fixtures: a temp workspace and small, fast space files (real CatBoost, few iterations)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_space(**overrides: Any) -> dict[str, Any]:
+    """A space that trains in ~0.1 s per trial on scikit-learn's diabetes data."""
+    space: dict[str, Any] = {
+        "study": "small",
+        "data": {
+            "version": "v0.1.0",
+            "source": "sklearn:diabetes",
+            "target": "target",
+            "split": {"validation": 0.2, "test": 0.2, "seed": 0},
+        },
+        "model": "catboost",
+        "metric": "pearson_r",
+        "n_trials": 4,
+        "seed": 7,
+        "sampler": {"name": "random"},
+        "pruner": {"name": "none"},
+        "params": {
+            "depth": {"type": "int", "low": 2, "high": 4},
+            "learning_rate": {"type": "float", "low": 0.03, "high": 0.3, "log": True},
+        },
+        "fixed": {"iterations": 40, "thread_count": 1},
+    }
+    for key, value in overrides.items():
+        if value is None:
+            space.pop(key, None)
+        else:
+            space[key] = value
+    return space
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty workspace folder, made the current directory; no HPO_STORAGE leaks in."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPO_STORAGE", raising=False)
+    (tmp_path / "search_spaces").mkdir()
+    return tmp_path
+
+
+def write_space(folder: Path, name: str = "space.yaml", **overrides: Any) -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(small_space(**overrides), sort_keys=False))
+    return path
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the real `hpo` command in a subprocess."""
+    full_env = {k: v for k, v in os.environ.items() if k != "HPO_STORAGE"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "hpo", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
