@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -26,6 +27,8 @@ from hpo.workspace import Workspace
 if TYPE_CHECKING:
     import optuna
 
+    from hpo.tracking import LiveProjection
+
 # Study user attributes written by hpo.
 ATTR_READY = "hpo_ready"
 ATTR_SEARCH_HASH = "search_hash"
@@ -34,6 +37,7 @@ ATTR_DIGESTS = "data_digests"
 ATTR_SLOT = "budget_slot"
 ATTR_SEED = "seed"
 ATTR_ERROR = "error"
+ATTR_RUN_ID = "mlflow_run_id"
 
 READY_WAIT_SECONDS = 60
 POLL_SECONDS = 0.5
@@ -139,19 +143,22 @@ def run_study(
     _fail_stale(study)
     top_up_budget(study, prep)
 
+    tracker = open_tracking(prep, study, _warner(progress))
+
     before = snapshot(study)
     progress.start(prep.space.study, prep.budget, before, resumed=not created)
     deadline = time.time() + prep.space.timeout if prep.space.timeout else None
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    worker = _WorkerArgs(prep.loaded, prep.workspace, url, 0, deadline, threads, prep.budget, before.finished)
+    worker = _WorkerArgs(prep.loaded, prep.workspace, url, 0, deadline, threads, prep.budget, before.finished, tracker.active)
 
     start = time.perf_counter()
     failures: list[str] = []
     if jobs == 1:
-        interrupted = _run_in_process(worker, prep, study, progress, failures)
+        interrupted = _run_in_process(worker, prep, study, progress, failures, tracker)
     else:
         interrupted = _run_processes(worker, jobs, study, progress, failures)
     progress.stop()
+    tracker.close(study)
 
     result = RunResult(
         study=prep.space.study,
@@ -319,6 +326,30 @@ def _fail_stale(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
+def open_tracking(prep: Prepared, study: optuna.Study, warn: Callable[[str], None], main: bool = True) -> LiveProjection:
+    """The study's MLflow projection; the main process also describes the data-version space."""
+    from hpo.tracking import LiveProjection, StudyProjection, client, describe_data_experiment
+
+    def open_projection() -> StudyProjection:
+        c = client()
+        projection = StudyProjection.open(prep.workspace, study, c)
+        if main:
+            describe_data_experiment(c, prep.workspace, prep.data.overview())
+        return projection
+
+    return LiveProjection(open_projection, warn)
+
+
+def _warner(progress: Progress | None) -> Callable[[str], None]:
+    def warn(text: str) -> None:
+        if progress is not None and type(progress) is not Progress:
+            progress.message(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    return warn
+
+
 # --- one worker -------------------------------------------------------------------------------
 
 
@@ -332,6 +363,7 @@ class _WorkerArgs:
     threads: int
     budget: int | None
     trials_at_start: int
+    track: bool = True
 
 
 class _Stop:
@@ -354,6 +386,7 @@ def _worker_loop(
     prep: Prepared,
     stop: _Stop,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+    tracker: LiveProjection | None = None,
 ) -> None:
     import numpy as np
     import optuna
@@ -373,6 +406,8 @@ def _worker_loop(
         pruner=make_pruner(space.pruner, prep.max_iterations),
     )
     objective = Objective(prep, thread_count=args.threads)
+    if tracker is None and args.track:
+        tracker = open_tracking(prep, study, _warner(None), main=False)
     while not stop.requested:
         if args.deadline is not None and time.time() >= args.deadline:
             break
@@ -380,7 +415,7 @@ def _worker_loop(
         trial_id = claim_trial(study, args.budget)
         if trial_id is None:
             break
-        frozen = run_trial(study, trial_id, objective)
+        frozen = run_trial(study, trial_id, objective, tracker)
         if on_trial:
             on_trial(frozen)
 
@@ -406,8 +441,19 @@ def claim_trial(study: optuna.Study, budget: int | None) -> int | None:
     return None
 
 
-def run_trial(study: optuna.Study, trial_id: int, objective: Callable[[Any], float]) -> optuna.trial.FrozenTrial:
-    """Run one claimed trial with heartbeats, and tell the storage how it ended."""
+def run_trial(
+    study: optuna.Study, trial_id: int, objective: Callable[[Any], float], tracker: LiveProjection | None = None
+) -> optuna.trial.FrozenTrial:
+    """Run one claimed trial with heartbeats, tell the storage how it ended, then project it."""
+    frozen = _run_trial(study, trial_id, objective, tracker)
+    if tracker is not None:
+        tracker.finish(frozen.user_attrs.get(ATTR_RUN_ID), frozen)
+    return frozen
+
+
+def _run_trial(
+    study: optuna.Study, trial_id: int, objective: Callable[[Any], float], tracker: LiveProjection | None
+) -> optuna.trial.FrozenTrial:
     import optuna
     from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
     from optuna.trial import TrialState
@@ -416,6 +462,8 @@ def run_trial(study: optuna.Study, trial_id: int, objective: Callable[[Any], flo
     if is_heartbeat_enabled(storage):
         storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
     trial = optuna.Trial(study, trial_id)
+    if tracker is not None:
+        tracker.start(trial)
     with get_heartbeat_thread(trial_id, storage):
         try:
             value = objective(trial)
@@ -457,7 +505,14 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 # --- in this process, or in several -----------------------------------------------------------
 
 
-def _run_in_process(args: _WorkerArgs, prep: Prepared, study: optuna.Study, progress: Progress, failures: list[str]) -> bool:
+def _run_in_process(
+    args: _WorkerArgs,
+    prep: Prepared,
+    study: optuna.Study,
+    progress: Progress,
+    failures: list[str],
+    tracker: LiveProjection,
+) -> bool:
     stop = _Stop(lambda: progress.message("Stopping after the running trial (Ctrl-C again to abort it)"))
 
     def on_trial(t: optuna.trial.FrozenTrial) -> None:
@@ -467,7 +522,7 @@ def _run_in_process(args: _WorkerArgs, prep: Prepared, study: optuna.Study, prog
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, stop.handle) if in_main else None
     try:
-        _worker_loop(args, prep, stop, on_trial)
+        _worker_loop(args, prep, stop, on_trial, tracker)
     except KeyboardInterrupt:
         progress.message("Aborted: the running trial was failed and put back in the queue")
         stop.requested = True

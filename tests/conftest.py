@@ -49,6 +49,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty workspace folder, made the current directory; no HPO_STORAGE leaks in."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HPO_STORAGE", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / "search_spaces").mkdir()
     return tmp_path
 
@@ -61,7 +62,7 @@ def write_space(folder: Path, name: str = "space.yaml", **overrides: Any) -> Pat
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run the real `hpo` command in a subprocess."""
-    full_env = {k: v for k, v in os.environ.items() if k != "HPO_STORAGE"}
+    full_env = {k: v for k, v in os.environ.items() if k not in ("HPO_STORAGE", "MLFLOW_TRACKING_URI")}
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "hpo", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout

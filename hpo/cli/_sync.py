@@ -1,0 +1,40 @@
+"""`hpo sync`."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from hpo.cli import app, guarded
+
+
+@app.command()
+def sync(
+    study: Optional[str] = typer.Option(None, help="Study name. Default: every hpo study in the storage."),
+    storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default as for `hpo run`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per study."),
+) -> None:
+    """Rebuild the MLflow projection of studies from the Optuna storage (idempotent)."""
+
+    def body() -> None:
+        from hpo.studies import hpo_study_names, load_study
+        from hpo.tracking import client, sync_study, tracking_uri
+        from hpo.workspace import load_workspace
+
+        ws = load_workspace()
+        url = ws.storage_url(storage)
+        names = [study] if study else hpo_study_names(url)
+        c = client()
+        for name in names:
+            r = sync_study(ws, load_study(url, name), c)
+            if as_json:
+                typer.echo(json.dumps(r.__dict__))
+            else:
+                typer.echo(
+                    f"{name}: {r.created} run(s) created, {r.completed} completed, {r.unchanged} already logged "
+                    f"(experiment {r.experiment_id} at {tracking_uri()})"
+                )
+
+    guarded(body)

@@ -1,0 +1,187 @@
+"""The MLflow projection: HPO space per data version, provenance tags, and `hpo sync`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from hpo.cli import app
+from hpo.provenance import source_version
+from tests.conftest import write_space
+
+
+@pytest.fixture
+def mlflow_store(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    uri = f"sqlite:///{workspace / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, list(args))
+    if r.exception and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return r.exit_code, r.stdout, r.stderr
+
+
+def runs(uri: str, experiment: str, role: str | None = None) -> list:
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    found = c.search_runs([exp.experiment_id], max_results=1000)
+    return [r for r in found if role is None or r.data.tags.get("hpo.role") == role]
+
+
+def study(ws: Path, name: str = "small") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{ws / 'studies' / 'hpo.db'}")
+
+
+def test_every_finished_trial_has_one_child_run_with_provenance(workspace: Path, mlflow_store: str) -> None:
+    params = {
+        "depth": {"type": "int", "low": 2, "high": 3},
+        "bootstrap_type": {"type": "categorical", "choices": ["Bayesian", "Bernoulli"]},
+    }
+    space = write_space(workspace, n_trials=6, params=params, fixed={"iterations": 30, "thread_count": 1, "subsample": 0.5})
+    assert invoke("run", str(space), "--quiet")[0] == 0
+    hpo_exp = f"{workspace.name}-HPO-v0.1.0"
+    parents, children = runs(mlflow_store, hpo_exp, "study"), runs(mlflow_store, hpo_exp, "trial")
+    assert len(parents) == 1 and len(children) == 6
+    parent = parents[0]
+    assert parent.info.status == "FINISHED" and "best_val_pearson_r" in parent.data.metrics
+    assert MlflowClient(mlflow_store).download_artifacts(parent.info.run_id, "space.yaml") and True
+
+    s = study(workspace)
+    by_number = {int(r.data.tags["hpo.trial_number"]): r for r in children}
+    assert sorted(by_number) == list(range(6))
+    states = set()
+    for t in s.trials:
+        r = by_number[t.number]
+        tags = r.data.tags
+        assert t.user_attrs["mlflow_run_id"] == r.info.run_id  # Optuna -> MLflow
+        assert tags["mlflow.parentRunId"] == parent.info.run_id
+        assert tags["hpo.study"] == "small" and tags["hpo.trial_state"] == t.state.name
+        assert tags["data_version"] == "v0.1.0" and tags["seed"] == str(t.user_attrs["seed"])
+        assert {tags[f"digest.{k}"] for k in ("train", "validation", "test")} == set(s.user_attrs["data_digests"].values())
+        assert tags["src_version"] == "unknown" and tags["git_dirty"] == "unknown"
+        assert {"hpo_version", "version.python", "version.optuna", "version.catboost", "version.mlflow"} <= set(tags)
+        assert r.data.params["iterations"] == "30" and r.data.params["depth"] == str(t.params["depth"])
+        states.add(t.state.name)
+        if t.state.name == "COMPLETE":
+            assert r.info.status == "FINISHED"
+            assert r.data.metrics["val_pearson_r"] == pytest.approx(t.value)
+            assert {"val_rmse", "val_r2", "val_mae", "fit_seconds", "best_iteration"} <= set(r.data.metrics)
+            history = MlflowClient(mlflow_store).get_metric_history(r.info.run_id, "val_pearson_r_by_iteration")
+            assert len(history) == len(t.intermediate_values)
+        else:
+            assert r.info.status == "FAILED" and "bayesian bootstrap" in tags["error"]
+    assert states == {"COMPLETE", "FAIL"}
+
+    # nothing from `hpo run` lands in the data-version space; its description states the data
+    data_exp = MlflowClient(mlflow_store).get_experiment_by_name(f"{workspace.name}-Data-v0.1.0")
+    assert runs(mlflow_store, data_exp.name) == []
+    note = data_exp.tags["mlflow.note.content"]
+    assert "| train | 266 | 11 |" in note and s.user_attrs["data_digests"]["test"] in note and "`target`" in note
+
+
+def test_experiment_names_follow_templates(workspace: Path, mlflow_store: str) -> None:
+    (workspace / "pyproject.toml").write_text(
+        '[tool.hpo]\nproject = "acme"\nhpo_experiment = "{project}/tuning/{data_version}"\n'
+    )
+    assert invoke("run", str(write_space(workspace, n_trials=1)), "--quiet")[0] == 0
+    assert len(runs(mlflow_store, "acme/tuning/v0.1.0", "trial")) == 1
+    assert MlflowClient(mlflow_store).get_experiment_by_name("acme-Data-v0.1.0") is not None
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_mlflow_then_sync_finds_every_trial_once(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    space = write_space(workspace, n_trials=3)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
+    code, out, err = invoke("run", str(space), "--json")
+    assert code == 0 and json.loads(out)["states"] == {"COMPLETE": 3}
+    assert err.count("unreachable") == 1 and "hpo sync" in err
+    assert all("mlflow_run_id" not in t.user_attrs for t in study(workspace).trials)
+
+    uri = f"sqlite:///{workspace / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    code, out, _ = invoke("sync", "--json")
+    assert code == 0 and json.loads(out)["created"] == 3
+    children = runs(uri, f"{workspace.name}-HPO-v0.1.0", "trial")
+    assert sorted(int(r.data.tags["hpo.trial_number"]) for r in children) == [0, 1, 2]
+    assert all(r.info.status == "FINISHED" and "val_pearson_r" in r.data.metrics for r in children)
+
+    code, out, _ = invoke("sync", "--study", "small", "--json")
+    assert json.loads(out) | {"experiment_id": None} == {"study": "small", "experiment_id": None, "created": 0, "completed": 0, "unchanged": 3}
+    assert len(runs(uri, f"{workspace.name}-HPO-v0.1.0")) == 4  # one parent, three trials
+
+
+def test_sync_after_a_live_run_creates_nothing(workspace: Path, mlflow_store: str) -> None:
+    assert invoke("run", str(write_space(workspace, n_trials=2)), "--quiet")[0] == 0
+    code, out, _ = invoke("sync", "--json")
+    assert json.loads(out)["created"] == 0 and json.loads(out)["unchanged"] == 2
+    assert len(runs(mlflow_store, f"{workspace.name}-HPO-v0.1.0")) == 3
+
+
+def test_sync_of_an_unknown_study_says_which_exist(workspace: Path, mlflow_store: str) -> None:
+    assert invoke("run", str(write_space(workspace, n_trials=1)), "--quiet")[0] == 0
+    code, _, err = invoke("sync", "--study", "nope")
+    assert code == 2 and "no study 'nope'" in err and "small" in err
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_src_version_from_a_tagged_git_repository(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "user.email", "t@example.com")
+    git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "train.py").write_text("print(1)\n")
+    git(tmp_path, "add", "train.py")
+    git(tmp_path, "commit", "-qm", "first")
+    git(tmp_path, "tag", "v1.2.0")
+
+    v = source_version(tmp_path)
+    assert (v.src_version, v.dirty) == ("v1.2.0", False)
+    assert v.commit == git(tmp_path, "rev-parse", "HEAD")
+
+    (tmp_path / "train.py").write_text("print(2)\n")
+    assert source_version(tmp_path).dirty is True
+    (tmp_path / "notes.txt").write_text("untracked files do not make a tree dirty\n")
+    git(tmp_path, "commit", "-qam", "second")
+    v = source_version(tmp_path)
+    assert v.src_version.startswith("v1.2.0-1-g") and v.dirty is False
+
+
+def test_src_version_outside_git_is_unknown(tmp_path: Path) -> None:
+    v = source_version(tmp_path)
+    assert (v.src_version, v.commit, v.dirty) == ("unknown", "unknown", None)
+
+
+def test_study_records_the_tag_of_the_workspace_repository(workspace: Path, mlflow_store: str) -> None:
+    git(workspace, "init", "-q")
+    git(workspace, "config", "user.email", "t@example.com")
+    git(workspace, "config", "user.name", "t")
+    (workspace / ".gitignore").write_text("studies/\nmlflow.db\nmlruns/\n")
+    space = write_space(workspace, n_trials=1)
+    git(workspace, "add", ".")
+    git(workspace, "commit", "-qm", "space")
+    git(workspace, "tag", "v0.3.0")
+    assert invoke("run", str(space), "--quiet")[0] == 0
+    attrs = study(workspace).user_attrs
+    assert (attrs["src_version"], attrs["dirty"]) == ("v0.3.0", False)
+    (child,) = runs(mlflow_store, f"{workspace.name}-HPO-v0.1.0", "trial")
+    assert child.data.tags["src_version"] == "v0.3.0" and child.data.tags["git_dirty"] == "false"
+    assert child.data.tags["mlflow.source.git.commit"] == git(workspace, "rev-parse", "HEAD")
