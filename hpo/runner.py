@@ -515,9 +515,12 @@ def _run_in_process(
 ) -> bool:
     stop = _Stop(lambda: progress.message("Stopping after the running trial (Ctrl-C again to abort it)"))
 
+    shows = type(progress) is not Progress  # a snapshot costs a few queries: skip it when nobody looks
+
     def on_trial(t: optuna.trial.FrozenTrial) -> None:
         _note_failure(t, progress, failures)
-        progress.update(snapshot(study))
+        if shows:
+            progress.update(snapshot(study))
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, stop.handle) if in_main else None

@@ -123,7 +123,13 @@ def test_unreachable_mlflow_then_sync_finds_every_trial_once(workspace: Path, mo
     assert all(r.info.status == "FINISHED" and "val_pearson_r" in r.data.metrics for r in children)
 
     code, out, _ = invoke("sync", "--study", "small", "--json")
-    assert json.loads(out) | {"experiment_id": None} == {"study": "small", "experiment_id": None, "created": 0, "completed": 0, "unchanged": 3}
+    assert json.loads(out) | {"experiment_id": None} == {
+        "study": "small",
+        "experiment_id": None,
+        "created": 0,
+        "completed": 0,
+        "unchanged": 3,
+    }
     assert len(runs(uri, f"{workspace.name}-HPO-v0.1.0")) == 4  # one parent, three trials
 
 
