@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 UNKNOWN = "unknown"
@@ -16,9 +16,6 @@ class SourceVersion:
     src_version: str
     commit: str
     dirty: bool | None
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def source_version(workspace: Path | None = None) -> SourceVersion:

@@ -118,11 +118,6 @@ def evaluate(model: Any, split: Split, task: str, classes: list[object]) -> dict
     return {m.name: m.score(y, pred, proba, labels) for m in metrics_for(task)}  # type: ignore[arg-type]
 
 
-def params_for_library(tuned: dict[str, Any], fixed: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of one fit: fixed parameters, then the tuned ones."""
-    return {**fixed, **tuned}
-
-
 class _ReportCallback:
     """CatBoost ``after_iteration`` hook: hands the validation objective to ``report``."""
 
