@@ -31,7 +31,8 @@ class BarProgress(Progress):
 
         verb = "Resuming" if resumed else "Starting"
         left = "" if budget is None else f", {max(budget - snapshot.finished, 0)} to go"
-        self._console.print(f"{verb} study [bold]{study}[/] ({snapshot.finished} trials done{left})")
+        inherited = f", {snapshot.inherited} inherited from its parent study" if snapshot.inherited else ""
+        self._console.print(f"{verb} study [bold]{study}[/] ({snapshot.finished} trials done{left}{inherited})")
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -83,4 +84,6 @@ def print_result(console: Console, r: RunResult) -> None:
         states.add_column(s.lower(), justify="right")
     states.add_row(*[str(n) for n in r.after.states.values()])
     console.print(states)
+    if r.after.inherited:
+        console.print(f"{r.after.inherited} of the COMPLETE trials were inherited from the parent study (warm start).")
     console.print(f"Storage: {r.storage}", highlight=False)

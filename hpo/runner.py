@@ -57,10 +57,12 @@ class StudySnapshot:
 
     states: dict[str, int]
     best: BestTrial | None
+    inherited: int = 0  # COMPLETE trials taken over from a parent study (warm start)
 
     @property
     def finished(self) -> int:
-        return sum(self.states.get(s, 0) for s in ("COMPLETE", "PRUNED", "FAIL"))
+        """Finished trials of this study's own budget (inherited ones are not)."""
+        return sum(self.states.get(s, 0) for s in ("COMPLETE", "PRUNED", "FAIL")) - self.inherited
 
 
 @dataclass
@@ -96,6 +98,7 @@ class RunResult:
             "created": self.created,
             "ran": self.ran,
             "states": self.after.states,
+            "inherited": self.after.inherited,
             "best": None if best is None else best.__dict__,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "interrupted": self.interrupted,
@@ -196,6 +199,11 @@ def open_study(prep: Prepared, url: str) -> tuple[optuna.Study, bool]:
     storage = open_storage(url)
     sampler = make_sampler(space.sampler, space.seed)
     pruner = make_pruner(space.pruner, prep.max_iterations)
+    inheritance = None
+    if space.derived_from is not None and space.derived_from.warm_start and not _exists(storage, space.study):
+        from hpo.derive import inherited_trials
+
+        inheritance = inherited_trials(prep, url)  # checked before anything is written
     try:
         study = optuna.create_study(
             storage=storage, study_name=space.study, direction=space.direction, sampler=sampler, pruner=pruner
@@ -206,9 +214,22 @@ def open_study(prep: Prepared, url: str) -> tuple[optuna.Study, bool]:
         return study, False
     for key, value in study_attributes(prep).items():
         study.set_user_attr(key, value)
+    if inheritance is not None:
+        from hpo.derive import ATTR_INHERITED
+
+        study.add_trials(inheritance.trials)
+        study.set_user_attr(ATTR_INHERITED, {"study": inheritance.parent, "trials": inheritance.numbers})
     # Written last: workers that found the study already created wait for it.
     study.set_user_attr(ATTR_READY, True)
     return study, True
+
+
+def _exists(storage: optuna.storages.BaseStorage, name: str) -> bool:
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
 
 
 def study_attributes(prep: Prepared) -> dict[str, Any]:
@@ -306,7 +327,8 @@ def snapshot(study: optuna.Study) -> StudySnapshot:
     if states.get("COMPLETE"):
         t = study.best_trial
         best = BestTrial(t.number, float(t.value), dict(t.params), t.user_attrs.get(ATTR_SEED))  # type: ignore[arg-type]
-    return StudySnapshot(states, best)
+    inherited = len((study.user_attrs.get("inherited_trials") or {}).get("trials", []))
+    return StudySnapshot(states, best, inherited)
 
 
 def _fmt_states(states: dict[str, int]) -> str:

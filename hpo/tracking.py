@@ -411,6 +411,8 @@ class SyncResult:
 def sync_study(ws: Workspace, study: optuna.Study, c: MlflowClient | None = None) -> SyncResult:
     """Rebuild the study's projection: every finished trial gets exactly one complete run.
 
+    Trials inherited from a parent study (warm start) get none: the parent's runs hold them.
+
     Idempotent: runs are found by their study and trial-number tags, so a second sync (or a
     sync after a live ``hpo run``) creates nothing.
     """
@@ -420,6 +422,8 @@ def sync_study(ws: Workspace, study: optuna.Study, c: MlflowClient | None = None
     runs = projection.trial_runs()
     created = completed = unchanged = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+        if "inherited_from" in t.user_attrs:
+            continue  # a warm-start observation: its run is the parent study's
         if t.number in runs:
             run_id, state = runs[t.number]
             if state == t.state.name:

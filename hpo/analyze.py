@@ -1,0 +1,249 @@
+"""`hpo analyze`: load a study, compute its trends, and write what they recommend.
+
+Writes (unless ``write=False``): ``studies/<study>/analysis.{html,json,md}``; the figures and a
+Markdown note into the study for optuna-dashboard; the HTML as an artifact of the study's parent
+run in its MLflow HPO space; and, for a study hpo ran, the derived space under ``search_spaces/``.
+Every input is checked before the first write.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpo.analysis import MIN_TRIALS, TOP_FRACTION, Analysis, analyze
+from hpo.errors import HpoError, StudyError
+from hpo.workspace import Workspace, load_workspace
+
+if TYPE_CHECKING:
+    import optuna
+
+IMPORTANCE_METHODS = ("ped-anova", "fanova", "mdi")
+
+
+@dataclass
+class AnalyzeResult:
+    analysis: Analysis
+    metric: str
+    storage: str
+    html: Path | None = None
+    derived_space: Path | None = None
+    derived_study: str | None = None
+    artifact_run_id: str | None = None
+    dashboard: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = self.analysis.as_dict()
+        out.update(
+            metric=self.metric,
+            storage=self.storage,
+            html=None if self.html is None else str(self.html),
+            derived_space=None if self.derived_space is None else str(self.derived_space),
+            derived_study=self.derived_study,
+            mlflow_run_id=self.artifact_run_id,
+            dashboard=self.dashboard,
+            notes=self.notes,
+        )
+        return out
+
+
+def analyze_study(
+    study: str | None = None,
+    *,
+    params: Sequence[str] | None = None,
+    storage: str | None = None,
+    top: float = TOP_FRACTION,
+    min_trials: int = MIN_TRIALS,
+    importance: str | None = "ped-anova",
+    write: bool = True,
+    name: str | None = None,
+    warm_start: bool = True,
+    workspace: Workspace | None = None,
+    warn: Callable[[str], None] = lambda _: None,
+) -> AnalyzeResult:
+    """Analyse ``study`` (default: the most recently created one) and write its report.
+
+    Args:
+        params: parameters to analyse (default: all); the derived space changes only these.
+        storage: Optuna storage URL; default as for ``hpo run``. Given explicitly, it is recorded
+            in the derived space's ``derived_from.storage`` (unless it holds a password).
+        top: fraction of best trials whose range counts as "where the top trials sit".
+        name: study name of the derived space (default ``<study>-gen<N>``).
+        warm_start: the derived study starts with the parent's trials that lie inside it.
+    """
+    from hpo.space import _NAME_RE
+
+    if not 0 < top < 1:
+        raise HpoError(f"--top must lie strictly between 0 and 1 (a fraction of trials), but got {top}")
+    if min_trials < 3:
+        raise HpoError(f"--min-trials must be >= 3, but got {min_trials}")
+    if importance is not None and importance not in IMPORTANCE_METHODS:
+        raise HpoError(f"--importance must be one of {', '.join(IMPORTANCE_METHODS)} or none, but got {importance!r}")
+    if name is not None and not _NAME_RE.match(name):
+        raise HpoError(f"--name must start with a letter or digit and hold only letters, digits, '.', '_', '-', but got {name!r}")
+    ws = workspace or load_workspace()
+    url = ws.storage_url(storage)
+    s = _load(url, study)
+    if len(s.directions) != 1:
+        raise StudyError(
+            f"study {s.study_name!r} has {len(s.directions)} objectives; hpo analyze handles single-objective studies"
+        )
+    trials = s.get_trials(deepcopy=False)
+    attrs = s.user_attrs
+    known = {n for t in trials for n in t.distributions}
+    for p in params or ():
+        if p not in known:
+            raise HpoError(
+                f"--param {p}: study {s.study_name!r} has no parameter {p!r} (it has: {', '.join(sorted(known)) or 'none'})"
+            )
+
+    from hpo.models import MODELS
+
+    model = MODELS.get(str(attrs.get("model")))
+    metric = str(attrs.get("metric") or "objective")
+    direction = "maximize" if s.direction.name == "MAXIMIZE" else "minimize"
+    analysis = analyze(
+        s.study_name,
+        trials,
+        direction,  # type: ignore[arg-type]
+        params=params,
+        top=top,
+        min_trials=min_trials,
+        hard_limits=dict(model.hard_limits) if model else None,
+        importance=importance,  # type: ignore[arg-type]
+    )
+    result = AnalyzeResult(analysis, metric, url)
+    if not write:
+        return result
+
+    derived = None
+    hpo_study = bool(attrs.get("space_yaml"))
+    if hpo_study and analysis.enough:
+        derived = _derive(s, analysis, ws, url, storage, name, warm_start)
+        if derived is None:
+            result.notes.append("no parameter changes: no derived space written")
+    elif not hpo_study:
+        result.notes.append("not a study hpo ran (no space recorded): no derived space written")
+    else:
+        result.notes.append(f"fewer than {min_trials} COMPLETE trials: no derived space written")
+
+    from hpo import report
+
+    derived_rel = None
+    if derived is not None:
+        result.derived_study, path, text = derived
+        derived_rel = _relative(path, ws.root)
+    figs = report.figures(analysis, trials, metric)
+    page = report.html_page(analysis, figs, metric, derived_rel)
+    note = report.markdown(analysis, metric, derived_rel)
+    out_dir = ws.study_dir(s.study_name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.html = out_dir / "analysis.html"
+    _write(result.html, page)
+    _write(out_dir / "analysis.md", note)
+    if derived is not None:
+        from hpo.derive import write_space
+
+        write_space(path, text)
+        result.derived_space = path
+    _write(out_dir / "analysis.json", json.dumps(result.as_dict(), indent=2, default=str))
+
+    result.dashboard = _save_to_dashboard(s, figs, note, warn)
+    if hpo_study:
+        result.artifact_run_id = _log_to_mlflow(ws, s, out_dir, warn)
+    return result
+
+
+def _load(url: str, name: str | None) -> optuna.Study:
+    import optuna
+
+    from hpo.storage import open_storage
+    from hpo.studies import load_study
+
+    if name is not None:
+        return load_study(url, name)
+    summaries = optuna.get_all_study_summaries(open_storage(url, create=False), include_best_trial=False)
+    if not summaries:
+        raise StudyError(f"no studies in {url}; run `hpo run SPACE.yaml` first, or pass --storage")
+    newest = max(summaries, key=lambda s: s._study_id)
+    return load_study(url, newest.study_name)
+
+
+def _derive(
+    s: optuna.Study, analysis: Analysis, ws: Workspace, url: str, storage: str | None, name: str | None, warm_start: bool
+) -> tuple[str, Path, str] | None:
+    import optuna
+
+    from hpo.derive import derive_space, next_study_name
+    from hpo.storage import open_storage
+
+    taken = {x.study_name for x in optuna.get_all_study_summaries(open_storage(url, create=False), include_best_trial=False)}
+    taken |= {p.stem for p in ws.search_spaces_dir.glob("*.yaml")}
+    if name is not None and name in taken:
+        raise HpoError(f"--name {name}: a study or space file of that name exists already ({url}, {ws.search_spaces_dir})")
+    new = name or next_study_name(s.study_name, taken)
+    at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    recorded = storage if storage and not _has_password(storage) else None
+    derived = derive_space(s.user_attrs["space_yaml"], analysis, study=new, at=at, storage=recorded, warm_start=warm_start)
+    if derived is None:
+        return None
+    return new, ws.search_spaces_dir / f"{new}.yaml", derived.text
+
+
+def _has_password(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        return True
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _save_to_dashboard(s: optuna.Study, figs: dict[str, Any], note: str, warn: Callable[[str], None]) -> bool:
+    """The figures and the note, stored in the study where optuna-dashboard shows them."""
+    import re
+
+    try:
+        from optuna_dashboard import save_note, save_plotly_graph_object
+
+        for name, fig in figs.items():
+            # A stable id per parameter: a second analysis replaces the figure instead of adding one.
+            save_plotly_graph_object(s, fig, graph_object_id="hpo-analyze-" + re.sub(r"[^A-Za-z0-9_-]", "_", name))
+        save_note(s, note)
+    except Exception as e:  # the report on disk stands even if the storage refuses the figures
+        warn(f"could not save the analysis into the study for optuna-dashboard: {type(e).__name__}: {e}")
+        return False
+    return True
+
+
+def _log_to_mlflow(ws: Workspace, s: optuna.Study, out_dir: Path, warn: Callable[[str], None]) -> str | None:
+    """The report as artifacts of the study's parent run in its HPO space."""
+    from hpo.tracking import StudyProjection, client, tracking_uri
+
+    try:
+        c = client()
+        projection = StudyProjection.open(ws, s, c)
+        for fname in ("analysis.html", "analysis.md", "analysis.json"):
+            c.log_artifact(projection.parent_run_id, str(out_dir / fname), artifact_path="analysis")
+    except Exception as e:
+        warn(f"could not log the report to MLflow at {tracking_uri()} ({type(e).__name__}: {e}); it is in {out_dir}")
+        return None
+    return projection.parent_run_id

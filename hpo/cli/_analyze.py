@@ -1,0 +1,72 @@
+"""`hpo analyze`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hpo.cli import app, guarded
+
+
+@app.command()
+def analyze(
+    study: Optional[str] = typer.Option(None, "--study", "-s", help="Study name. Default: the most recently created study."),
+    param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="Parameter to analyse (repeat it). Default: all."),
+    storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default as for `hpo run`)."),
+    top: float = typer.Option(0.2, help="Fraction of best trials whose range counts as where the top trials sit."),
+    min_trials: int = typer.Option(10, help="COMPLETE trials needed before anything is recommended."),
+    importance: str = typer.Option("ped-anova", help="Optuna importance evaluator: ped-anova, fanova (slow), mdi or none."),
+    name: Optional[str] = typer.Option(None, help="Study name of the derived space. Default: <study>-gen<N>."),
+    warm_start: bool = typer.Option(True, help="Let the derived study start with the parent's trials that lie inside it."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the analysis; write nothing (no report, space, note or artifact)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object, nothing else."),
+) -> None:
+    """Find per-parameter trends in a study and recommend (and write) a narrowed or widened space."""
+
+    def body() -> None:
+        from rich.console import Console
+
+        from hpo.analyze import analyze_study
+        from hpo.report import print_analysis
+
+        err = Console(stderr=True)
+        result = analyze_study(
+            study,
+            params=param or None,
+            storage=storage,
+            top=top,
+            min_trials=min_trials,
+            importance=None if importance == "none" else importance,
+            write=not dry_run,
+            name=name,
+            warm_start=warm_start,
+            warn=lambda text: err.print(f"warning: {text}", highlight=False, markup=False),
+        )
+        if as_json:
+            typer.echo(json.dumps(result.as_dict()))
+            return
+        out = Console()
+        if not out.is_terminal:
+            out = Console(width=160)  # piped or logged: do not squeeze the table into 80 columns
+        print_analysis(out, result.analysis, result.metric, groups=bool(param))
+        if result.html is not None:
+            out.print(f"Report: {_relative(result.html)}", highlight=False)
+        if result.derived_space is not None:
+            path = _relative(result.derived_space)
+            out.print(f"Derived space: {path} (study {result.derived_study}); run it with: hpo run {path}", highlight=False)
+        for note in result.notes:
+            out.print(note, style="dim", highlight=False)
+
+    guarded(body)
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path

@@ -1,0 +1,349 @@
+"""Reports of an analysis: the terminal table, the plotly figures, the HTML page and the Markdown note.
+
+Everything here is drawn from an :class:`hpo.analysis.Analysis` (and, for the scatter plots, the
+trials it was computed from); nothing here computes a statistic of its own beyond a trend line.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from hpo.analysis import Analysis, CategoricalAnalysis, NumericAnalysis, ParamAnalysis, _num, _p, _range_str
+
+if TYPE_CHECKING:
+    import optuna
+    import plotly.graph_objects as go
+    from rich.console import Console
+
+_KIND_COLOUR = {
+    "narrow": "#2ca02c",
+    "widen": "#ff7f0e",
+    "keep": "#7f7f7f",
+    "fix": "#1f77b4",
+    "drop": "#d62728",
+    "none": "#7f7f7f",
+}
+_KIND_STYLE = {"narrow": "green", "widen": "yellow", "keep": "dim", "fix": "cyan", "drop": "red", "none": "dim"}
+
+
+def recommended(p: ParamAnalysis) -> str:
+    """The recommendation in a few characters: `6-10`, `fix 0.05`, `drop Depthwise`."""
+    r = p.recommendation
+    if r.kind in ("narrow", "widen"):
+        return _range_str(r.low, r.high, p.type == "int")
+    if r.kind == "fix":
+        return f"= {_num(r.value)}"
+    if r.kind == "drop" and r.choices is not None and isinstance(p, CategoricalAnalysis):
+        return "drop " + ", ".join(str(c.choice) for c in p.choices if c.choice not in r.choices)
+    return p.searched if r.kind == "keep" else "-"
+
+
+def _f(x: float | None, fmt: str = "+.3f") -> str:
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
+
+
+# --- terminal ---------------------------------------------------------------------------------
+
+
+def print_analysis(console: Console, a: Analysis, metric: str, groups: bool = False) -> None:
+    """The summary table, one line of reasons per parameter, and (``groups``) the per-value tables."""
+    from rich.table import Table
+
+    best = "no COMPLETE trial" if a.best_number is None else f"best #{a.best_number} {metric} = {a.best_value:.6g}"
+    console.print(
+        f"Study [bold]{a.study}[/]: {a.n_complete} COMPLETE of {a.n_trials} trials, {metric} ({a.direction}), {best}",
+        highlight=False,
+    )
+    if not a.enough:
+        console.print(
+            f"[yellow]Only {a.n_complete} COMPLETE trial(s): hpo recommends from {a.min_trials}; "
+            "the statistics below are for reading only.[/]"
+        )
+    t = Table(show_header=True, header_style="bold")
+    for col, just in (
+        ("parameter", "left"),
+        ("searched", "left"),
+        ("pearson r (p)", "right"),
+        ("spearman rho (p)", "right"),
+        ("importance", "right"),
+        (f"top {a.top_fraction:.0%} ({a.top_count})", "left"),
+        ("best", "right"),
+        ("recommendation", "left"),
+    ):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for p in a.params.values():
+        r = p.recommendation
+        if isinstance(p, NumericAnalysis):
+            pr = f"{_f(p.pearson_r)} ({_p(p.pearson_p)})"
+            sp = f"{_f(p.spearman_rho)} ({_p(p.spearman_p)})"
+            best_v = _num(p.best)
+        else:
+            pr, sp, best_v = "-", f"groups p={_p(p.groups_p)}", str(p.best)
+        t.add_row(
+            p.name,
+            p.searched + (" (log)" if getattr(p, "log", False) else ""),
+            pr,
+            sp,
+            _f(p.importance, ".2f"),
+            p.top_range,
+            best_v,
+            f"[{_KIND_STYLE[r.kind]}]{r.kind}[/] {recommended(p)}",
+        )
+    console.print(t)
+    for p in a.params.values():
+        console.print(f"  [bold]{p.name}[/] {p.recommendation.kind}: {p.recommendation.reason}", highlight=False, soft_wrap=True)
+    if groups:
+        for p in a.params.values():
+            console.print(_group_table(p, metric))
+
+
+def _group_table(p: ParamAnalysis, metric: str) -> Any:
+    from rich.table import Table
+
+    t = Table(title=f"{p.name}: {metric} per {'choice' if isinstance(p, CategoricalAnalysis) else 'value or bin'}")
+    for col in ("value", "trials", "mean", "median", "best"):
+        t.add_column(col, justify="left" if col == "value" else "right")
+    if isinstance(p, CategoricalAnalysis):
+        t.add_column("worse than best (p)", justify="right")
+        for c in p.choices:
+            t.add_row(
+                str(c.choice),
+                str(c.count),
+                _f(c.mean, ".4g"),
+                _f(c.median, ".4g"),
+                _f(c.best, ".4g"),
+                _p(c.p_worse) + (" worse" if c.worse else ""),
+            )
+    else:
+        for g in p.groups:
+            t.add_row(g.label, str(g.count), _f(g.mean, ".4g"), _f(g.median, ".4g"), _f(g.best, ".4g"))
+    return t
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+def figures(a: Analysis, trials: Sequence[optuna.trial.FrozenTrial], metric: str) -> dict[str, go.Figure]:
+    """One figure per parameter: value against objective (trend line, top trials, recommended range
+    shaded) beside the per-value, per-bin or per-choice distribution."""
+    complete = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
+    top_numbers = _top_numbers(a, complete)
+    out = {}
+    for name, p in a.params.items():
+        with_param = [t for t in complete if name in t.params]
+        out[name] = (
+            _numeric_figure(p, with_param, top_numbers, metric)
+            if isinstance(p, NumericAnalysis)
+            else _categorical_figure(p, with_param, metric)
+        )
+    return out
+
+
+def _top_numbers(a: Analysis, complete: Sequence[optuna.trial.FrozenTrial]) -> set[int]:
+    sign = 1 if a.direction == "maximize" else -1
+    ranked = sorted(complete, key=lambda t: -sign * t.value)  # type: ignore[operator]
+    return {t.number for t in ranked[: a.top_count]}
+
+
+def _numeric_figure(p: NumericAnalysis, trials: Sequence[optuna.trial.FrozenTrial], top: set[int], metric: str) -> go.Figure:
+    import numpy as np
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    r = p.recommendation
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.6, 0.4],
+        subplot_titles=(
+            f"{p.name} vs {metric}",
+            f"{metric} per {'value' if p.groups and p.groups[0].low == p.groups[0].high else 'bin'}",
+        ),
+    )
+    xs = np.array([t.params[p.name] for t in trials], dtype=float)
+    ys = np.array([t.value for t in trials], dtype=float)
+    is_top = np.array([t.number in top for t in trials], dtype=bool)
+    numbers = [t.number for t in trials]
+    for mask, label, colour in ((~is_top, "trials", "#9ecae1"), (is_top, "top trials", "#08519c")):
+        fig.add_trace(
+            go.Scatter(
+                x=xs[mask],
+                y=ys[mask],
+                mode="markers",
+                name=label,
+                marker={"color": colour, "size": 6},
+                text=[f"trial #{n}" for n, m in zip(numbers, mask, strict=True) if m],
+                hovertemplate=f"%{{text}}<br>{p.name}=%{{x}}<br>{metric}=%{{y:.5g}}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    if len(xs) >= 2 and np.ptp(xs) > 0:
+        tx = np.log10(xs) if p.log else xs
+        slope, intercept = np.polyfit(tx, ys, 1)
+        line_t = np.linspace(tx.min(), tx.max(), 50)
+        line_x = 10**line_t if p.log else line_t
+        label = f"trend (r={p.pearson_r:+.2f})" if p.pearson_r is not None else "trend"
+        fig.add_trace(
+            go.Scatter(x=line_x, y=slope * line_t + intercept, mode="lines", name=label, line={"color": "#444", "dash": "dash"}),
+            row=1,
+            col=1,
+        )
+    # The searched range as a thin outline; the recommended one shaded.
+    fig.add_vrect(x0=p.low, x1=p.high, line={"color": "#bbb", "width": 1}, fillcolor="rgba(0,0,0,0)", row=1, col=1)
+    if r.kind in ("narrow", "widen"):
+        fig.add_vrect(
+            x0=r.low,
+            x1=r.high,
+            fillcolor=_KIND_COLOUR[r.kind],
+            opacity=0.15,
+            line_width=0,
+            annotation_text=f"{r.kind} {_range_str(r.low, r.high, p.type == 'int')}",
+            annotation_position="top left",
+            row=1,
+            col=1,
+        )
+    elif r.kind == "fix":
+        fig.add_vline(
+            x=r.value, line={"color": _KIND_COLOUR["fix"], "dash": "dot"}, annotation_text=f"fix {_num(r.value)}", row=1, col=1
+        )
+    lo = min(p.low, r.low if r.low is not None else p.low)
+    hi = max(p.high, r.high if r.high is not None else p.high)
+    if p.log:
+        pad = (math.log10(hi) - math.log10(lo)) * 0.03
+        fig.update_xaxes(type="log", range=[math.log10(lo) - pad, math.log10(hi) + pad], row=1, col=1)
+    else:
+        pad = (hi - lo) * 0.03 or 0.5
+        fig.update_xaxes(range=[lo - pad, hi + pad], row=1, col=1)
+    fig.update_xaxes(title_text=p.name + (" (log)" if p.log else ""), row=1, col=1)
+    fig.update_yaxes(title_text=metric, row=1, col=1)
+
+    for g in p.groups:
+        inside = (xs >= g.low) & (xs <= g.high) if g.low != g.high else xs == g.low
+        fig.add_trace(go.Box(y=ys[inside], name=g.label, marker_color="#6baed6", boxmean=True, showlegend=False), row=1, col=2)
+    fig.update_xaxes(title_text=p.name, type="category", row=1, col=2)
+    _layout(fig, p)
+    return fig
+
+
+def _categorical_figure(p: CategoricalAnalysis, trials: Sequence[optuna.trial.FrozenTrial], metric: str) -> go.Figure:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], subplot_titles=(f"{p.name} vs {metric}", "mean per choice"))
+    kept = p.recommendation.choices
+    for c in p.choices:
+        colour = _KIND_COLOUR["drop"] if c.worse else ("#08519c" if kept is None or c.choice in kept else "#9ecae1")
+        ys = [t.value for t in trials if t.params[p.name] == c.choice]
+        fig.add_trace(
+            go.Box(y=ys, name=str(c.choice), boxpoints="all", jitter=0.4, pointpos=0, marker_color=colour, showlegend=False),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Bar(
+                x=[str(c.choice)],
+                y=[c.mean],
+                marker_color=colour,
+                text=[f"n={c.count}" + (" (drop)" if c.worse else "")],
+                textposition="outside",
+                showlegend=False,
+            ),
+            row=1,
+            col=2,
+        )
+    fig.update_yaxes(title_text=metric, row=1, col=1)
+    _layout(fig, p)
+    return fig
+
+
+def _layout(fig: go.Figure, p: ParamAnalysis) -> None:
+    r = p.recommendation
+    fig.update_layout(
+        title={"text": f"<b>{html.escape(p.name)}</b>: {r.kind} {html.escape(recommended(p))}", "x": 0.01},
+        height=420,
+        margin={"t": 80, "l": 60, "r": 20, "b": 50},
+        legend={"orientation": "h", "y": -0.2},
+        template="plotly_white",
+    )
+
+
+# --- HTML and Markdown ----------------------------------------------------------------------
+
+
+def html_page(a: Analysis, figs: dict[str, go.Figure], metric: str, derived: str | None) -> str:
+    """A self-contained HTML report (plotly.js inlined once, so it opens offline)."""
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(c))}</td>"
+            for c in (
+                p.name,
+                p.searched,
+                _f(getattr(p, "pearson_r", None)),
+                _f(getattr(p, "spearman_rho", None)),
+                _f(p.importance, ".2f"),
+                p.top_range,
+                p.recommendation.kind,
+                recommended(p),
+            )
+        )
+        + f"</tr><tr class='reason'><td colspan='8'>{html.escape(p.recommendation.reason)}</td></tr>"
+        for p in a.params.values()
+    )
+    parts = [
+        fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"hpo-{_html_id(name)}", config={"displaylogo": False})
+        for i, (name, fig) in enumerate(figs.items())
+    ]
+    best = "-" if a.best_number is None else f"#{a.best_number}: {a.best_value:.6g}"
+    derived_html = f"<p>Derived space: <code>{html.escape(derived)}</code></p>" if derived else ""
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>hpo analyze: {html.escape(a.study)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+td, th {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: left; }}
+tr.reason td {{ color: #555; font-size: 0.9em; border-bottom: 2px solid #ccc; }}
+</style></head><body>
+<h1>Study {html.escape(a.study)}</h1>
+<p>{a.n_complete} COMPLETE of {a.n_trials} trials; metric {html.escape(metric)} ({a.direction}); best trial {best};
+top trials: the best {a.top_fraction:.0%} ({a.top_count}); importance: {a.importance_method or "not computed"}.</p>
+{derived_html}
+<table><tr><th>parameter</th><th>searched</th><th>pearson r</th><th>spearman rho</th><th>importance</th>
+<th>top range</th><th>recommendation</th><th>next</th></tr>{rows}</table>
+{"".join(parts)}
+</body></html>
+"""
+
+
+def markdown(a: Analysis, metric: str, derived: str | None) -> str:
+    """The analysis as a Markdown note (optuna-dashboard shows it on the study page)."""
+    best = "no COMPLETE trial" if a.best_number is None else f"best trial #{a.best_number}, {metric} = {a.best_value:.6g}"
+    lines = [
+        f"## hpo analyze: {a.study}",
+        "",
+        f"{a.n_complete} COMPLETE of {a.n_trials} trials, {metric} ({a.direction}), {best}. "
+        f"Top trials: the best {a.top_fraction:.0%} ({a.top_count}).",
+        "",
+        "| parameter | searched | pearson r | spearman rho | importance | top range | recommendation |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p in a.params.values():
+        lines.append(
+            f"| {p.name} | {p.searched} | {_f(getattr(p, 'pearson_r', None))} | {_f(getattr(p, 'spearman_rho', None))} | "
+            f"{_f(p.importance, '.2f')} | {p.top_range} | **{p.recommendation.kind}** {recommended(p)} |"
+        )
+    lines.append("")
+    lines += [f"- **{p.name}**: {p.recommendation.reason}" for p in a.params.values()]
+    if derived:
+        lines += ["", f"Derived space: `{derived}`"]
+    return "\n".join(lines) + "\n"
+
+
+def _html_id(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)

@@ -1,0 +1,169 @@
+"""hpo.analysis on studies of known structure, built through Optuna's real (SQLite) storage."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from hpo.analysis import MIN_TRIALS, NumericAnalysis, analyze
+from hpo.models import MODELS
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+CATBOOST_LIMITS = MODELS["catboost"].hard_limits
+
+
+def study_of(
+    tmp_path: Path, objective: Callable[[optuna.Trial, np.random.Generator], float], n: int, direction: str = "maximize"
+) -> list[optuna.trial.FrozenTrial]:
+    """Run ``objective`` with random sampling into a SQLite study and read the trials back from it."""
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(
+        storage=url, study_name="known", direction=direction, sampler=optuna.samplers.RandomSampler(seed=1)
+    )
+    study.optimize(lambda t: objective(t, np.random.default_rng(t.number)), n_trials=n)
+    return optuna.load_study(study_name="known", storage=url).get_trials()
+
+
+def width(low: float, high: float, log: bool) -> float:
+    return math.log10(high) - math.log10(low) if log else high - low
+
+
+def test_upper_edge_optimum_widens_past_the_edge_within_the_model_limit(tmp_path: Path) -> None:
+    # Deeper is better all the way to depth 13, beyond the searched 2-10.
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        depth = t.suggest_int("depth", 2, 10)
+        lr = t.suggest_float("learning_rate", 0.01, 0.3, log=True)
+        return -((depth - 13) ** 2) / 20 - (math.log10(lr) + 1) ** 2 + rng.normal(0, 0.3)
+
+    a = analyze("known", study_of(tmp_path, objective, 60), "maximize", hard_limits=CATBOOST_LIMITS)
+    depth = a.params["depth"]
+    assert isinstance(depth, NumericAnalysis)
+    assert depth.spearman_rho is not None and depth.spearman_rho > 0.5
+    rec = depth.recommendation
+    assert rec.kind == "widen", rec.reason
+    assert rec.high > 10 and rec.high <= 16
+    assert rec.low > 2  # the side the top trials avoid is tightened
+    assert "upper edge" in rec.reason
+
+
+def test_monotone_towards_the_lower_edge_widens_below_it_and_stays_log(tmp_path: Path) -> None:
+    # Minimised loss that keeps falling as the learning rate falls.
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        lr = t.suggest_float("learning_rate", 0.01, 0.3, log=True)
+        return math.log10(lr) + rng.normal(0, 0.1)
+
+    a = analyze("known", study_of(tmp_path, objective, 40, "minimize"), "minimize", hard_limits=CATBOOST_LIMITS)
+    rec = a.params["learning_rate"].recommendation
+    assert rec.kind == "widen", rec.reason
+    assert rec.log is True
+    assert 0 < rec.low < 0.01
+    assert rec.high < 0.3
+
+
+def test_monotone_up_to_the_model_limit_narrows_towards_it(tmp_path: Path) -> None:
+    # subsample cannot exceed 1.0 in CatBoost: the best that can be done is to search near 1.0.
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        return t.suggest_float("subsample", 0.1, 1.0) + rng.normal(0, 0.05)
+
+    a = analyze("known", study_of(tmp_path, objective, 40), "maximize", hard_limits=CATBOOST_LIMITS)
+    rec = a.params["subsample"].recommendation
+    assert rec.kind == "narrow", rec.reason
+    assert rec.high == 1.0 and rec.low > 0.1
+    assert "limit" in rec.reason
+
+
+def test_interior_optimum_on_a_log_parameter_narrows_around_it(tmp_path: Path) -> None:
+    optimum = 0.01
+
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        lr = t.suggest_float("learning_rate", 1e-4, 1.0, log=True)
+        return -((math.log10(lr) - math.log10(optimum)) ** 2) + rng.normal(0, 0.1)
+
+    a = analyze("known", study_of(tmp_path, objective, 60), "maximize")
+    p = a.params["learning_rate"]
+    rec = p.recommendation
+    assert rec.kind == "narrow", rec.reason
+    assert rec.log is True
+    assert rec.low <= optimum <= rec.high
+    assert width(rec.low, rec.high, True) < 0.6 * width(1e-4, 1.0, True)
+    assert isinstance(p, NumericAnalysis) and p.top_low <= optimum * 3 and p.top_high >= optimum / 3
+
+
+def test_interior_optimum_on_an_int_parameter_snaps_to_ints(tmp_path: Path) -> None:
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        return -abs(t.suggest_int("depth", 1, 16) - 7) + rng.normal(0, 0.3)
+
+    rec = analyze("known", study_of(tmp_path, objective, 50), "maximize").params["depth"].recommendation
+    assert rec.kind == "narrow", rec.reason
+    assert isinstance(rec.low, int) and isinstance(rec.high, int)
+    assert rec.low <= 7 <= rec.high and rec.high - rec.low < 15
+
+
+def test_a_parameter_with_no_effect_is_fixed_or_kept(tmp_path: Path) -> None:
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        x = t.suggest_float("x", 0, 1)
+        t.suggest_float("noise", 1, 10)
+        return x + rng.normal(0, 0.1)
+
+    trials = study_of(tmp_path, objective, 60)
+    a = analyze("known", trials, "maximize")
+    rec = a.params["noise"].recommendation
+    assert rec.kind == "fix", rec.reason  # 60 trials is enough to call it: 3 x MIN_TRIALS
+    best = max((t for t in trials if t.value is not None), key=lambda t: t.value)
+    assert rec.value == pytest.approx(best.params["noise"], rel=1e-5)
+    assert a.params["x"].importance > a.params["noise"].importance
+    # With fewer trials the same parameter is only kept.
+    few = analyze("known", trials[:20], "maximize").params["noise"].recommendation
+    assert few.kind == "keep", few.reason
+
+
+def test_a_clearly_worse_categorical_choice_is_dropped(tmp_path: Path) -> None:
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        policy = t.suggest_categorical("grow_policy", ["SymmetricTree", "Depthwise", "Lossguide"])
+        x = t.suggest_float("x", 0, 1)
+        return x + (-1.0 if policy == "Lossguide" else 0.0) + rng.normal(0, 0.2)
+
+    a = analyze("known", study_of(tmp_path, objective, 45), "maximize")
+    p = a.params["grow_policy"]
+    rec = p.recommendation
+    assert rec.kind == "drop", rec.reason
+    assert rec.choices == ["SymmetricTree", "Depthwise"]
+    worse = {c.choice: c.worse for c in p.choices}
+    assert worse == {"SymmetricTree": False, "Depthwise": False, "Lossguide": True}
+    assert "Lossguide" in rec.reason and "Mann-Whitney" in rec.reason
+
+
+def test_too_few_trials_recommends_nothing_and_says_why(tmp_path: Path) -> None:
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        return t.suggest_int("depth", 2, 10) + t.suggest_float("lr", 0.01, 0.3, log=True)
+
+    a = analyze("known", study_of(tmp_path, objective, MIN_TRIALS - 1), "maximize")
+    assert not a.enough
+    for p in a.params.values():
+        assert p.recommendation.kind == "none"
+        assert f"at least {MIN_TRIALS}" in p.recommendation.reason
+    # The statistics are still there to read.
+    assert a.params["depth"].spearman_rho == pytest.approx(1.0, abs=0.2)
+
+
+def test_only_complete_trials_count_and_stats_follow_the_log_scale(tmp_path: Path) -> None:
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        lr = t.suggest_float("lr", 1e-4, 1.0, log=True)
+        if t.number % 4 == 0:
+            raise optuna.TrialPruned()
+        return math.log10(lr)  # exactly linear in log10(lr)
+
+    trials = study_of(tmp_path, objective, 24)
+    a = analyze("known", trials, "maximize")
+    p = a.params["lr"]
+    assert a.n_complete == 18 and a.n_trials == 24 and p.n == 18
+    assert p.pearson_r == pytest.approx(1.0)  # linear in log10, not in lr
+    assert sum(g.count for g in p.groups) == 18
+    d = a.as_dict()
+    assert set(d["params"]["lr"]) >= {"pearson_r", "spearman_rho", "importance", "recommendation"}
+    assert set(d["params"]["lr"]["recommendation"]) >= {"kind", "low", "high", "reason"}
