@@ -151,11 +151,15 @@ def inherited_trials(prep: Prepared, url: str) -> Inheritance:
     except StudyError as e:
         raise StudyError(f"{where}: `derived_from.warm_start` needs the parent study: {e}") from None
     attrs = parent.user_attrs
-    for key, ours in (("data_digests", prep.data.digests), ("metric", space.metric), ("model", space.model)):
+    for key, ours, what in (
+        ("data_digests", prep.data.digests, "other data (split digests)"),
+        ("metric", space.metric, "another metric"),
+        ("model", space.model, "another model"),
+    ):
         if attrs.get(key) != ours:
             raise StudyError(
                 f"{where}: `derived_from.warm_start` needs a parent that measured the same thing, but study "
-                f"{d.study!r} has a different {key.replace('_', ' ')}; set `warm_start: false`"
+                f"{d.study!r} has {what}; set `warm_start: false`"
             )
     parent_fixed = dict((yaml.safe_load(attrs.get("space_yaml") or "{}") or {}).get("fixed") or {})
     dists = {name: to_distribution(p) for name, p in space.params.items()}

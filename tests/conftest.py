@@ -45,6 +45,26 @@ def small_space(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
+def mlflow_store(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A real MLflow tracking store (SQLite) in the workspace."""
+    uri = f"sqlite:///{workspace / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    """Run an `hpo` verb in this process (Typer's CliRunner): exit code, stdout, stderr."""
+    from typer.testing import CliRunner
+
+    from hpo.cli import app
+
+    r = CliRunner().invoke(app, list(args))
+    if r.exception and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return r.exit_code, r.stdout, r.stderr
+
+
+@pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty workspace folder, made the current directory; no HPO_STORAGE leaks in."""
     monkeypatch.chdir(tmp_path)

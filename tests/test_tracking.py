@@ -10,25 +10,9 @@ from pathlib import Path
 import optuna
 import pytest
 from mlflow import MlflowClient
-from typer.testing import CliRunner
 
-from hpo.cli import app
 from hpo.provenance import source_version
-from tests.conftest import write_space
-
-
-@pytest.fixture
-def mlflow_store(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    uri = f"sqlite:///{workspace / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return uri
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, list(args))
-    if r.exception and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return r.exit_code, r.stdout, r.stderr
+from tests.conftest import invoke, write_space
 
 
 def runs(uri: str, experiment: str, role: str | None = None) -> list:
