@@ -196,6 +196,7 @@ def analyze(
     alpha: float = ALPHA,
     hard_limits: dict[str, tuple[float | None, float | None]] | None = None,
     importance: Literal["ped-anova", "fanova", "mdi"] | None = "ped-anova",
+    n_trials: int | None = None,
 ) -> Analysis:
     """Statistics and a recommendation for each parameter of ``trials``.
 
@@ -206,6 +207,7 @@ def analyze(
         min_trials: COMPLETE trials needed before anything is recommended.
         hard_limits: per parameter, the model's own (low, high) bounds; a widened range stays inside.
         importance: Optuna's importance evaluator, or None to skip it.
+        n_trials: trials in the study in every state (default: ``len(trials)``), for the report.
     """
     import numpy as np
 
@@ -237,7 +239,7 @@ def analyze(
         study=study_name,
         direction=direction,
         n_complete=n,
-        n_trials=len(trials),
+        n_trials=len(trials) if n_trials is None else n_trials,
         top_fraction=top,
         top_count=top_count,
         min_trials=min_trials,
@@ -307,7 +309,10 @@ def _importances(
         study = optuna.create_study(direction=direction)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            study.add_trials(usable)
+            # Fresh copies: the trials may come without timestamps (hpo.studies.complete_trials).
+            study.add_trials(
+                [optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=t.value) for t in usable]
+            )
             result = optuna.importance.get_param_importances(study, evaluator=evaluators[method](), params=list(names))
     except (ValueError, RuntimeError):
         return {}

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import optuna
 
 IMPORTANCE_METHODS = ("ped-anova", "fanova", "mdi")
+DASHBOARD_POINTS = 1000
 
 
 @dataclass
@@ -93,9 +94,12 @@ def analyze_study(
         raise StudyError(
             f"study {s.study_name!r} has {len(s.directions)} objectives; hpo analyze handles single-objective studies"
         )
-    trials = s.get_trials(deepcopy=False)
+    from hpo.studies import complete_trials, trial_counts
+
+    trials = complete_trials(s)
+    n_trials = sum(trial_counts(s).values())
     attrs = s.user_attrs
-    known = {n for t in trials for n in t.distributions}
+    known = {n for t in trials or s.get_trials(deepcopy=False) for n in t.distributions}
     for p in params or ():
         if p not in known:
             raise HpoError(
@@ -116,6 +120,7 @@ def analyze_study(
         min_trials=min_trials,
         hard_limits=dict(model.hard_limits) if model else None,
         importance=importance,  # type: ignore[arg-type]
+        n_trials=n_trials,
     )
     result = AnalyzeResult(analysis, metric, url)
     if not write:
@@ -153,6 +158,9 @@ def analyze_study(
         result.derived_space = path
     _write(out_dir / "analysis.json", json.dumps(result.as_dict(), indent=2, default=str))
 
+    # The dashboard keeps figures in the storage, one row per 2 kB: draw at most DASHBOARD_POINTS there.
+    if len(trials) > DASHBOARD_POINTS:
+        figs = report.figures(analysis, trials, metric, max_points=DASHBOARD_POINTS)
     result.dashboard = _save_to_dashboard(s, figs, note, warn)
     if hpo_study:
         result.artifact_run_id = _log_to_mlflow(ws, s, out_dir, warn)
@@ -160,29 +168,21 @@ def analyze_study(
 
 
 def _load(url: str, name: str | None) -> optuna.Study:
-    import optuna
+    from hpo.studies import load_study, newest_study_name
 
-    from hpo.storage import open_storage
-    from hpo.studies import load_study
-
-    if name is not None:
-        return load_study(url, name)
-    summaries = optuna.get_all_study_summaries(open_storage(url, create=False), include_best_trial=False)
-    if not summaries:
+    name = name or newest_study_name(url)
+    if name is None:
         raise StudyError(f"no studies in {url}; run `hpo run SPACE.yaml` first, or pass --storage")
-    newest = max(summaries, key=lambda s: s._study_id)
-    return load_study(url, newest.study_name)
+    return load_study(url, name)
 
 
 def _derive(
     s: optuna.Study, analysis: Analysis, ws: Workspace, url: str, storage: str | None, name: str | None, warm_start: bool
 ) -> tuple[str, Path, str] | None:
-    import optuna
-
     from hpo.derive import derive_space, next_study_name
-    from hpo.storage import open_storage
+    from hpo.studies import study_names
 
-    taken = {x.study_name for x in optuna.get_all_study_summaries(open_storage(url, create=False), include_best_trial=False)}
+    taken = set(study_names(url))
     taken |= {p.stem for p in ws.search_spaces_dir.glob("*.yaml")}
     if name is not None and name in taken:
         raise HpoError(f"--name {name}: a study or space file of that name exists already ({url}, {ws.search_spaces_dir})")

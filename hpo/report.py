@@ -126,19 +126,44 @@ def _group_table(p: ParamAnalysis, metric: str) -> Any:
 # --- figures ---------------------------------------------------------------------------------
 
 
-def figures(a: Analysis, trials: Sequence[optuna.trial.FrozenTrial], metric: str) -> dict[str, go.Figure]:
+def figures(
+    a: Analysis, trials: Sequence[optuna.trial.FrozenTrial], metric: str, max_points: int | None = None
+) -> dict[str, go.Figure]:
     """One figure per parameter: value against objective (trend line, top trials, recommended range
-    shaded) beside the per-value, per-bin or per-choice distribution."""
+    shaded) beside the per-value, per-bin or per-choice distribution.
+
+    ``max_points`` caps the trials drawn (the top trials always, the rest a fixed random sample);
+    the trend line and the statistics are those of all trials.
+    """
     complete = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
     top_numbers = _top_numbers(a, complete)
+    shown = complete
+    if max_points is not None and len(complete) > max_points:
+        import random
+
+        rest = [t for t in complete if t.number not in top_numbers]
+        keep = {t.number for t in random.Random(0).sample(rest, max(max_points - len(top_numbers), 0))} | top_numbers
+        shown = [t for t in complete if t.number in keep]
     out = {}
     for name, p in a.params.items():
         with_param = [t for t in complete if name in t.params]
-        out[name] = (
-            _numeric_figure(p, with_param, top_numbers, metric)
+        drawn = [t for t in shown if name in t.params]
+        fig = (
+            _numeric_figure(p, with_param, drawn, top_numbers, metric)
             if isinstance(p, NumericAnalysis)
-            else _categorical_figure(p, with_param, metric)
+            else _categorical_figure(p, drawn, metric)
         )
+        if len(drawn) < len(with_param):
+            fig.add_annotation(
+                text=f"{len(drawn):,} of {len(with_param):,} trials drawn (all top trials); the full report has every trial",
+                xref="paper",
+                yref="paper",
+                x=0,
+                y=-0.25,
+                showarrow=False,
+                font={"size": 11, "color": "#666"},
+            )
+        out[name] = fig
     return out
 
 
@@ -148,7 +173,13 @@ def _top_numbers(a: Analysis, complete: Sequence[optuna.trial.FrozenTrial]) -> s
     return {t.number for t in ranked[: a.top_count]}
 
 
-def _numeric_figure(p: NumericAnalysis, trials: Sequence[optuna.trial.FrozenTrial], top: set[int], metric: str) -> go.Figure:
+def _numeric_figure(
+    p: NumericAnalysis,
+    trials: Sequence[optuna.trial.FrozenTrial],
+    drawn: Sequence[optuna.trial.FrozenTrial],
+    top: set[int],
+    metric: str,
+) -> go.Figure:
     import numpy as np
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -165,18 +196,20 @@ def _numeric_figure(p: NumericAnalysis, trials: Sequence[optuna.trial.FrozenTria
     )
     xs = np.array([t.params[p.name] for t in trials], dtype=float)
     ys = np.array([t.value for t in trials], dtype=float)
-    is_top = np.array([t.number in top for t in trials], dtype=bool)
-    numbers = [t.number for t in trials]
+    dx = np.array([t.params[p.name] for t in drawn], dtype=float)
+    dy = np.array([t.value for t in drawn], dtype=float)
+    is_top = np.array([t.number in top for t in drawn], dtype=bool)
+    numbers = np.array([t.number for t in drawn], dtype=np.int32)
     for mask, label, colour in ((~is_top, "trials", "#9ecae1"), (is_top, "top trials", "#08519c")):
         fig.add_trace(
             go.Scatter(
-                x=xs[mask],
-                y=ys[mask],
+                x=dx[mask],
+                y=dy[mask],
                 mode="markers",
                 name=label,
                 marker={"color": colour, "size": 6},
-                text=[f"trial #{n}" for n, m in zip(numbers, mask, strict=True) if m],
-                hovertemplate=f"%{{text}}<br>{p.name}=%{{x}}<br>{metric}=%{{y:.5g}}<extra></extra>",
+                customdata=numbers[mask],
+                hovertemplate=f"trial #%{{customdata}}<br>{p.name}=%{{x}}<br>{metric}=%{{y:.5g}}<extra></extra>",
             ),
             row=1,
             col=1,
@@ -223,13 +256,37 @@ def _numeric_figure(p: NumericAnalysis, trials: Sequence[optuna.trial.FrozenTria
 
     for g in p.groups:
         inside = (xs >= g.low) & (xs <= g.high) if g.low != g.high else xs == g.low
-        fig.add_trace(go.Box(y=ys[inside], name=g.label, marker_color="#6baed6", boxmean=True, showlegend=False), row=1, col=2)
+        fig.add_trace(_box(g.label, ys[inside], "#6baed6"), row=1, col=2)
     fig.update_xaxes(title_text=p.name, type="category", row=1, col=2)
     _layout(fig, p)
     return fig
 
 
+def _box(label: str, ys: Any, colour: str) -> go.Box:
+    """A box drawn from its quartiles, not its points: the same size for 10 trials or 10,000."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    if len(ys) == 0:
+        return go.Box(x=[label], q1=[None], median=[None], q3=[None], name=label, showlegend=False)
+    q1, med, q3 = (float(v) for v in np.percentile(ys, [25, 50, 75]))
+    return go.Box(
+        x=[label],
+        q1=[q1],
+        median=[med],
+        q3=[q3],
+        lowerfence=[float(np.min(ys))],
+        upperfence=[float(np.max(ys))],
+        mean=[float(np.mean(ys))],
+        name=label,
+        marker_color=colour,
+        showlegend=False,
+        hovertemplate=f"{label}: n={len(ys)}<extra></extra>",
+    )
+
+
 def _categorical_figure(p: CategoricalAnalysis, trials: Sequence[optuna.trial.FrozenTrial], metric: str) -> go.Figure:
+    import numpy as np
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -237,7 +294,7 @@ def _categorical_figure(p: CategoricalAnalysis, trials: Sequence[optuna.trial.Fr
     kept = p.recommendation.choices
     for c in p.choices:
         colour = _KIND_COLOUR["drop"] if c.worse else ("#08519c" if kept is None or c.choice in kept else "#9ecae1")
-        ys = [t.value for t in trials if t.params[p.name] == c.choice]
+        ys = np.array([t.value for t in trials if t.params[p.name] == c.choice], dtype=float)
         fig.add_trace(
             go.Box(y=ys, name=str(c.choice), boxpoints="all", jitter=0.4, pointpos=0, marker_color=colour, showlegend=False),
             row=1,

@@ -318,11 +318,9 @@ def _grid_order(prep: Prepared) -> list[dict[str, Any]]:
 
 
 def snapshot(study: optuna.Study) -> StudySnapshot:
-    from optuna.trial import TrialState
+    from hpo.studies import trial_counts
 
-    storage, sid = study._storage, study._study_id
-    states = {s.name: storage.get_n_trials(sid, (s,)) for s in TrialState}
-    states = {k: v for k, v in states.items() if v}
+    states = trial_counts(study)
     best = None
     if states.get("COMPLETE"):
         t = study.best_trial

@@ -12,13 +12,27 @@ if TYPE_CHECKING:
 
 def hpo_study_names(url: str) -> list[str]:
     """Names of the studies hpo created in the storage at ``url``, oldest first."""
-    import optuna
 
     from hpo.storage import open_storage
 
     storage = open_storage(url, create=False)
-    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
-    return [s.study_name for s in summaries if "search_hash" in s.user_attrs]
+    return [s.study_name for s in storage.get_all_studies() if "search_hash" in s.user_attrs]
+
+
+def newest_study_name(url: str) -> str | None:
+    """The most recently created study in the storage at ``url``."""
+    from hpo.storage import open_storage
+
+    studies = open_storage(url, create=False).get_all_studies()
+    return max(studies, key=lambda s: s._study_id).study_name if studies else None
+
+
+def study_names(url: str) -> list[str]:
+    import optuna
+
+    from hpo.storage import open_storage
+
+    return optuna.get_all_study_names(open_storage(url, create=False))
 
 
 def load_study(url: str, name: str) -> optuna.Study:
@@ -31,5 +45,119 @@ def load_study(url: str, name: str) -> optuna.Study:
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        names = optuna.get_all_study_names(storage)
         raise StudyError(f"no study {name!r} in {url} (studies: {', '.join(names) or 'none'})") from None
+
+
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    """Trials per state (only states that occur), without loading the trials.
+
+    Optuna's ``get_n_trials`` builds every trial of the study to count them (seconds at 5,000
+    trials); for an RDB storage this is one ``GROUP BY`` query.
+    """
+    try:
+        from optuna.storages import RDBStorage
+        from optuna.storages._rdb.models import TrialModel
+        from sqlalchemy import func
+        from sqlalchemy.orm import Session
+
+        storage = getattr(study._storage, "_backend", study._storage)
+        if not isinstance(storage, RDBStorage):
+            raise TypeError("not an RDB storage")
+        with Session(storage.engine) as session:
+            rows = (
+                session.query(TrialModel.state, func.count(TrialModel.trial_id))
+                .filter(TrialModel.study_id == study._study_id)
+                .group_by(TrialModel.state)
+                .all()
+            )
+        counts = {state.name: int(n) for state, n in rows}
+    except Exception:
+        counts = {}
+        for t in study.get_trials(deepcopy=False):
+            counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    from optuna.trial import TrialState
+
+    return {s.name: counts[s.name] for s in TrialState if counts.get(s.name)}
+
+
+def complete_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's COMPLETE trials with their number, value, params and distributions only.
+
+    Analysis needs nothing else, and Optuna's ``get_trials`` also builds every intermediate value
+    and attribute: on a 5,000-trial study with 50 reports per trial that is most of the time
+    (see ``benchmarks/analyze_large_study.py``). For an RDB storage this reads the three tables
+    it needs in three queries; any other storage (or an unexpected schema) uses ``get_trials``.
+    """
+    from optuna.trial import TrialState
+
+    try:
+        return _complete_trials_rdb(study)
+    except Exception:
+        return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def _complete_trials_rdb(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    from optuna.distributions import json_to_distribution
+    from optuna.storages import RDBStorage
+    from optuna.storages._rdb.models import TrialModel, TrialParamModel, TrialValueModel
+    from optuna.trial import FrozenTrial, TrialState
+    from sqlalchemy.orm import Session
+
+    storage = study._storage
+    storage = getattr(storage, "_backend", storage)  # Optuna wraps an RDBStorage in a cache
+    if not isinstance(storage, RDBStorage):
+        raise TypeError("not an RDB storage")
+    with Session(storage.engine) as session:
+        rows = (
+            session.query(TrialModel.trial_id, TrialModel.number)
+            .filter(TrialModel.study_id == study._study_id, TrialModel.state == TrialState.COMPLETE)
+            .all()
+        )
+        ids = {trial_id: number for trial_id, number in rows}
+        values = {
+            trial_id: TrialValueModel.stored_repr_to_value(value, kind)
+            for trial_id, value, kind in session.query(
+                TrialValueModel.trial_id, TrialValueModel.value, TrialValueModel.value_type
+            )
+            .join(TrialModel, TrialModel.trial_id == TrialValueModel.trial_id)
+            .filter(
+                TrialModel.study_id == study._study_id, TrialModel.state == TrialState.COMPLETE, TrialValueModel.objective == 0
+            )
+        }
+        params: dict[int, list[tuple[str, float, str]]] = {}
+        for trial_id, name, value, dist in (
+            session.query(
+                TrialParamModel.trial_id,
+                TrialParamModel.param_name,
+                TrialParamModel.param_value,
+                TrialParamModel.distribution_json,
+            )
+            .join(TrialModel, TrialModel.trial_id == TrialParamModel.trial_id)
+            .filter(TrialModel.study_id == study._study_id, TrialModel.state == TrialState.COMPLETE)
+        ):
+            params.setdefault(trial_id, []).append((name, value, dist))
+    parsed: dict[str, object] = {}
+    out = []
+    for trial_id, number in sorted(ids.items(), key=lambda kv: kv[1]):
+        dists, ps = {}, {}
+        for name, internal, dist_json in params.get(trial_id, []):
+            d = parsed.get(dist_json) or parsed.setdefault(dist_json, json_to_distribution(dist_json))
+            dists[name] = d
+            ps[name] = d.to_external_repr(internal)  # type: ignore[attr-defined]
+        out.append(
+            FrozenTrial(
+                number=number,
+                state=TrialState.COMPLETE,
+                value=values.get(trial_id),
+                datetime_start=None,
+                datetime_complete=None,
+                params=ps,
+                distributions=dists,  # type: ignore[arg-type]
+                user_attrs={},
+                system_attrs={},
+                intermediate_values={},
+                trial_id=trial_id,
+            )
+        )
+    return out
