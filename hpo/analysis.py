@@ -165,9 +165,7 @@ class Analysis:
         out = {k: v for k, v in asdict(self).items() if k != "params"}
         out["params"] = {}
         for name, p in self.params.items():
-            d = asdict(p)
-            d["recommendation"] = {k: v for k, v in d["recommendation"].items() if v is not None or k in ("low", "high")}
-            out["params"][name] = _clean(d)
+            out["params"][name] = asdict(p)
         return _clean(out)
 
 

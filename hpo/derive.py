@@ -204,7 +204,7 @@ _MISSING = object()
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         try:
-            return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-12)
+            return math.isclose(float(a), float(b), rel_tol=1e-5, abs_tol=1e-12)  # `fix` keeps 6 digits
         except (TypeError, ValueError):
             return False
     return a == b

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -166,4 +167,48 @@ def test_only_complete_trials_count_and_stats_follow_the_log_scale(tmp_path: Pat
     assert sum(g.count for g in p.groups) == 18
     d = a.as_dict()
     assert set(d["params"]["lr"]) >= {"pearson_r", "spearman_rho", "importance", "recommendation"}
-    assert set(d["params"]["lr"]["recommendation"]) >= {"kind", "low", "high", "reason"}
+    assert set(d["params"]["lr"]["recommendation"]) >= {"kind", "low", "high", "choices", "value", "reason"}
+    json.dumps(d, allow_nan=False)  # strict JSON: no NaN or Infinity
+
+
+def test_derived_space_fixes_drops_and_carries_everything_else_over(tmp_path: Path) -> None:
+    import yaml
+
+    from hpo.derive import derive_space, next_study_name
+    from hpo.space import parse_space
+    from tests.conftest import small_space
+
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        x = t.suggest_float("l2_leaf_reg", 1, 10)
+        t.suggest_float("random_strength", 0.1, 10)
+        policy = t.suggest_categorical("grow_policy", ["SymmetricTree", "Depthwise", "Lossguide"])
+        return -abs(x - 4) + (-2.0 if policy == "Lossguide" else 0.0) + rng.normal(0, 0.3)
+
+    params = {
+        "l2_leaf_reg": {"type": "float", "low": 1, "high": 10},
+        "random_strength": {"type": "float", "low": 0.1, "high": 10},
+        "grow_policy": {"type": "categorical", "choices": ["SymmetricTree", "Depthwise", "Lossguide"]},
+    }
+    parent = yaml.safe_dump(small_space(params=params), sort_keys=False)
+    a = analyze("small", study_of(tmp_path, objective, 60), "maximize")
+    assert [a.params[n].recommendation.kind for n in params] == ["narrow", "fix", "drop"]
+
+    derived = derive_space(parent, a, study=next_study_name("small", {"small-gen2"}), at="t0", storage=None, warm_start=True)
+    assert derived is not None and derived.study == "small-gen3"
+    space = parse_space(derived.text)
+    assert space.params["l2_leaf_reg"].low <= 4 <= space.params["l2_leaf_reg"].high
+    assert space.fixed["random_strength"] == a.params["random_strength"].recommendation.value
+    assert "random_strength" not in space.params
+    assert space.params["grow_policy"].choices == ["SymmetricTree", "Depthwise"]
+    assert space.derived_from is not None and len(space.derived_from.reasons) == 3
+    assert space.search_hash() != parse_space(parent).search_hash()
+    before, after = parse_space(parent), space
+    assert (after.data, after.metric, after.seed, after.sampler, after.pruner, after.n_trials) == (
+        before.data,
+        before.metric,
+        before.seed,
+        before.sampler,
+        before.pruner,
+        before.n_trials,
+    )
+    assert next_study_name("small-gen3", set()) == "small-gen4"
