@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.analysis import MIN_TRIALS, TOP_FRACTION, Analysis, analyze
 from hpo.errors import HpoError, StudyError
-from hpo.workspace import Workspace, load_workspace
+from hpo.workspace import Workspace, load_workspace, relative_path
 
 if TYPE_CHECKING:
     import optuna
@@ -142,7 +142,7 @@ def analyze_study(
     derived_rel = None
     if derived is not None:
         result.derived_study, path, text = derived
-        derived_rel = _relative(path, ws.root)
+        derived_rel = relative_path(path, ws.root)
     figs = report.figures(analysis, trials, metric)
     page = report.html_page(analysis, figs, metric, derived_rel)
     note = report.markdown(analysis, metric, derived_rel)
@@ -156,7 +156,9 @@ def analyze_study(
 
         write_space(path, text)
         result.derived_space = path
-    _write(out_dir / "analysis.json", json.dumps(result.as_dict(), indent=2, default=str))
+    # Written before the dashboard and MLflow steps, so it leaves out what only they can tell.
+    on_disk = {k: v for k, v in result.as_dict().items() if k not in ("dashboard", "mlflow_run_id")}
+    _write(out_dir / "analysis.json", json.dumps(on_disk, indent=2, default=str))
 
     # The dashboard keeps figures in the storage, one row per 2 kB: draw at most DASHBOARD_POINTS there.
     if len(trials) > DASHBOARD_POINTS:
@@ -210,23 +212,16 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
 def _save_to_dashboard(s: optuna.Study, figs: dict[str, Any], note: str, warn: Callable[[str], None]) -> bool:
     """The figures and the note, stored in the study where optuna-dashboard shows them."""
-    import re
+    from hpo.report import html_id
 
     try:
         from optuna_dashboard import save_note, save_plotly_graph_object
 
         for name, fig in figs.items():
             # A stable id per parameter: a second analysis replaces the figure instead of adding one.
-            save_plotly_graph_object(s, fig, graph_object_id="hpo-analyze-" + re.sub(r"[^A-Za-z0-9_-]", "_", name))
+            save_plotly_graph_object(s, fig, graph_object_id="hpo-analyze-" + html_id(name))
         save_note(s, note)
     except Exception as e:  # the report on disk stands even if the storage refuses the figures
         warn(f"could not save the analysis into the study for optuna-dashboard: {type(e).__name__}: {e}")

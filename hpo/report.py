@@ -352,7 +352,7 @@ def html_page(a: Analysis, figs: dict[str, go.Figure], metric: str, derived: str
         for p in a.params.values()
     )
     parts = [
-        fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"hpo-{_html_id(name)}", config={"displaylogo": False})
+        fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"hpo-{html_id(name)}", config={"displaylogo": False})
         for i, (name, fig) in enumerate(figs.items())
     ]
     best = "-" if a.best_number is None else f"#{a.best_number}: {a.best_value:.6g}"
@@ -400,7 +400,7 @@ def markdown(a: Analysis, metric: str, derived: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html_id(name: str) -> str:
+def html_id(name: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)

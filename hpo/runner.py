@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from hpo.errors import HpoError, NoTrialCompleted, StudyError
 from hpo.prepare import Prepared, prepare, prepare_loaded
 from hpo.space import CategoricalParam, FloatParam, GridSamplerConfig, IntParam, LoadedSpace
-from hpo.workspace import Workspace
+from hpo.workspace import Workspace, relative_path
 
 if TYPE_CHECKING:
     import optuna
@@ -244,7 +244,7 @@ def study_attributes(prep: Prepared) -> dict[str, Any]:
     return {
         "space_yaml": prep.loaded.text,
         "space_sha256": prep.loaded.text_sha256,
-        "space_path": _relative(prep.loaded.path, prep.workspace.root),
+        "space_path": relative_path(prep.loaded.path, prep.workspace.root),
         ATTR_SEARCH_HASH: space.search_hash(),
         "data_version": data.version,
         ATTR_DIGESTS: data.digests,
@@ -286,13 +286,6 @@ def _check_same_study(study: optuna.Study, prep: Prepared, url: str) -> None:
             f"{prep.where}: the data of study {study.study_name!r} changed since it was created "
             f"({', '.join(changed)} split digest differs); a new data version needs a new `data.version` and `study` name"
         )
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root))
-    except ValueError:
-        return str(path.resolve())
 
 
 def top_up_budget(study: optuna.Study, prep: Prepared) -> int:

@@ -44,6 +44,14 @@ class Workspace:
         return self.studies_dir / study
 
 
+def relative_path(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when it lies below it, else absolute: for messages and records."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
 def load_workspace(root: Path | None = None) -> Workspace:
     """Read the workspace at ``root`` (default: the current folder)."""
     root = (root or Path.cwd()).resolve()

@@ -33,6 +33,7 @@ def analyze(
 
         from hpo.analyze import analyze_study
         from hpo.report import print_analysis
+        from hpo.workspace import relative_path
 
         err = Console(stderr=True)
         result = analyze_study(
@@ -55,18 +56,11 @@ def analyze(
             out = Console(width=160)  # piped or logged: do not squeeze the table into 80 columns
         print_analysis(out, result.analysis, result.metric, groups=bool(param))
         if result.html is not None:
-            out.print(f"Report: {_relative(result.html)}", highlight=False)
+            out.print(f"Report: {relative_path(result.html, Path.cwd())}", highlight=False)
         if result.derived_space is not None:
-            path = _relative(result.derived_space)
+            path = relative_path(result.derived_space, Path.cwd())
             out.print(f"Derived space: {path} (study {result.derived_study}); run it with: hpo run {path}", highlight=False)
         for note in result.notes:
             out.print(note, style="dim", highlight=False)
 
     guarded(body)
-
-
-def _relative(path: Path) -> Path:
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return path
