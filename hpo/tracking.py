@@ -64,6 +64,8 @@ def _quick_failures() -> None:
     # hpo then warns once and leaves the trials for `hpo sync`.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    # Model logging and loading draw download bars on stderr, over hpo's own output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def client() -> MlflowClient:
