@@ -271,36 +271,22 @@ def promote(
     where = f"trial #{t.number} of study {s.study_name!r}"
     recipe = Recipe.from_trial(s, t)
 
-    from hpo.tracking import client, experiment_names
+    from hpo.tracking import experiment_names
 
-    c = client()
+    c = _client()
     names = experiment_names(ws, recipe.data_version)
     previous = None if again else find_promoted(c, names["data"], s.study_name, t.number)
     if previous is not None:
-        result = PromoteResult(
-            study=s.study_name,
-            trial=t.number,
-            value=float(t.value),  # type: ignore[arg-type]
-            run_id=previous.info.run_id,
-            experiment=names["data"],
-            experiment_id=previous.info.experiment_id,
-            existing=True,
-            tolerance=tolerance,
-            via=via,
-            hpo_run_id=previous.data.tags.get(TAG_HPO_RUN),
-            model_uri=previous.data.tags.get(TAG_MODEL_URI),
-            test_metrics=_prefixed(previous.data.metrics, "test_"),
-            source={k: previous.data.tags.get(k) for k in ("src_version", "git_commit", "git_dirty")},
-        )
+        result = _result(s, t, previous, names["data"], tolerance, via, check=None)
         say(f"{where} was promoted before, as run {previous.info.run_id}; nothing re-trained (--again promotes it once more)")
         _extras(c, ws, result, previous, register, alias, leaderboard, say)
         return result
 
     src = _check_source(ws, allow_dirty)
     say(f"Promoting {where}: {recipe.metric} {t.value:.6g}, seed {recipe.seed}, data {recipe.data_version}")
-    data = recipe.load_data(ws, where)
     state = "dirty tree, --allow-dirty" if src.dirty else "outside git, --allow-dirty" if src.dirty is None else "clean"
     say(f"  source    {src.src_version} (commit {src.commit[:12]}, {state})")
+    data = recipe.load_data(ws, where)
     say(f"  data      {recipe.data_version}: train/validation/test digests match the study")
     fit = recipe.train(data)
     check = Check(f"val_{recipe.metric}", float(t.value), float(fit.objective), tolerance)  # type: ignore[arg-type]
@@ -318,28 +304,51 @@ def promote(
     from hpo.trainer import evaluate
 
     test = evaluate(fit.model, data.test, data.task, data.classes)
-    hpo_exp, hpo_run = _hpo_run(c, ws, s, t, names["hpo"])
+    hpo_exp, hpo_run = _hpo_run(c, ws, s, t)
     run = _log_promoted(c, ws, s, t, recipe, data, fit, test, check, src, allow_dirty, names, hpo_exp, hpo_run, via)
     if hpo_run is not None:
         c.set_tag(hpo_run, TAG_PROMOTED_RUN, run.info.run_id)
-    result = PromoteResult(
+    result = _result(s, t, run, names["data"], tolerance, via, check)
+    _extras(c, ws, result, run, register, alias, leaderboard, say)
+    return result
+
+
+def _result(
+    s: optuna.Study,
+    t: optuna.trial.FrozenTrial,
+    run: Run,
+    experiment: str,
+    tolerance: float,
+    via: str | None,
+    check: Check | None,
+) -> PromoteResult:
+    tags = run.data.tags
+    return PromoteResult(
         study=s.study_name,
         trial=t.number,
         value=float(t.value),  # type: ignore[arg-type]
         run_id=run.info.run_id,
-        experiment=names["data"],
+        experiment=experiment,
         experiment_id=run.info.experiment_id,
-        existing=False,
+        existing=check is None,
         tolerance=tolerance,
         check=check,
         via=via,
-        hpo_run_id=hpo_run,
-        model_uri=run.data.tags.get(TAG_MODEL_URI),
-        test_metrics=test,
-        source={"src_version": src.src_version, "git_commit": src.commit, "git_dirty": src.dirty},
+        hpo_run_id=tags.get(TAG_HPO_RUN),
+        model_uri=tags.get(TAG_MODEL_URI),
+        test_metrics=_prefixed(run.data.metrics, "test_"),
+        source={k: tags.get(k) for k in ("src_version", "git_commit", "git_dirty")},
     )
-    _extras(c, ws, result, run, register, alias, leaderboard, say)
-    return result
+
+
+def _client() -> MlflowClient:
+    from hpo.tracking import client, is_reachable, tracking_uri
+
+    c = client()
+    why = is_reachable(c)
+    if why is not None:
+        raise HpoError(f"MLflow at {tracking_uri()} is unreachable ({why}); set MLFLOW_TRACKING_URI to a reachable store")
+    return c
 
 
 def _check_options(tolerance: float, register: str | None, alias: str) -> None:
@@ -437,9 +446,7 @@ def find_promoted(c: MlflowClient, experiment: str, study: str, trial: int) -> R
     return runs[0] if runs else None
 
 
-def _hpo_run(
-    c: MlflowClient, ws: Workspace, s: optuna.Study, t: optuna.trial.FrozenTrial, name: str
-) -> tuple[str | None, str | None]:
+def _hpo_run(c: MlflowClient, ws: Workspace, s: optuna.Study, t: optuna.trial.FrozenTrial) -> tuple[str | None, str | None]:
     """The HPO space's experiment id and the trial's child run; a missing projection is rebuilt first."""
     from hpo.tracking import StudyProjection, sync_study
 
@@ -645,8 +652,7 @@ def post_leaderboard(c: MlflowClient, ws: Workspace, run: Run) -> dict[str, Any]
     found = c.search_runs(
         [exp_id],
         filter_string=(
-            f"tags.`{TAG_ROLE}` = '{ROLE_LEADERBOARD}' and tags.data_version = '{version}' "
-            f"and tags.`{TAG_METRIC}` = '{metric}'"
+            f"tags.`{TAG_ROLE}` = '{ROLE_LEADERBOARD}' and tags.data_version = '{version}' and tags.`{TAG_METRIC}` = '{metric}'"
         ),
         max_results=1,
     )
@@ -718,9 +724,8 @@ def reproduce(run_id: str, *, tolerance: float = DEFAULT_TOLERANCE, workspace: W
     _check_options(tolerance, None, DEFAULT_ALIAS)
     ws = workspace or load_workspace()
     from hpo.provenance import source_version
-    from hpo.tracking import client
 
-    c = client()
+    c = _client()
     try:
         run = c.get_run(run_id)
     except Exception as e:

@@ -309,3 +309,18 @@ def test_promote_needs_an_hpo_study(workspace: Path, mlflow_store: str) -> None:
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     code, out, err = invoke("promote", "best", "--allow-dirty")
     assert code == 2 and "was not created by hpo" in err
+
+
+def test_a_trial_run_while_mlflow_was_down_gets_its_hpo_run_before_it_is_linked(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    space = write_space(workspace / "search_spaces", "small.yaml", n_trials=3)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
+    run_study(space)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'mlflow.db'}")
+    code, out, err = invoke("promote", "best", "--allow-dirty", "--json")
+    assert code == 0, err
+    result = yaml.safe_load(out)
+    hpo_run = MlflowClient().get_run(result["hpo_run_id"])
+    assert hpo_run.data.tags["hpo.trial_number"] == str(result["trial"])
+    assert hpo_run.data.tags["hpo.promoted_run_id"] == result["run_id"]
