@@ -41,6 +41,7 @@ ATTR_RUN_ID = "mlflow_run_id"
 
 READY_WAIT_SECONDS = 60
 POLL_SECONDS = 0.5
+IDLE_POLL_SECONDS = 2  # how often a worker with nothing to claim checks the trials still running
 
 
 @dataclass(frozen=True)
@@ -142,11 +143,13 @@ def run_study(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study, created = open_study(prep, url)
-    _fail_stale(study)
-    top_up_budget(study, prep)
+    from hpo.storage import study_lock
 
+    with study_lock(url, prep.space.study):  # one process at a time creates the study and fills its budget
+        study, created = open_study(prep, url)
+        top_up_budget(study, prep)
     tracker = open_tracking(prep, study, _warner(progress))
+    fail_stale(study, tracker)
 
     before = snapshot(study)
     progress.start(prep.space.study, prep.budget, before, resumed=not created)
@@ -326,17 +329,37 @@ def _fmt_states(states: dict[str, int]) -> str:
     return ", ".join(f"{n} {s.lower()}" for s, n in states.items()) or "no trials"
 
 
-def _fail_stale(study: optuna.Study) -> None:
-    import warnings
+def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> list[int]:
+    """Fail the RUNNING trials whose worker died, put each back in the queue, close its MLflow run.
 
-    import optuna
+    A trial is stale when its last heartbeat is older than the storage's grace period, or when
+    it never sent one and started longer ago than that (its worker died between claiming it and
+    the first heartbeat, which Optuna's own ``fail_stale_trials`` would leave RUNNING forever).
+    Returns the numbers of the trials failed here; another worker may fail the same ones first.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.storages._heartbeat import is_heartbeat_enabled
+    from optuna.trial import TrialState
 
-    if not is_heartbeat_enabled(study._storage):
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    from hpo.storage import stale_trial_ids
+
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        return []
+    failed = []
+    for trial_id in stale_trial_ids(storage, study._study_id):
+        try:
+            # Only one process wins this transition, so each dead trial is requeued once.
+            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:
+            continue
+        frozen = storage.get_trial(trial_id)
+        requeue(study, frozen)
+        if tracker is not None:
+            tracker.finish(frozen.user_attrs.get(ATTR_RUN_ID), frozen)
+        failed.append(frozen.number)
+    return failed
 
 
 def open_tracking(prep: Prepared, study: optuna.Study, warn: Callable[[str], None], main: bool = True) -> LiveProjection:
@@ -424,9 +447,13 @@ def _worker_loop(
     while not stop.requested:
         if args.deadline is not None and time.time() >= args.deadline:
             break
-        _fail_stale(study)
+        fail_stale(study, tracker)
         trial_id = claim_trial(study, args.budget)
         if trial_id is None:
+            if args.budget is not None and running_trials(study):
+                # Another worker's trial may yet die: stay until it ends or is requeued as stale.
+                time.sleep(IDLE_POLL_SECONDS)
+                continue
             break
         frozen = run_trial(study, trial_id, objective, tracker)
         if on_trial:
@@ -499,10 +526,19 @@ def _record_error(trial: optuna.Trial, error: str, tb: str | None = None) -> Non
         trial.set_user_attr("traceback", tb[-4000:])
 
 
-def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Enqueue a trial again with its parameters, seed and budget slot."""
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+    """Enqueue a trial again with its parameters, seed and budget slot (at most ``MAX_RETRY`` times).
+
+    Returns whether it was requeued. Like Optuna's retry callback, but it carries over only the
+    slot and the seed: the MLflow run id, worker and error belong to the attempt that failed.
+    """
     import optuna
 
+    from hpo.storage import MAX_RETRY
+
+    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    if len(history) > MAX_RETRY:
+        return False
     keep = {k: v for k, v in trial.user_attrs.items() if k in (ATTR_SLOT, ATTR_SEED)}
     study.add_trial(
         optuna.trial.create_trial(
@@ -510,9 +546,16 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             params=trial.params,
             distributions=trial.distributions,
             user_attrs=keep,
-            system_attrs={"failed_trial": trial.number, "retry_history": [trial.number]},
+            system_attrs={"failed_trial": history[0], "retry_history": history},
         )
     )
+    return True
+
+
+def running_trials(study: optuna.Study) -> int:
+    from hpo.studies import trial_counts
+
+    return trial_counts(study).get("RUNNING", 0)
 
 
 # --- in this process, or in several -----------------------------------------------------------

@@ -7,7 +7,11 @@ worker died is failed and retried instead of staying RUNNING forever.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import hashlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,3 +76,77 @@ def _enable_wal(path: Path) -> None:
         con.execute("PRAGMA journal_mode=WAL")
     finally:
         con.close()
+
+
+def stale_trial_ids(storage: Any, study_id: int) -> list[int]:
+    """RUNNING trials whose worker is gone: Optuna's stale trials, plus those that never beat.
+
+    Optuna only looks at trials with a heartbeat row. A worker killed between claiming a trial
+    and its first heartbeat leaves one without, which would otherwise stay RUNNING forever.
+    """
+    ids = list(storage._get_stale_trial_ids(study_id))
+    try:
+        from optuna.storages._rdb import models
+        from optuna.trial import TrialState
+        from sqlalchemy.orm import Session
+
+        cutoff = datetime.datetime.now() - datetime.timedelta(seconds=storage.grace_period or GRACE_PERIOD)
+        with Session(storage.engine) as session:
+            beating = session.query(models.TrialHeartbeatModel.trial_id)
+            rows = (
+                session.query(models.TrialModel.trial_id)
+                .filter(models.TrialModel.study_id == study_id)
+                .filter(models.TrialModel.state == TrialState.RUNNING)
+                .filter(models.TrialModel.datetime_start < cutoff)
+                .filter(models.TrialModel.trial_id.not_in(beating))
+                .all()
+            )
+        ids += [r[0] for r in rows if r[0] not in ids]
+    except Exception:
+        pass  # an unexpected schema: Optuna's own rule still applies
+    return ids
+
+
+@contextlib.contextmanager
+def study_lock(url: str, study: str) -> Iterator[None]:
+    """Hold a lock named after ``study`` across processes and hosts that share the storage at ``url``.
+
+    Workers started at the same moment then create the study and fill its budget one after the
+    other, never both. PostgreSQL: a session advisory lock; MySQL: ``GET_LOCK``; SQLite (one host):
+    an ``flock`` on a file beside the database. Other storages are not locked.
+    """
+    path = sqlite_path(url)
+    if path is not None:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(path.name + ".lock"), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+        return
+    if not url.startswith(("postgresql", "mysql")):
+        yield
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    key = int.from_bytes(hashlib.sha256(f"hpo-study:{study}".encode()).digest()[:8], "big", signed=True)
+    postgres = url.startswith("postgresql")
+    lock, unlock = (
+        ("SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)")
+        if postgres
+        else ("SELECT GET_LOCK(:k, 600)", "SELECT RELEASE_LOCK(:k)")
+    )
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(lock), {"k": key if postgres else f"hpo-{key}"})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text(unlock), {"k": key if postgres else f"hpo-{key}"})
+    finally:
+        engine.dispose()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from hpo.errors import StudyError
 
@@ -161,3 +162,110 @@ def _complete_trials_rdb(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
             )
         )
     return out
+
+
+# --- `hpo studies` and `hpo show` ----------------------------------------------------------------
+
+
+@dataclass
+class StudyInfo:
+    """One study as `hpo studies` lists it."""
+
+    name: str
+    direction: str
+    metric: str | None
+    data_version: str | None
+    states: dict[str, int]
+    best_value: float | None
+    best_trial: int | None
+    derived_from: str | None
+    created_at: str | None
+    by_hpo: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def study_infos(url: str) -> list[StudyInfo]:
+    """Every study in the storage at ``url``, oldest first, without loading their trials."""
+    import optuna
+
+    from hpo.storage import open_storage
+
+    storage = open_storage(url, create=False)
+    out = []
+    for frozen in sorted(storage.get_all_studies(), key=lambda s: s._study_id):
+        study = optuna.load_study(study_name=frozen.study_name, storage=storage)
+        out.append(_info(study))
+    return out
+
+
+def _info(study: optuna.Study) -> StudyInfo:
+    attrs = study.user_attrs
+    direction = "/".join(d.name.lower() for d in study.directions)
+    best = None
+    if len(study.directions) == 1:
+        complete = [t for t in complete_trials(study) if t.value is not None]
+        if complete:
+            pick = max if direction == "maximize" else min
+            best = pick(complete, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
+    return StudyInfo(
+        name=study.study_name,
+        direction=direction,
+        metric=attrs.get("metric"),
+        data_version=attrs.get("data_version"),
+        states=trial_counts(study),
+        best_value=None if best is None else best.value,
+        best_trial=None if best is None else best.number,
+        derived_from=(attrs.get("derived_from") or {}).get("study"),
+        created_at=attrs.get("created_at"),
+        by_hpo="search_hash" in attrs,
+    )
+
+
+def show_study(url: str, name: str) -> dict[str, Any]:
+    """One study: what `hpo studies` says, plus provenance, budget, lineage and the best trial in full."""
+    import yaml
+
+    study = load_study(url, name)
+    info = _info(study)
+    attrs = study.user_attrs
+    infos = {i.name: i for i in study_infos(url)}
+    ancestors, seen = [], {name}
+    parent = info.derived_from
+    while parent and parent not in seen:  # the chain this study descends from, nearest first
+        seen.add(parent)
+        ancestors.append(parent)
+        parent = infos[parent].derived_from if parent in infos else None
+    space = yaml.safe_load(attrs.get("space_yaml") or "{}") or {}
+    best = None
+    if info.best_trial is not None:
+        storage = study._storage
+        t = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study._study_id, info.best_trial))
+        best = {
+            "number": t.number,
+            "value": t.value,
+            "params": t.params,
+            "seed": t.user_attrs.get("seed"),
+            "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
+            "inherited_from": t.user_attrs.get("inherited_from"),
+            "duration_seconds": None if not t.duration else round(t.duration.total_seconds(), 3),
+        }
+    return {
+        **info.as_dict(),
+        "n_trials": space.get("n_trials"),
+        "space_path": attrs.get("space_path"),
+        "model": attrs.get("model"),
+        "data_digests": attrs.get("data_digests"),
+        "src_version": attrs.get("src_version"),
+        "commit": attrs.get("commit"),
+        "dirty": attrs.get("dirty"),
+        "inherited": len((attrs.get("inherited_trials") or {}).get("trials", [])),
+        "lineage": {
+            "ancestors": ancestors,
+            "children": [i.name for i in infos.values() if i.derived_from == name],
+            "reasons": (attrs.get("derived_from") or {}).get("reasons", []),
+        },
+        "mlflow_parent_run_id": attrs.get("mlflow_parent_run_id"),
+        "best": best,
+    }

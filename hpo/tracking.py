@@ -209,8 +209,11 @@ class StudyProjection:
             "seed": str(trial.user_attrs.get("seed", "")),
             "budget_slot": str(trial.user_attrs.get("budget_slot", "")),
         }
-        if trial.user_attrs.get("error"):
-            tags["error"] = str(trial.user_attrs["error"])[:5000]
+        error = trial.user_attrs.get("error")
+        if error is None and trial.state.name == "FAIL":
+            error = "its worker stopped sending heartbeats (killed or lost); the trial was requeued in its budget slot"
+        if error:
+            tags["error"] = str(error)[:5000]
         if trial.datetime_start and trial.datetime_complete:
             tags["duration_seconds"] = f"{(trial.datetime_complete - trial.datetime_start).total_seconds():.3f}"
         for i in range(0, max(len(metrics), 1), 1000):  # MLflow takes 1,000 metrics per batch

@@ -1,0 +1,33 @@
+"""`hpo dashboard`: optuna-dashboard on the study storage, bound to loopback unless told otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hpo.errors import HpoError
+from hpo.workspace import load_workspace
+
+
+def serve(storage: str | None = None, *, host: str = "127.0.0.1", port: int = 8080, say: Callable[[str], None] = print) -> None:
+    """Serve until interrupted. The storage is opened as hpo opens it (WAL SQLite, heartbeats)."""
+    import socket
+
+    from hpo.storage import open_storage
+
+    if not 0 < port < 65536:
+        raise HpoError(f"--port must be between 1 and 65535, but got {port}")
+    url = load_workspace().storage_url(storage)
+    opened = open_storage(url, create=False)
+    with socket.socket() as probe:  # a clear error instead of a traceback from the server
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise HpoError(f"--host {host} --port {port}: cannot listen there ({e.strerror}); pick another --port") from None
+    import optuna_dashboard
+
+    say(f"optuna-dashboard for {url} at http://{host}:{port}/ (Ctrl-C stops it)")
+    try:
+        optuna_dashboard.run_server(opened, host=host, port=port)
+    except KeyboardInterrupt:
+        pass
