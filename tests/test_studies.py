@@ -43,3 +43,49 @@ def test_complete_trials_and_counts_match_optuna(tmp_path: Path, kind: str) -> N
     for t in study.get_trials():
         states[t.state.name] = states.get(t.state.name, 0) + 1
     assert trial_counts(study) == states == {"COMPLETE": 12, "PRUNED": 4, "FAIL": 4, "WAITING": 1}
+
+
+def test_studies_and_show_list_states_best_and_lineage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import yaml
+
+    from tests.conftest import invoke, write_space
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPO_STORAGE", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    parent = write_space(tmp_path, "small.yaml", n_trials=4)
+    assert invoke("run", str(parent), "--quiet")[0] == 0
+    child = yaml.safe_load(parent.read_text()) | {"study": "small-gen2", "n_trials": 2}
+    child["derived_from"] = {"study": "small", "warm_start": True, "reasons": ["depth: keep"]}
+    (tmp_path / "small-gen2.yaml").write_text(yaml.safe_dump(child))
+    assert invoke("run", "small-gen2.yaml", "--quiet")[0] == 0
+    url = f"sqlite:///{tmp_path / 'studies' / 'hpo.db'}"
+    optuna.create_study(study_name="plain", storage=url)  # a study hpo did not create
+
+    code, out, err = invoke("studies", "--json")
+    assert code == 0, err
+    listed = {s["name"]: s for s in json.loads(out)}
+    assert list(listed) == ["small", "small-gen2", "plain"]
+    for name in ("small", "small-gen2"):
+        study = optuna.load_study(study_name=name, storage=url)
+        assert listed[name]["best_value"] == study.best_value and listed[name]["best_trial"] == study.best_trial.number
+        assert listed[name]["states"] == {"COMPLETE": len(study.trials)}
+        assert listed[name]["data_version"] == "v0.1.0" and listed[name]["by_hpo"]
+    assert listed["small-gen2"]["derived_from"] == "small" and listed["small"]["derived_from"] is None
+    assert listed["plain"]["by_hpo"] is False and listed["plain"]["best_value"] is None
+
+    code, out, err = invoke("show", "small-gen2", "--json")
+    shown = json.loads(out)
+    assert shown["lineage"] == {"ancestors": ["small"], "children": [], "reasons": ["depth: keep"]}
+    assert shown["inherited"] == 4 and shown["n_trials"] == 2
+    assert shown["best"]["number"] == listed["small-gen2"]["best_trial"] and shown["best"]["seed"] is not None
+    assert json.loads(invoke("show", "small", "--json")[1])["lineage"]["children"] == ["small-gen2"]
+
+    code, out, err = invoke("show", "small-gen2")
+    assert "lineage      small-gen2 <- small" in out and "hpo promote" in out
+    code, out, err = invoke("studies")
+    assert code == 0 and "small-gen2" in out
+    code, out, err = invoke("show", "nope")
+    assert code == 2 and "no study 'nope'" in err
