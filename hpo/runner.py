@@ -79,14 +79,17 @@ class RunResult:
     elapsed_seconds: float
     interrupted: bool = False
     failures: list[str] = field(default_factory=list)
+    # Trials this run's workers finished and completed; other hosts' workers may add more to the study.
+    finished_here: int = 0
+    completed_here: int = 0
 
     @property
     def ran(self) -> int:
-        return self.after.finished - self.before.finished
+        return self.finished_here
 
     @property
     def completed_now(self) -> int:
-        return self.after.states.get("COMPLETE", 0) - self.before.states.get("COMPLETE", 0)
+        return self.completed_here
 
     def as_dict(self) -> dict[str, Any]:
         best = self.after.best
@@ -159,10 +162,11 @@ def run_study(
 
     start = time.perf_counter()
     failures: list[str] = []
+    tally = [0, 0]  # finished, completed by this run
     if jobs == 1:
-        interrupted = _run_in_process(worker, prep, study, progress, failures, tracker)
+        interrupted = _run_in_process(worker, prep, study, progress, failures, tracker, tally)
     else:
-        interrupted = _run_processes(worker, jobs, study, progress, failures)
+        interrupted = _run_processes(worker, jobs, study, progress, failures, tally)
     progress.stop()
     tracker.close(study)
 
@@ -178,6 +182,8 @@ def run_study(
         elapsed_seconds=time.perf_counter() - start,
         interrupted=interrupted,
         failures=failures,
+        finished_here=tally[0],
+        completed_here=tally[1],
     )
     if result.after.states.get("COMPLETE", 0) == 0 or (result.ran > 0 and result.completed_now == 0):
         raise NoTrialCompleted(
@@ -568,12 +574,14 @@ def _run_in_process(
     progress: Progress,
     failures: list[str],
     tracker: LiveProjection,
+    tally: list[int],
 ) -> bool:
     stop = _Stop(lambda: progress.message("Stopping after the running trial (Ctrl-C again to abort it)"))
 
     shows = type(progress) is not Progress  # a snapshot costs a few queries: skip it when nobody looks
 
     def on_trial(t: optuna.trial.FrozenTrial) -> None:
+        _count(tally, t)
         _note_failure(t, progress, failures)
         if shows:
             progress.update(snapshot(study))
@@ -598,25 +606,38 @@ def _note_failure(t: optuna.trial.FrozenTrial, progress: Progress, failures: lis
         progress.message(line)
 
 
-def _worker_main(args: _WorkerArgs) -> None:
+def _count(tally: Any, t: optuna.trial.FrozenTrial) -> None:
+    tally[0] += 1
+    tally[1] += t.state.name == "COMPLETE"
+
+
+def _worker_main(args: _WorkerArgs, tally: Any) -> None:
     # Own process group: a terminal's Ctrl-C reaches only the parent, which forwards it once
     # per press, so the two-step stop works the same as with one process.
     os.setpgrp()
     stop = _Stop()
     signal.signal(signal.SIGINT, stop.handle)
     prep = prepare_loaded(args.loaded, args.workspace)
+
+    def on_trial(t: optuna.trial.FrozenTrial) -> None:
+        with tally.get_lock():
+            _count(tally, t)
+
     try:
-        _worker_loop(args, prep, stop)
+        _worker_loop(args, prep, stop, on_trial)
     except KeyboardInterrupt:
         pass
 
 
-def _run_processes(args: _WorkerArgs, jobs: int, study: optuna.Study, progress: Progress, failures: list[str]) -> bool:
+def _run_processes(
+    args: _WorkerArgs, jobs: int, study: optuna.Study, progress: Progress, failures: list[str], tally: list[int]
+) -> bool:
     import multiprocessing as mp
     from dataclasses import replace
 
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_worker_main, args=(replace(args, index=i),), daemon=False) for i in range(jobs)]
+    shared = ctx.Array("i", 2)
+    procs = [ctx.Process(target=_worker_main, args=(replace(args, index=i), shared), daemon=False) for i in range(jobs)]
     for p in procs:
         p.start()
 
@@ -643,6 +664,7 @@ def _run_processes(args: _WorkerArgs, jobs: int, study: optuna.Study, progress: 
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)
+    tally[:] = shared[:]
     crashed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if crashed:
         progress.message(f"{len(crashed)} worker(s) exited with an error (exit codes {crashed})")

@@ -59,18 +59,21 @@ def experiment_names(ws: Workspace, data_version: str) -> dict[str, str]:
     return out
 
 
-def _quick_failures() -> None:
+def _quiet_and_quick() -> None:
     # An unreachable tracking server must cost seconds, not MLflow's default minutes of retries:
     # hpo then warns once and leaves the trials for `hpo sync`.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     # Model logging and loading draw download bars on stderr, over hpo's own output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # With a tracking server MLflow prints "View run ... at" to stdout for every finished run,
+    # which would break `--json` output (one object, nothing else).
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def client() -> MlflowClient:
     """A client for ``MLFLOW_TRACKING_URI``, else MLflow's own default store in the workspace."""
-    _quick_failures()
+    _quiet_and_quick()
     import logging
 
     from mlflow import MlflowClient

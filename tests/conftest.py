@@ -13,6 +13,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Real PostgreSQL and `mlflow server` fixtures, started on loopback when a test names them.
+pytest_plugins = ["tests.servers"]
+
 
 def small_space(**overrides: Any) -> dict[str, Any]:
     """A space that trains in ~0.1 s per trial on scikit-learn's diabetes data."""
