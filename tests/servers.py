@@ -145,34 +145,32 @@ def _check_db_name(name: str) -> None:
         raise ValueError(f"database name {name!r} must be lowercase letters, digits, _ and at most 63 characters")
 
 
-def fresh_database(url: str, name: str) -> str:
-    """Create the empty database ``name`` on the server of ``url`` and return its URL (one per test keeps tests apart)."""
+def _admin(url: str, statement: str, name: str) -> None:
+    """Run ``statement`` (with ``{}`` for the database name) on the server of ``url``, from database ``postgres``."""
     from psycopg2 import sql
-    from sqlalchemy.engine import make_url
 
     _check_db_name(name)
     conn = _pg_connect(url, "postgres")
     try:
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            cur.execute(sql.SQL(statement).format(sql.Identifier(name)))
     finally:
         conn.close()
+
+
+def fresh_database(url: str, name: str) -> str:
+    """Create the empty database ``name`` on the server of ``url`` and return its URL (one per test keeps tests apart)."""
+    from sqlalchemy.engine import make_url
+
+    _admin(url, "CREATE DATABASE {}", name)
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(url: str) -> None:
     """Drop the database of ``url``, closing any connections a test left open (``WITH (FORCE)``, PostgreSQL 13+)."""
-    from psycopg2 import sql
     from sqlalchemy.engine import make_url
 
-    name = make_url(url).database or ""
-    _check_db_name(name)
-    conn = _pg_connect(url, "postgres")
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
-        conn.close()
+    _admin(url, "DROP DATABASE IF EXISTS {} WITH (FORCE)", make_url(url).database or "")
 
 
 def _start_cluster(initdb: Path, pg_ctl: Path, root: Path) -> str:
