@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable
 
 from hpo.errors import HpoError
@@ -27,7 +29,8 @@ def serve(storage: str | None = None, *, host: str = "127.0.0.1", port: int = 80
     import optuna_dashboard
 
     say(f"optuna-dashboard for {url} at http://{host}:{port}/ (Ctrl-C stops it)")
-    try:
-        optuna_dashboard.run_server(opened, host=host, port=port)
-    except KeyboardInterrupt:
-        pass
+    # wsgiref swallows a KeyboardInterrupt that lands while it answers a request (a bare
+    # `except`), so Ctrl-C could be lost; the dashboard holds nothing that needs a clean exit.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: os._exit(0))
+    optuna_dashboard.run_server(opened, host=host, port=port)

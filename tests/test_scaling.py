@@ -172,13 +172,13 @@ def test_hpo_dashboard_serves_the_study_from_postgres_on_loopback(workspace: Pat
         deadline, summaries = time.time() + 60, None
         while time.time() < deadline and summaries is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=30) as r:
                     summaries = json.loads(r.read())["study_summaries"]
             except OSError:
                 time.sleep(0.3)
         assert summaries is not None, "the dashboard did not answer within 60 s"
         sid = next(s["study_id"] for s in summaries if s["study_name"] == "small")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{sid}", timeout=10) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{sid}", timeout=30) as r:
             detail = json.loads(r.read())
         assert len(detail["trials"]) == 2
     finally:
