@@ -75,21 +75,16 @@ Run it from the repository root:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
-import logging
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
+from _common import quiet, workspace, write_space  # benchmarks/ is on sys.path when a script runs
 
 STUDY_SEED = 7
 ITERATIONS = 30
@@ -171,36 +166,6 @@ class TimedTrain:
         return result
 
 
-def quiet() -> None:
-    import mlflow  # noqa: F401  (MLflow sets its loggers to INFO when imported)
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for name in ("mlflow", "alembic", "sqlalchemy"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", module="mlflow")
-
-
-@contextlib.contextmanager
-def workspace(kind: str) -> Iterator[tuple[Path, str]]:
-    """A fresh temporary folder, made the current directory, with its MLflow store selected."""
-    import mlflow
-
-    old = os.getcwd()
-    with tempfile.TemporaryDirectory(prefix=f"hpo-bench-{kind}-") as tmp:
-        root = Path(tmp)
-        uri = f"sqlite:///{root / 'mlflow.db'}"
-        os.environ["MLFLOW_TRACKING_URI"] = uri
-        os.environ.pop("HPO_STORAGE", None)
-        # A URI set with mlflow.set_tracking_uri overrides the environment variable for the
-        # whole process, so every arm sets it (hpo's MlflowClient() would otherwise follow the
-        # previous arm's store).
-        mlflow.set_tracking_uri(uri)
-        os.chdir(root)  # MLflow's default artifact root (./mlruns) and hpo's studies/ land here
-        try:
-            yield root, uri
-        finally:
-            os.chdir(old)
 
 
 def hpo_sampler_seed() -> int:
@@ -229,7 +194,8 @@ def run_optuna(data, n: int, arm: str) -> Measure:
     from hpo.trainer import trial_seed
 
     train = TimedTrain()
-    with workspace(arm) as (root, uri), warnings.catch_warnings():
+    with workspace(arm) as root, warnings.catch_warnings():
+        uri = os.environ["MLFLOW_TRACKING_URI"]
         callbacks = []
         if arm == "manual":
             mlflow.set_experiment("bench-manual")
@@ -291,10 +257,8 @@ def run_hpo(n: int) -> Measure:
 
     train = TimedTrain()
 
-    with workspace("hpo") as (root, _):
-        (root / "search_spaces").mkdir()
-        space = root / "search_spaces" / "bench.yaml"
-        space.write_text(yaml.safe_dump(space_dict(n), sort_keys=False))
+    with workspace("hpo") as root:
+        space = write_space(root, space_dict(n))
         hpo.objective.train = train  # the same timing wrapper as the bare loop's
         try:
             result = run_study(space, jobs=1)
@@ -331,10 +295,8 @@ def load_data():
     """The diabetes data version, loaded once through hpo (as the Optuna arms' objective uses it)."""
     from hpo.prepare import prepare
 
-    with workspace("data") as (root, _):
-        space = root / "space.yaml"
-        space.write_text(yaml.safe_dump(space_dict(1), sort_keys=False))
-        return prepare(space).data
+    with workspace("data") as root:
+        return prepare(write_space(root, space_dict(1))).data
 
 
 def ms(x: float) -> str:

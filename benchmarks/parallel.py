@@ -49,21 +49,15 @@ Run it from the repository root:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
-import logging
 import os
 import platform
 import statistics
 import sys
-import tempfile
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
 
-import yaml
+from _common import quiet, workspace, write_space  # benchmarks/ is on sys.path when a script runs
 
 CPUS = os.cpu_count() or 1
 VARIANTS = {"split cores": lambda jobs: max(1, CPUS // jobs), "one thread": lambda jobs: 1}
@@ -110,29 +104,6 @@ def space_dict(n_trials: int, iterations: int, threads: int) -> dict:
     }
 
 
-def quiet() -> None:
-    import mlflow  # noqa: F401  (MLflow sets its loggers to INFO when imported)
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for name in ("mlflow", "alembic", "sqlalchemy"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", module="mlflow")
-
-
-@contextlib.contextmanager
-def workspace() -> Iterator[Path]:
-    """A fresh temporary folder, made the current directory, with its own MLflow store."""
-    old = os.getcwd()
-    with tempfile.TemporaryDirectory(prefix="hpo-bench-parallel-") as tmp:
-        root = Path(tmp)
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-        os.environ.pop("HPO_STORAGE", None)
-        os.chdir(root)  # MLflow's default artifact root (./mlruns) lands here
-        try:
-            yield root
-        finally:
-            os.chdir(old)
 
 
 def run(jobs: int, threads: int, n: int, iterations: int) -> Measure:
@@ -142,10 +113,8 @@ def run(jobs: int, threads: int, n: int, iterations: int) -> Measure:
     from hpo.storage import open_storage
     from hpo.workspace import load_workspace
 
-    with workspace() as root:
-        (root / "search_spaces").mkdir()
-        path = root / "search_spaces" / "bench.yaml"
-        path.write_text(yaml.safe_dump(space_dict(n, iterations, threads), sort_keys=False))
+    with workspace("parallel") as root:
+        path = write_space(root, space_dict(n, iterations, threads))
         result = run_study(path, jobs=jobs, workspace=load_workspace(root))
         end = datetime.datetime.now()  # Optuna's trial datetimes are local and naive too
         study = optuna.load_study(study_name="bench-parallel", storage=open_storage(result.storage, create=False))

@@ -42,21 +42,17 @@ Run it from the repository root:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
-import logging
 import os
 import platform
 import statistics
 import sys
-import tempfile
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import yaml
+from _common import quiet, workspace, write_space  # benchmarks/ is on sys.path when a script runs
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "search_spaces" / "diabetes-catboost.yaml"
 ARMS = ("median", "none")
@@ -76,29 +72,6 @@ def arm_space(base: dict, arm: str, seed: int, n_trials: int) -> dict:
     return space
 
 
-def quiet() -> None:
-    import mlflow  # noqa: F401  (MLflow sets its loggers to INFO when imported)
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for name in ("mlflow", "alembic", "sqlalchemy"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", module="mlflow")
-
-
-@contextlib.contextmanager
-def workspace(kind: str) -> Iterator[Path]:
-    """A fresh temporary folder, made the current directory, with its own MLflow store."""
-    old = os.getcwd()
-    with tempfile.TemporaryDirectory(prefix=f"hpo-bench-{kind}-") as tmp:
-        root = Path(tmp)
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-        os.environ.pop("HPO_STORAGE", None)
-        os.chdir(root)  # MLflow's default artifact root (./mlruns) lands here
-        try:
-            yield root
-        finally:
-            os.chdir(old)
 
 
 def run_arm(space: dict) -> Outcome:
@@ -106,10 +79,7 @@ def run_arm(space: dict) -> Outcome:
     from hpo.workspace import load_workspace
 
     with workspace("pruning") as root:
-        (root / "search_spaces").mkdir()
-        path = root / "search_spaces" / "bench.yaml"
-        path.write_text(yaml.safe_dump(space, sort_keys=False))
-        result = run_study(path, jobs=1, workspace=load_workspace(root))
+        result = run_study(write_space(root, space), jobs=1, workspace=load_workspace(root))
     if result.after.best is None:
         raise SystemExit(f"{space['study']}: no COMPLETE trial")
     return Outcome(result.elapsed_seconds, result.after.best.value, dict(result.after.states))
