@@ -170,12 +170,9 @@ def analyze_study(
 
 
 def _load(url: str, name: str | None) -> optuna.Study:
-    from hpo.studies import load_study, newest_study_name
+    from hpo.studies import load_named_or_newest
 
-    name = name or newest_study_name(url)
-    if name is None:
-        raise StudyError(f"no studies in {url}; run `hpo run SPACE.yaml` first, or pass --storage")
-    return load_study(url, name)
+    return load_named_or_newest(url, name)
 
 
 def _derive(

@@ -359,36 +359,36 @@ def _check_options(tolerance: float, register: str | None, alias: str) -> None:
     from mlflow.exceptions import MlflowException
     from mlflow.utils.validation import _validate_model_alias_name, _validate_model_alias_name_reserved, _validate_model_name
 
-    for option, check in (("--register", _validate_model_name), ("--alias", _validate_model_alias_name)):
+    checks = (
+        ("--register", register, (_validate_model_name,)),
+        ("--alias", alias, (_validate_model_alias_name, _validate_model_alias_name_reserved)),
+    )
+    for option, value, rules in checks:
         try:
-            check(register if option == "--register" else alias)
-            if option == "--alias":
-                _validate_model_alias_name_reserved(alias)
+            for rule in rules:
+                rule(value)
         except MlflowException as e:
-            raise HpoError(f"{option} {register if option == '--register' else alias!r}: {e.message}") from None
+            raise HpoError(f"{option} {value!r}: {e.message}") from None
 
 
 def _resolve_trial(url: str, study: str | None, ref: str) -> tuple[optuna.Study, optuna.trial.FrozenTrial]:
-    from hpo.studies import load_study, newest_study_name
+    from hpo.studies import load_named_or_newest, trial_counts
 
-    name = study or newest_study_name(url)
-    if name is None:
-        raise StudyError(f"no studies in {url}; run `hpo run SPACE.yaml` first, or pass --storage")
-    s = load_study(url, name)
+    s = load_named_or_newest(url, study)
+    name = s.study_name
     if ref == "best":
-        complete = [t for t in s.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-        if not complete:
+        if not trial_counts(s).get("COMPLETE"):
             raise StudyError(f"study {name!r} has no COMPLETE trial to promote")
         return s, s.best_trial
     try:
         number = int(ref)
     except ValueError:
         raise HpoError(f"TRIAL must be a trial number or `best`, but got {ref!r}") from None
-    trials = s.get_trials(deepcopy=False)
-    found = [t for t in trials if t.number == number]
-    if not found:
-        raise StudyError(f"study {name!r} has no trial #{number} (trials #0-#{len(trials) - 1})")
-    t = found[0]
+    try:
+        t = s._storage.get_trial(s._storage.get_trial_id_from_study_id_trial_number(s._study_id, number))
+    except KeyError:
+        n = sum(trial_counts(s).values())
+        raise StudyError(f"study {name!r} has no trial #{number} (trials #0-#{n - 1})") from None
     if t.state.name != "COMPLETE":
         why = f": {t.user_attrs['error']}" if t.user_attrs.get("error") else ""
         raise StudyError(

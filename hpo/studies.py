@@ -28,6 +28,14 @@ def newest_study_name(url: str) -> str | None:
     return max(studies, key=lambda s: s._study_id).study_name if studies else None
 
 
+def load_named_or_newest(url: str, name: str | None) -> optuna.Study:
+    """Study ``name``, or the most recently created one when ``name`` is None (the verbs' default)."""
+    name = name or newest_study_name(url)
+    if name is None:
+        raise StudyError(f"no studies in {url}; run `hpo run SPACE.yaml` first, or pass --storage")
+    return load_study(url, name)
+
+
 def study_names(url: str) -> list[str]:
     import optuna
 
@@ -228,9 +236,9 @@ def show_study(url: str, name: str) -> dict[str, Any]:
     import yaml
 
     study = load_study(url, name)
-    info = _info(study)
     attrs = study.user_attrs
     infos = {i.name: i for i in study_infos(url)}
+    info = infos[name]
     ancestors, seen = [], {name}
     parent = info.derived_from
     while parent and parent not in seen:  # the chain this study descends from, nearest first
