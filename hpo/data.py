@@ -7,14 +7,17 @@ with every study and run. Two results are comparable only when their test digest
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hpo.errors import DataError
+from hpo.features import CATEGORICAL, NUMERIC, column_kind, encode, first_misfit
 from hpo.space import ColumnSplit, DataConfig, RatioSplit, SplitFiles
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 SPLITS = ("train", "validation", "test")
@@ -35,11 +38,13 @@ MAX_CLASSES_FOR_INT_TARGET = 20
 
 @dataclass(frozen=True)
 class Split:
-    """One split: features, target and the digest of both."""
+    """One split: features as read and as the model sees them, the target, and their digest."""
 
-    X: pd.DataFrame
-    y: pd.Series
+    X: pd.DataFrame  # the model's features (hpo.features.encode of ``raw``)
+    y: pd.Series  # the target as read
     digest: str
+    raw: pd.DataFrame  # the feature columns as read: what a served model is given
+    index: pd.Index  # each row's label in its source table (for one table, its row position)
 
     @property
     def rows(self) -> int:
@@ -57,8 +62,8 @@ class DataVersion:
     train: Split
     validation: Split
     test: Split
-    cat_features: list[str] = field(default_factory=list)
-    classes: list[object] = field(default_factory=list)
+    kinds: dict[str, str] = field(default_factory=dict)  # feature name -> hpo.features kind, in column order
+    classes: list[Any] = field(default_factory=list)  # the study's class order (classification)
 
     @property
     def digests(self) -> dict[str, str]:
@@ -66,10 +71,29 @@ class DataVersion:
 
     @property
     def features(self) -> list[str]:
-        return list(self.train.X.columns)
+        return list(self.kinds)
+
+    @property
+    def cat_features(self) -> list[str]:
+        return [c for c, k in self.kinds.items() if k == CATEGORICAL]
+
+    @property
+    def class_names(self) -> list[str]:
+        """The classes as the model names them (text; unique, checked when loading)."""
+        return [str(c) for c in self.classes]
+
+    def codes(self, y: pd.Series) -> np.ndarray:
+        """Each label's position in :attr:`classes`: what every metric is scored on."""
+        import pandas as pd
+
+        codes = pd.Index(self.classes, dtype=object).get_indexer(pd.Index(y.astype(object)))
+        if (codes < 0).any():
+            unknown = y.iloc[int((codes < 0).argmax())]
+            raise DataError(f"label {unknown!r} of {self.target!r} is not one of the study's classes {self.classes}")
+        return codes
 
     def overview(self) -> dict[str, object]:
-        """Rows, columns, target and digests: the facts that describe this data version."""
+        """Rows, columns, target, classes and digests: the facts that describe this data version."""
         return {
             "version": self.version,
             "source": self.source,
@@ -77,82 +101,98 @@ class DataVersion:
             "task": self.task,
             "features": len(self.features),
             "cat_features": self.cat_features,
+            "kinds": self.kinds,
+            "classes": self.classes,
             "rows": {s: getattr(self, s).rows for s in SPLITS},
             "digests": self.digests,
         }
 
 
 def load_data(config: DataConfig, *, task: Task | None = None, base: Path | None = None, where: str = "data") -> DataVersion:
-    """Load, split and digest the data a space file names.
+    """Load, split, check and digest the data a space file names.
+
+    Everything that would make every trial fail is refused here, as one :class:`DataError` line
+    naming the file, the column or class, and the rule.
 
     Args:
         config: the ``data`` section of a space file.
-        task: the task the space states; inferred from the target when ``None``.
+        task: the task the space states; inferred from the whole target when ``None``.
         base: folder that relative paths are resolved against (the workspace).
         where: how messages name the space file.
     """
+    import pandas as pd
+
     base = base or Path.cwd()
+    names = {s: f"the {s} split" for s in SPLITS}
     if isinstance(config.source, SplitFiles):
-        frames = {
-            s: _read_table(_resolve(getattr(config.source, s), base, where, f"data.source.{s}"), where, f"data.source.{s}")
-            for s in SPLITS
-        }
+        frames = {}
+        for s in SPLITS:
+            path = _resolve(getattr(config.source, s), base, where, f"data.source.{s}")
+            frames[s] = _read_table(path, where, f"data.source.{s}")
+            names[s] = f"the {s} file ({getattr(config.source, s)})"
         source = ", ".join(f"{s}={getattr(config.source, s)}" for s in SPLITS)
+        _check_target_present(frames, config, where, names)
+        target_kind = {config.target: column_kind(frames["train"][config.target])}
+        for s in ("validation", "test"):
+            _check_kinds(frames[s], target_kind, where, names[s])
+        task = task or infer_task(pd.concat([f[config.target] for f in frames.values()], ignore_index=True))
     else:
         source = config.source
         table = _load_source(config.source, config.target, base, where)
+        if config.target not in table.columns:
+            cols = ", ".join(map(str, table.columns[:12]))
+            raise DataError(f"{where}: `data.target` {config.target!r} is not a column of {config.source} (columns: {cols})")
+        _check_target(table[config.target], config.target, task, where, f"{config.source}")
+        # One task for the whole table, decided before the split: the split is stratified for classes.
+        task = task or infer_task(table[config.target])
         frames = _split(table, config, task, where)
 
+    _check_target_present(frames, config, where, names)
+    split_column = config.split.column if isinstance(config.split, ColumnSplit) else None
     for name, frame in frames.items():
-        if config.target not in frame.columns:
-            cols = ", ".join(map(str, frame.columns[:12]))
-            raise DataError(f"{where}: `data.target` {config.target!r} is not a column of the {name} split (columns: {cols})")
-        missing = [c for c in config.drop if c not in frame.columns]
+        missing = [c for c in config.drop if c not in frame.columns and c != split_column]
         if missing:
-            raise DataError(f"{where}: `data.drop` names {missing[0]!r}, which is not a column of the {name} split")
+            raise DataError(f"{where}: `data.drop` names {missing[0]!r}, which is not a column of {names[name]}")
         if len(frame) == 0:
-            raise DataError(f"{where}: the {name} split is empty; check `data.split` or the {name} file")
-        n_nan = int(frame[config.target].isna().sum())
-        if n_nan:
-            raise DataError(
-                f"{where}: `data.target` {config.target!r} has {n_nan} missing value(s) in the {name} split"
-                "; targets must be complete"
-            )
+            raise DataError(f"{where}: {names[name]} is empty; check `data.split` or the {name} file")
+        _check_target(frame[config.target], config.target, task, where, names[name])
 
     columns = [c for c in frames["train"].columns if c != config.target and c not in config.drop]
     for name in ("validation", "test"):
         other = [c for c in frames[name].columns if c != config.target and c not in config.drop]
         if other != columns:
             raise DataError(
-                f"{where}: the {name} split has columns {other}, but train has {columns}; splits must share their columns"
+                f"{where}: {names[name]} has columns {other}, but train has {columns}; splits must share their columns"
             )
+    if not columns:
+        raise DataError(f"{where}: no feature column is left besides the target and `data.drop`; the model needs one")
+    kinds = {c: column_kind(frames["train"][c]) for c in columns}
+    for name in ("validation", "test"):
+        _check_kinds(frames[name], kinds, where, names[name])
 
-    y_all = frames["train"][config.target]
-    inferred = infer_task(y_all)
-    if task is None:
-        task = inferred
-    elif task == "regression" and not _is_numeric(y_all):
-        raise DataError(f"{where}: `task` is regression, but `data.target` {config.target!r} is not numeric")
+    classes: list[Any] = []
+    if task == "classification":
+        classes = _classes(frames, config, where, names)
+    elif task == "regression":
+        for name, frame in frames.items():
+            y = frame[config.target]
+            if not _is_numeric(y):
+                misfit = first_misfit(y, NUMERIC)
+                got = f"holds {misfit[1]!r} (row {misfit[0] + 1})" if misfit else f"is {y.dtype}"
+                raise DataError(f"{where}: `task` is regression, but `data.target` {config.target!r} {got} in {names[name]}")
+
+    if all(frames["train"][c].nunique(dropna=False) <= 1 for c in columns):
+        raise DataError(
+            f"{where}: every feature column of {names['train']} is constant ({', '.join(map(repr, columns[:5]))}); "
+            "the model has nothing to learn from"
+        )
 
     splits = {}
     for name, frame in frames.items():
-        X = frame[columns].reset_index(drop=True)
+        raw = frame[columns].reset_index(drop=True)
         y = frame[config.target].reset_index(drop=True)
-        splits[name] = Split(X=X, y=y, digest=digest(frame[columns + [config.target]]))
-
-    cat_features = [c for c in columns if not _is_numeric(splits["train"].X[c])]
-    classes: list[object] = []
-    if task == "classification":
-        classes = sorted(set(y_all.tolist()), key=str)
-        if len(classes) < 2:
-            raise DataError(
-                f"{where}: `data.target` {config.target!r} has a single class in the train split"
-                "; classification needs two or more"
-            )
-    for c in cat_features:
-        for s in splits.values():
-            # CatBoost wants categorical columns as strings or ints; missing values as a category.
-            s.X[c] = s.X[c].astype("string").fillna("<NA>").astype(str)
+        digest_of = digest(frame[columns + [config.target]])
+        splits[name] = Split(X=encode(raw, kinds), y=y, digest=digest_of, raw=raw, index=frame.index)
 
     return DataVersion(
         version=config.version,
@@ -162,7 +202,7 @@ def load_data(config: DataConfig, *, task: Task | None = None, base: Path | None
         train=splits["train"],
         validation=splits["validation"],
         test=splits["test"],
-        cat_features=cat_features,
+        kinds=kinds,
         classes=classes,
     )
 
@@ -189,6 +229,122 @@ def digest(frame: pd.DataFrame) -> str:
     h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return h.hexdigest()
+
+
+def _check_target_present(frames: dict[str, pd.DataFrame], config: DataConfig, where: str, names: dict[str, str]) -> None:
+    for name, frame in frames.items():
+        if config.target not in frame.columns:
+            cols = ", ".join(map(str, frame.columns[:12]))
+            raise DataError(f"{where}: `data.target` {config.target!r} is not a column of {names[name]} (columns: {cols})")
+
+
+def _check_target(y: pd.Series, target: str, task: str | None, where: str, what: str) -> None:
+    """A target with no missing and no infinite values, and not dates."""
+    import numpy as np
+    import pandas as pd
+
+    n_nan = int(y.isna().sum())
+    if n_nan:
+        raise DataError(f"{where}: `data.target` {target!r} has {n_nan} missing value(s) in {what}; targets must be complete")
+    if pd.api.types.is_datetime64_any_dtype(y):
+        raise DataError(f"{where}: `data.target` {target!r} holds dates in {what}; a target must be numbers or class labels")
+    if _is_numeric(y):
+        values = y.to_numpy(dtype="float64")
+        bad = ~np.isfinite(values)
+        if bad.any():
+            shown = ", ".join(sorted({str(v) for v in values[bad]}))
+            raise DataError(
+                f"{where}: `data.target` {target!r} has {int(bad.sum())} non-finite value(s) ({shown}) in {what}"
+                "; targets must be finite numbers"
+            )
+
+
+def _check_kinds(frame: pd.DataFrame, kinds: dict[str, str], where: str, what: str) -> None:
+    """Each feature of another split has the kind it has in train (a column wholly missing fits any)."""
+    for column, kind in kinds.items():
+        values = frame[column]
+        if values.isna().all() or column_kind(values) == kind:
+            continue
+        misfit = first_misfit(values, kind)
+        got = f"holds {misfit[1]!r} (row {misfit[0] + 1})" if misfit else f"is {column_kind(values)} ({values.dtype})"
+        raise DataError(
+            f"{where}: column {column!r} {got} in {what}, but the column is {kind} in train; "
+            "every split must give a column the same type"
+        )
+
+
+def _classes(frames: dict[str, pd.DataFrame], config: DataConfig, where: str, names: dict[str, str]) -> list[Any]:
+    """The study's class order, after checking that every class reaches every split.
+
+    A class missing from validation or test leaves its metrics undefined (and CatBoost's
+    validation loss NaN); a class missing from train cannot be learned. Both are refused.
+    """
+    import pandas as pd
+
+    target = config.target
+    y_train = frames["train"][target]
+    counts = {s: pd.Series([_py(v) for v in f[target]], dtype=object).value_counts() for s, f in frames.items()}
+    classes = _class_order(y_train, list(counts["train"].index))
+    if len(classes) < 2:
+        raise DataError(
+            f"{where}: `data.target` {target!r} has a single class in {names['train']}; classification needs two or more"
+        )
+    text: dict[str, Any] = {}
+    for c in classes:
+        if str(c) in text:
+            raise DataError(
+                f"{where}: `data.target` {target!r} holds classes {text[str(c)]!r} and {c!r}, which read the same as text; "
+                "write each class one way"
+            )
+        text[str(c)] = c
+    for split in ("validation", "test"):
+        unknown = [c for c in counts[split].index if c not in counts["train"].index]
+        if unknown:
+            c = unknown[0]
+            raise DataError(
+                f"{where}: class {c!r} of `data.target` {target!r} appears in {names[split]} ({_rows(counts[split][c])}) but "
+                f"not in the train split; a model cannot learn a class it never sees"
+            )
+    for split in ("validation", "test"):
+        absent = [c for c in classes if c not in counts[split].index]
+        if not absent:
+            continue
+        c = absent[0]
+        if isinstance(config.split, RatioSplit):
+            total = sum(int(counts[s].get(c, 0)) for s in SPLITS)
+            r = config.split
+            need = max(math.ceil(1 / f - 1e-9) for f in (r.validation, r.test, 1 - r.validation - r.test))
+            need = need if total < need else total + 1
+            raise DataError(
+                f"{where}: class {c!r} of `data.target` {target!r} has {_rows(total)}, too few to reach every split: "
+                f"with validation {r.validation:g} and test {r.test:g}, the stratified split gives a class a row in each "
+                f"split for sure only from {need} rows; add rows, merge or drop the class, or split by a column"
+            )
+        raise DataError(
+            f"{where}: class {c!r} of `data.target` {target!r} has no row in {names[split]} "
+            f"({_rows(int(counts['train'][c]))} in train); every class must appear in every split, or its metrics are undefined"
+        )
+    return classes
+
+
+def _class_order(y: pd.Series, present: list[Any]) -> list[Any]:
+    """A category in its declared order; numbers and booleans in numeric order; anything else as text."""
+    import pandas as pd
+
+    if isinstance(y.dtype, pd.CategoricalDtype):
+        return [_py(c) for c in y.dtype.categories if _py(c) in present]
+    if all(isinstance(c, (bool, int, float)) for c in present):
+        return sorted(present)
+    return sorted(present, key=str)
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+def _py(value: Any) -> Any:
+    """A plain Python value (labels are compared, ordered and recorded as JSON)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _is_numeric(s: pd.Series) -> bool:

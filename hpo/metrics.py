@@ -20,8 +20,10 @@ Direction = Literal["maximize", "minimize"]
 class Metric:
     """A validation metric.
 
-    ``score(y_true, prediction, proba, labels)`` gets the class predictions and the class
-    probabilities (``None`` for regression). ``catboost_name`` names CatBoost's own
+    ``score(y_true, prediction, proba, n_classes)`` gets, for regression, true and predicted
+    values (``proba`` None); for classification, true and predicted classes as positions in the
+    study's class order (0 .. n_classes-1, whatever the labels' type) and the class probabilities
+    in that order. ``catboost_name`` names CatBoost's own
     implementation where one matches exactly, so per-iteration values cost nothing; otherwise
     hpo evaluates ``score`` on CatBoost's raw predictions during training.
     """
@@ -40,7 +42,8 @@ class Metric:
 def _pearson_r(y: np.ndarray, pred: np.ndarray, *_: object) -> float:
     import numpy as np
 
-    if np.std(pred) == 0 or np.std(y) == 0:
+    # Equal values, not a zero std: the std of identical floats can come out as 1e-17.
+    if np.ptp(pred) == 0 or np.ptp(y) == 0:
         return float("nan")  # undefined, and Optuna then records the trial as FAIL
     return float(np.corrcoef(y, pred)[0, 1])
 
@@ -75,27 +78,27 @@ def _accuracy(y: np.ndarray, pred: np.ndarray, *_: object) -> float:
     return float(accuracy_score(y, pred))
 
 
-def _f1(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, labels: list[object]) -> float:
+def _f1(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
     from sklearn.metrics import f1_score
 
-    # Binary targets score the second class, as scikit-learn does; more classes average macro.
-    if len(labels) == 2:
-        return float(f1_score(y, pred, pos_label=labels[1]))
-    return float(f1_score(y, pred, average="macro"))
+    # Binary targets score the second class of the study's order; more classes average macro over all.
+    if n_classes == 2:
+        return float(f1_score(y, pred, pos_label=1))
+    return float(f1_score(y, pred, average="macro", labels=list(range(n_classes))))
 
 
-def _roc_auc(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, labels: list[object]) -> float:
+def _roc_auc(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
     from sklearn.metrics import roc_auc_score
 
-    if len(labels) == 2:
-        return float(roc_auc_score(y == labels[1], proba[:, 1]))
-    return float(roc_auc_score(y, proba, multi_class="ovr", labels=labels))
+    if n_classes == 2:
+        return float(roc_auc_score(y == 1, proba[:, 1]))
+    return float(roc_auc_score(y, proba, multi_class="ovr", labels=list(range(n_classes))))
 
 
-def _logloss(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, labels: list[object]) -> float:
+def _logloss(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
     from sklearn.metrics import log_loss
 
-    return float(log_loss(y, proba, labels=labels))
+    return float(log_loss(y, proba, labels=list(range(n_classes))))
 
 
 METRICS: dict[str, Metric] = {

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
     from hpo.data import DataVersion
+    from hpo.logged_model import PredictionCheck
     from hpo.provenance import SourceVersion
     from hpo.space import DataConfig
     from hpo.trainer import FitResult
@@ -45,7 +46,10 @@ TAG_SEED = "seed"
 TAG_STRING_PARAMS = "hpo.string_params"
 TAG_HPO_RUN = "hpo.hpo_run_id"
 TAG_HPO_EXPERIMENT = "hpo.hpo_experiment_id"
-TAG_MODEL_URI = "hpo.model_uri"
+TAG_MODEL_URI = "hpo.model_uri"  # the pyfunc on raw rows
+TAG_NATIVE_MODEL_URI = "hpo.native_model_uri"  # the CatBoost model on hpo's encoded features
+TAG_CLASSES = "hpo.classes"  # the study's class order, as JSON
+TAG_MODEL_CHECK = "hpo.model_check"  # the logged model's predictions on raw test rows against hpo's, as JSON
 TAG_ALLOW_DIRTY = "hpo.allow_dirty"
 # Tag set on the HPO space's child run of the promoted trial.
 TAG_PROMOTED_RUN = "hpo.promoted_run_id"
@@ -216,6 +220,8 @@ class PromoteResult:
     via: str | None = None  # "study#n" when the trial asked for was inherited from this one
     hpo_run_id: str | None = None
     model_uri: str | None = None
+    native_model_uri: str | None = None
+    model_check: dict[str, Any] | None = None  # the logged model's predictions on raw test rows
     test_metrics: dict[str, float] = field(default_factory=dict)
     registered: dict[str, Any] | None = None
     leaderboard: dict[str, Any] | None = None
@@ -303,12 +309,22 @@ def promote(
 
     from hpo.trainer import evaluate
 
-    test = evaluate(fit.model, data.test, data.task, data.classes)
+    test = evaluate(fit.model, data.test, data)
+    scored = {**{f"val_{k}": v for k, v in fit.metrics.items()}, **{f"test_{k}": v for k, v in test.items()}}
+    undefined = [k for k, v in scored.items() if not math.isfinite(v)]
+    if undefined:
+        say(f"  note      {', '.join(undefined)} undefined (NaN, e.g. constant predictions); logged as NaN")
     hpo_exp, hpo_run = _hpo_run(c, ws, s, t)
     run = _log_promoted(c, ws, s, t, recipe, data, fit, test, check, src, allow_dirty, names, hpo_exp, hpo_run, via)
     if hpo_run is not None:
         c.set_tag(hpo_run, TAG_PROMOTED_RUN, run.info.run_id)
     result = _result(s, t, run, names["data"], tolerance, via, check)
+    if result.model_check:
+        mc = result.model_check
+        say(
+            f"  model     the logged pyfunc on {mc['rows']} raw {mc['split']} rows: "
+            f"max |difference| {mc['max_abs_diff']:.3g} from hpo's own predictions"
+        )
     _extras(c, ws, result, run, register, alias, leaderboard, say)
     return result
 
@@ -336,6 +352,8 @@ def _result(
         via=via,
         hpo_run_id=tags.get(TAG_HPO_RUN),
         model_uri=tags.get(TAG_MODEL_URI),
+        native_model_uri=tags.get(TAG_NATIVE_MODEL_URI),
+        model_check=json.loads(tags[TAG_MODEL_CHECK]) if TAG_MODEL_CHECK in tags else None,
         test_metrics=_prefixed(run.data.metrics, "test_"),
         source={k: tags.get(k) for k in ("src_version", "git_commit", "git_dirty")},
     )
@@ -514,11 +532,14 @@ def _log_promoted(
     run = c.create_run(exp_id, run_name=f"{s.study_name}-{t.number}", tags=tags)
     run_id = run.info.run_id
     try:
-        from mlflow.entities import Metric, Param
+        from mlflow.entities import Metric, Param, RunTag
+
+        from hpo.logged_model import check_predictions, log_models
 
         now = run.info.start_time
-        metrics = [Metric(f"val_{k}", float(v), now, 0) for k, v in fit.metrics.items() if v == v]
-        metrics += [Metric(f"test_{k}", float(v), now, 0) for k, v in test.items() if v == v]
+        # An undefined metric is logged as NaN, not left out: every metric of the task is on the run.
+        metrics = [Metric(f"val_{k}", float(v), now, 0) for k, v in fit.metrics.items()]
+        metrics += [Metric(f"test_{k}", float(v), now, 0) for k, v in test.items()]
         metrics.append(Metric("fit_seconds", round(fit.fit_seconds, 4), now, 0))
         if fit.best_iteration is not None:
             metrics.append(Metric("best_iteration", float(fit.best_iteration), now, 0))
@@ -526,8 +547,22 @@ def _log_promoted(
         c.log_batch(run_id, metrics=metrics, params=params)
         with mlflow.start_run(run_id=run_id):
             _log_datasets(ws, recipe, data)
-            info = _log_model(fit.model, data)
-        c.set_tag(run_id, TAG_MODEL_URI, info.model_uri)
+            models = log_models(fit.model, data)
+        served = check_predictions(models.model_uri, fit.model, data.test, "test", data)
+        if not served.max_abs_diff <= check.tolerance:
+            raise ReproductionError(
+                f"the logged model's predictions on the {served.rows} raw test rows differ from hpo's own by up to "
+                f"{served.max_abs_diff:.3g} (> tolerance {check.tolerance:g}); nothing was logged. This is a bug in hpo's "
+                "feature encoding: please report it with the table's column types"
+            )
+        model_tags = {
+            TAG_MODEL_URI: models.model_uri,
+            TAG_NATIVE_MODEL_URI: models.native_uri,
+            TAG_MODEL_CHECK: json.dumps(served.as_dict()),
+        }
+        if data.task == "classification":
+            model_tags[TAG_CLASSES] = json.dumps(data.classes)
+        c.log_batch(run_id, tags=[RunTag(k, v) for k, v in model_tags.items()])
         c.set_terminated(run_id, "FINISHED")
     except BaseException:
         c.delete_run(run_id)  # no half-written promotion
@@ -559,25 +594,6 @@ def _log_datasets(ws: Workspace, recipe: Recipe, data: DataVersion) -> None:
             warnings.filterwarnings("ignore", message=".*interpreted in multiple ways.*")
             ds = mlflow.data.from_pandas(frame, source=source, targets=data.target, name=name, digest=part.digest[:36])
         mlflow.log_input(ds, context=context, tags={"hpo.digest": part.digest, "hpo.split": split})
-
-
-def _log_model(model: Any, data: DataVersion) -> Any:
-    import warnings
-    from importlib.metadata import version
-
-    import mlflow.catboost
-    from mlflow.models import infer_signature
-
-    X = data.train.X
-    sample = X.head(5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MLflow's notes on integer columns and missing values
-        signature = infer_signature(X, model.predict(X))
-        # Stated, not inferred: inference re-imports the model in a subprocess (seconds) and finds the same.
-        requirements = [f"{p}=={version(p)}" for p in ("catboost", "pandas", "numpy")]
-        return mlflow.catboost.log_model(
-            model, name="model", signature=signature, input_example=sample, pip_requirements=requirements
-        )
 
 
 def _prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
@@ -703,10 +719,16 @@ class ReproduceResult:
     tolerance: float
     src_version: str | None  # the run's
     current_src_version: str
+    # The logged model on the raw test rows against the re-trained model (None: not a raw-rows model).
+    model_check: PredictionCheck | None = None
+
+    @property
+    def model_ok(self) -> bool:
+        return self.model_check is None or self.model_check.max_abs_diff <= self.tolerance
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.checks)
+        return all(c.ok for c in self.checks) and self.model_ok
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -716,6 +738,7 @@ class ReproduceResult:
             "src_version": self.src_version,
             "current_src_version": self.current_src_version,
             "checks": [c.as_dict() for c in self.checks],
+            "model_check": None if self.model_check is None else {**self.model_check.as_dict(), "ok": self.model_ok},
         }
 
 
@@ -734,9 +757,13 @@ def reproduce(run_id: str, *, tolerance: float = DEFAULT_TOLERANCE, workspace: W
     data = recipe.load_data(ws, f"run {run_id}")
     fit = recipe.train(data)
 
+    from hpo.logged_model import check_predictions
     from hpo.trainer import evaluate
 
-    test = evaluate(fit.model, data.test, data.task, data.classes)
+    test = evaluate(fit.model, data.test, data)
+    # The model that serves is the logged one: its predictions on raw rows must match the re-training too.
+    uri = run.data.tags.get(TAG_MODEL_URI) if TAG_NATIVE_MODEL_URI in run.data.tags else None
+    model_check = None if uri is None else check_predictions(uri, fit.model, data.test, "test", data)
     checks = []
     for prefix, values in (("val_", fit.metrics), ("test_", test)):
         for name, value in values.items():
@@ -745,4 +772,6 @@ def reproduce(run_id: str, *, tolerance: float = DEFAULT_TOLERANCE, workspace: W
                 checks.append(Check(f"{prefix}{name}", float(logged), float(value), tolerance))
     if not checks:
         raise HpoError(f"run {run_id}: it logged no val_/test_ metrics to compare with")
-    return ReproduceResult(run_id, checks, tolerance, run.data.tags.get("src_version"), source_version(ws.root).src_version)
+    return ReproduceResult(
+        run_id, checks, tolerance, run.data.tags.get("src_version"), source_version(ws.root).src_version, model_check
+    )

@@ -328,7 +328,8 @@ def data_description(overview: dict[str, Any], src_versions: list[str]) -> str:
         f"Source: `{overview['source']}`. Target: `{overview['target']}` ({overview['task']}). "
         f"Features: {overview['features']} columns"
         + (f", categorical: {', '.join(overview['cat_features'])}" if overview.get("cat_features") else "")
-        + ".",
+        + "."
+        + (f" Classes, in the study's order: {', '.join(map(repr, overview['classes']))}." if overview.get("classes") else ""),
         "",
         "| split | rows | columns | digest (sha256) |",
         "|---|---|---|---|",

@@ -12,9 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hpo.errors import HpoError
 from hpo.metrics import METRICS, Metric, metrics_for
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
     from hpo.data import DataVersion, Split
 
 # Report an intermediate value about this many times per fit: enough for pruners to act early,
@@ -58,6 +62,7 @@ def train(
     """
     if model != "catboost":  # the registry has one family so far
         raise NotImplementedError(model)
+    import pandas as pd
     from catboost import CatBoostClassifier, CatBoostRegressor, Pool
 
     objective = METRICS[metric]
@@ -72,17 +77,22 @@ def train(
         metric_period=period,
         eval_metric=objective.catboost_name or _CatBoostMetric(objective, data.classes),
     )
+    y_train, y_val = data.train.y, data.validation.y
     if data.task == "classification":
-        kwargs["class_names"] = data.classes
-        if len(data.classes) > 2:
+        # CatBoost learns the classes by their text, in the study's order; every metric is then
+        # scored on class positions, whatever the labels' type (int, bool, float, text, category).
+        names = data.class_names
+        kwargs["class_names"] = names
+        y_train, y_val = (pd.Series(names).to_numpy()[data.codes(y)] for y in (y_train, y_val))
+        if len(names) > 2:
             kwargs.setdefault("loss_function", "MultiClass")
         estimator = CatBoostClassifier(**kwargs)
     else:
         estimator = CatBoostRegressor(**kwargs)
 
     callback = _ReportCallback(report, objective, period, iterations) if report else None
-    train_pool = Pool(data.train.X, data.train.y, cat_features=data.cat_features)
-    val_pool = Pool(data.validation.X, data.validation.y, cat_features=data.cat_features)
+    train_pool = Pool(data.train.X, y_train, cat_features=data.cat_features)
+    val_pool = Pool(data.validation.X, y_val, cat_features=data.cat_features)
     start = time.perf_counter()
     with warnings.catch_warnings():
         # CatBoost suggests numba for Python metrics; the metric cost is small next to the fit.
@@ -90,7 +100,7 @@ def train(
         estimator.fit(train_pool, eval_set=val_pool, callbacks=[callback] if callback else None)
     fit_seconds = time.perf_counter() - start
 
-    scores = evaluate(estimator, data.validation, data.task, data.classes)
+    scores = evaluate(estimator, data.validation, data)
     best = estimator.get_best_iteration()
     return FitResult(
         model=estimator,
@@ -102,20 +112,31 @@ def train(
     )
 
 
-def evaluate(model: Any, split: Split, task: str, classes: list[object]) -> dict[str, float]:
-    """Every registry metric that fits ``task``, on ``split``."""
+def predict(model: Any, X: pd.DataFrame, data: DataVersion) -> np.ndarray:
+    """Class probabilities (one column per class, in the study's order), or values for regression."""
     import numpy as np
 
-    y = split.y.to_numpy()
-    if task == "classification":
-        proba = np.asarray(model.predict_proba(split.X))
-        labels = list(model.classes_)
-        pred = np.asarray(labels, dtype=object)[proba.argmax(axis=1)]
-        y = y.astype(object)
-    else:
-        proba, labels = None, []
-        pred = np.asarray(model.predict(split.X), dtype=float).ravel()
-    return {m.name: m.score(y, pred, proba, labels) for m in metrics_for(task)}  # type: ignore[arg-type]
+    if data.task != "classification":
+        return np.asarray(model.predict(X), dtype=float).ravel()
+    if [str(c) for c in model.classes_] != data.class_names:
+        raise HpoError(
+            f"the model's classes {list(model.classes_)} are not the data's {data.class_names}; it was trained on other data"
+        )
+    return np.asarray(model.predict_proba(X), dtype=float)
+
+
+def score(prediction: np.ndarray, split: Split, data: DataVersion) -> dict[str, float]:
+    """Every registry metric of the task, for :func:`predict`'s output on ``split``."""
+    if data.task == "classification":
+        y = data.codes(split.y)
+        return {m.name: m.score(y, prediction.argmax(axis=1), prediction, len(data.classes)) for m in metrics_for(data.task)}
+    y = split.y.to_numpy(dtype=float)
+    return {m.name: m.score(y, prediction, None, 0) for m in metrics_for(data.task)}
+
+
+def evaluate(model: Any, split: Split, data: DataVersion) -> dict[str, float]:
+    """Every registry metric of the task, on ``split``."""
+    return score(predict(model, split.X, data), split, data)
 
 
 class _ReportCallback:
@@ -168,9 +189,7 @@ class _CatBoostMetric:
         else:
             e = np.exp(raw - raw.max(axis=0))
             proba = (e / e.sum(axis=0)).T
-        labels = list(range(proba.shape[1]))
-        y_idx = y.astype(int)
-        return self._metric.score(y_idx, proba.argmax(axis=1), proba, labels), 1.0
+        return self._metric.score(y.astype(int), proba.argmax(axis=1), proba, proba.shape[1]), 1.0
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:

@@ -147,7 +147,7 @@ def test_nan_in_target(workspace: Path) -> None:
     t = table()
     t.loc[[3, 50], "y"] = np.nan
     t.to_csv(workspace / "t.csv", index=False)
-    with pytest.raises(DataError, match=r"`data.target` 'y' has \d missing value\(s\) in the \w+ split"):
+    with pytest.raises(DataError, match=r"`data.target` 'y' has 2 missing value\(s\) in t\.csv; targets must be complete"):
         _prepare(workspace)
 
 

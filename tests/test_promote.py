@@ -116,7 +116,7 @@ def test_promote_best_of_the_example_logs_one_reproducible_run_whose_model_predi
     from sklearn.datasets import load_diabetes
 
     raw = load_diabetes(as_frame=True).frame
-    native = mlflow.catboost.load_model(f"runs:/{run.info.run_id}/model")
+    native = mlflow.catboost.load_model(tags["hpo.native_model_uri"])
     pyfunc = mlflow.pyfunc.load_model(tags["hpo.model_uri"])
     assert pyfunc.metadata.signature is not None
     assert pyfunc.metadata.saved_input_example_info is not None
@@ -242,7 +242,7 @@ def test_reproduce_reports_a_metric_that_does_not_match(workspace: Path, mlflow_
     c = MlflowClient()
     c.log_metric(run_id, "test_rmse", c.get_run(run_id).data.metrics["test_rmse"] + 1.0)
     code, out, err = invoke("reproduce", run_id)
-    assert code == 1 and "NOT reproduced: 1 of 10 metrics" in out and "test_rmse" in out
+    assert code == 1 and "NOT reproduced: 1 of 11 checks" in out and "test_rmse" in out
 
     code, out, err = invoke("reproduce", c.get_run(run_id).data.tags["hpo.hpo_run_id"])
     assert code == 2 and "only runs made by `hpo promote` can be reproduced" in err

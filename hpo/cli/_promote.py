@@ -58,7 +58,9 @@ def promote(
             f"{verb}: trial #{r.trial} of {r.study} is run {r.run_id} in experiment {r.experiment} ({tracking_uri()}){test}"
         )
         if r.model_uri:
-            typer.echo(f"Model: {r.model_uri} (load with mlflow.catboost.load_model or mlflow.pyfunc.load_model)")
+            typer.echo(f"Model: {r.model_uri} (mlflow.pyfunc.load_model: predicts on raw rows of the table)")
+        if r.native_model_uri:
+            typer.echo(f"Native CatBoost model: {r.native_model_uri} (mlflow.catboost.load_model: takes hpo's encoded features)")
         if not r.existing:
             typer.echo(f"Check it any time with: hpo reproduce {r.run_id}")
 
@@ -90,14 +92,22 @@ def reproduce(
                 typer.echo(
                     f"{c.name:<{width}}  logged {c.recorded:<12.6g} re-trained {c.reproduced:<12.6g} |diff| {c.diff:.3g}  {mark}"
                 )
-            bad = [c.name for c in r.checks if not c.ok]
+            mc = r.model_check
+            if mc is not None:
+                mark = "ok" if r.model_ok else "DIFFERS"
+                typer.echo(
+                    f"logged model on {mc.rows} raw {mc.split} rows: max |diff| {mc.max_abs_diff:.3g} "
+                    f"from the re-trained model  {mark}"
+                )
+            served = "" if mc is None else f", and the logged model's predictions on {mc.rows} raw {mc.split} rows"
+            bad = [c.name for c in r.checks if not c.ok] + ([] if r.model_ok else ["the logged model's predictions"])
             if bad:
                 typer.echo(
-                    f"NOT reproduced: {len(bad)} of {len(r.checks)} metrics differ by more than {r.tolerance:g} "
-                    f"({', '.join(bad)})"
+                    f"NOT reproduced: {len(bad)} of {len(r.checks) + (mc is not None)} checks differ by more than "
+                    f"{r.tolerance:g} ({', '.join(bad)})"
                 )
             else:
-                typer.echo(f"Reproduced: all {len(r.checks)} metrics within {r.tolerance:g}")
+                typer.echo(f"Reproduced: all {len(r.checks)} metrics{served}, within {r.tolerance:g}")
         if not r.ok:
             raise typer.Exit(1)
 

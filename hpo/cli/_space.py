@@ -22,9 +22,11 @@ def validate(
         prep = prepare(space)
         d = prep.data
         rows = ", ".join(f"{s} {getattr(d, s).rows}" for s in ("train", "validation", "test"))
+        shown = ", ".join(map(repr, d.classes[:10])) + (", ..." if len(d.classes) > 10 else "")
+        classes = f", {len(d.classes)} classes: {shown}" if d.classes else ""
         typer.echo(
             f"{space}: ok: study {prep.space.study!r}, {len(prep.space.params)} tuned params, "
-            f"{d.task} on {d.target!r} ({rows} rows, {len(d.features)} features), "
+            f"{d.task} on {d.target!r} ({rows} rows, {len(d.features)} features{classes}), "
             f"metric {prep.space.metric} ({prep.space.direction})"
         )
 
