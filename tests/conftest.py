@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,21 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / "search_spaces").mkdir()
     return tmp_path
+
+
+@contextlib.contextmanager
+def shared_workspace(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A workspace with its own MLflow store for a whole module, for module-scoped fixtures.
+
+    Building a study is what tests spend their time on; tests that only read one share it.
+    """
+    ws = tmp_path_factory.mktemp(name)
+    (ws / "search_spaces").mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ws)
+        mp.delenv("HPO_STORAGE", raising=False)
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{ws / 'mlflow.db'}")
+        yield ws
 
 
 def write_space(folder: Path, name: str = "space.yaml", **overrides: Any) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import yaml
 from mlflow import MlflowClient
 
 from hpo.space import load_space
-from tests.conftest import invoke, write_space
+from tests.conftest import invoke, shared_workspace, write_space
 
 # With 40 CatBoost iterations, bigger learning rates and deeper trees keep helping: the best
 # trials sit on the upper edges, so the analysis widens both.
@@ -52,6 +53,15 @@ def edgy_study(workspace: Path, mlflow_store: str) -> Path:
     space = write_space(workspace / "search_spaces", "small.yaml", n_trials=16, params=EDGY)
     assert invoke("run", str(space), "--quiet")[0] == 0
     return space
+
+
+@pytest.fixture(scope="module")
+def read_only_edgy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The edgy study once for the tests that must write nothing (each asserts that it did not)."""
+    with shared_workspace(tmp_path_factory, "edgy") as ws:
+        space = write_space(ws / "search_spaces", "small.yaml", n_trials=16, params=EDGY)
+        assert invoke("run", str(space), "--quiet")[0] == 0
+        yield ws
 
 
 def test_analyze_reports_everywhere_and_its_derived_space_runs_warm_started(
@@ -174,9 +184,8 @@ def test_analyze_works_on_a_study_hpo_did_not_create(workspace: Path, mlflow_sto
         (["--name", "bad name"], "--name must start with a letter or digit"),
     ],
 )
-def test_bad_input_is_one_line_and_writes_nothing(
-    workspace: Path, mlflow_store: str, edgy_study: Path, args: list[str], message: str
-) -> None:
+def test_bad_input_is_one_line_and_writes_nothing(read_only_edgy: Path, args: list[str], message: str) -> None:
+    workspace = read_only_edgy
     before = optuna.load_study(study_name="small", storage=storage(workspace)).user_attrs
     code, out, err = invoke("analyze", *args)
     assert code == 2

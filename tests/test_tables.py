@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from hpo.metrics import metrics_for
-from tests.conftest import invoke, small_space
+from tests.conftest import invoke, shared_workspace, small_space
 
 N = 240
 
@@ -128,12 +128,7 @@ def write_space_file(ws: Path, space: dict[str, Any]) -> Path:
 @pytest.fixture(scope="module")
 def shared_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One workspace and one MLflow store for the studies of this module (each study has its own name)."""
-    ws = tmp_path_factory.mktemp("tables")
-    (ws / "search_spaces").mkdir()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(ws)
-        mp.delenv("HPO_STORAGE", raising=False)
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{ws / 'mlflow.db'}")
+    with shared_workspace(tmp_path_factory, "tables") as ws:
         yield ws
 
 
