@@ -82,8 +82,9 @@ def log_models(model: Any, data: DataVersion) -> LoggedModels:
         inputs=Schema([ColSpec(AnyType(), name) for name in data.features]),
         params=ParamSchema([ParamSpec("output", "string", "label")]),
     )
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MLflow's notes on integer columns, missing values and code models
+    # record=True keeps MLflow's notes (integer columns, type hints on predict) off the terminal: MLflow
+    # re-enables its own warnings inside, so a filter alone would not.
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(record=True):
         code = Path(tmp) / "hpo_model.py"
         code.write_text(Path(features.__file__).read_text(encoding="utf-8") + _MODEL_CODE_TAIL, encoding="utf-8")
         weights = Path(tmp) / "model.cbm"
@@ -120,8 +121,7 @@ def check_predictions(model_uri: str, model: Any, split: Split, name: str, data:
 
     ours = predict(model, split.X, data)
     params = {"output": "proba"} if data.task == "classification" else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MLflow asks for type hints on predict(); raw rows have no fixed type
+    with warnings.catch_warnings(record=True):  # MLflow asks for type hints on predict(); raw rows have none
         served = mlflow.pyfunc.load_model(model_uri)
         theirs = np.asarray(served.predict(split.raw, params=params), dtype=float).reshape(ours.shape)
     return PredictionCheck(split=name, rows=len(split.raw), max_abs_diff=float(np.max(np.abs(theirs - ours))))

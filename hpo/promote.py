@@ -589,11 +589,11 @@ def _log_datasets(ws: Workspace, recipe: Recipe, data: DataVersion) -> None:
             source = str((ws.root / path).resolve())
         name = f"{recipe.data_version}-{split}"
         # MLflow keeps 36 characters of a digest; the whole SHA-256 is the input's `hpo.digest` tag.
-        with warnings.catch_warnings():
-            # MLflow registers two identical local-file source types and says so on every path.
-            warnings.filterwarnings("ignore", message=".*interpreted in multiple ways.*")
+        # MLflow says on every path that two identical local-file source types match it, and hints
+        # about integer columns; record=True keeps that off the terminal (MLflow re-enables its warnings).
+        with warnings.catch_warnings(record=True):
             ds = mlflow.data.from_pandas(frame, source=source, targets=data.target, name=name, digest=part.digest[:36])
-        mlflow.log_input(ds, context=context, tags={"hpo.digest": part.digest, "hpo.split": split})
+            mlflow.log_input(ds, context=context, tags={"hpo.digest": part.digest, "hpo.split": split})
 
 
 def _prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
