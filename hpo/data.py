@@ -142,9 +142,11 @@ def load_data(config: DataConfig, *, task: Task | None = None, base: Path | None
         if config.target not in table.columns:
             cols = ", ".join(map(str, table.columns[:12]))
             raise DataError(f"{where}: `data.target` {config.target!r} is not a column of {config.source} (columns: {cols})")
-        _check_target(table[config.target], config.target, task, where, f"{config.source}")
+        _check_target(table[config.target], config.target, where, f"{config.source}")
         # One task for the whole table, decided before the split: the split is stratified for classes.
         task = task or infer_task(table[config.target])
+        if task == "regression":  # row numbers are the file's here, not a split's
+            _check_numeric_target(table[config.target], config.target, where, f"{config.source}")
         frames = _split(table, config, task, where)
 
     _check_target_present(frames, config, where, names)
@@ -155,7 +157,9 @@ def load_data(config: DataConfig, *, task: Task | None = None, base: Path | None
             raise DataError(f"{where}: `data.drop` names {missing[0]!r}, which is not a column of {names[name]}")
         if len(frame) == 0:
             raise DataError(f"{where}: {names[name]} is empty; check `data.split` or the {name} file")
-        _check_target(frame[config.target], config.target, task, where, names[name])
+        _check_target(frame[config.target], config.target, where, names[name])
+        if task == "regression":
+            _check_numeric_target(frame[config.target], config.target, where, names[name])
 
     columns = [c for c in frames["train"].columns if c != config.target and c not in config.drop]
     for name in ("validation", "test"):
@@ -170,16 +174,7 @@ def load_data(config: DataConfig, *, task: Task | None = None, base: Path | None
     for name in ("validation", "test"):
         _check_kinds(frames[name], kinds, where, names[name])
 
-    classes: list[Any] = []
-    if task == "classification":
-        classes = _classes(frames, config, where, names)
-    elif task == "regression":
-        for name, frame in frames.items():
-            y = frame[config.target]
-            if not _is_numeric(y):
-                misfit = first_misfit(y, NUMERIC)
-                got = f"holds {misfit[1]!r} (row {misfit[0] + 1})" if misfit else f"is {y.dtype}"
-                raise DataError(f"{where}: `task` is regression, but `data.target` {config.target!r} {got} in {names[name]}")
+    classes = _classes(frames, config, where, names) if task == "classification" else []
 
     if all(frames["train"][c].nunique(dropna=False) <= 1 for c in columns):
         raise DataError(
@@ -238,7 +233,14 @@ def _check_target_present(frames: dict[str, pd.DataFrame], config: DataConfig, w
             raise DataError(f"{where}: `data.target` {config.target!r} is not a column of {names[name]} (columns: {cols})")
 
 
-def _check_target(y: pd.Series, target: str, task: str | None, where: str, what: str) -> None:
+def _check_numeric_target(y: pd.Series, target: str, where: str, what: str) -> None:
+    if not _is_numeric(y):
+        misfit = first_misfit(y, NUMERIC)
+        got = f"holds {misfit[1]!r} (row {misfit[0] + 1})" if misfit else f"is {y.dtype}"
+        raise DataError(f"{where}: `task` is regression, but `data.target` {target!r} {got} in {what}")
+
+
+def _check_target(y: pd.Series, target: str, where: str, what: str) -> None:
     """A target with no missing and no infinite values, and not dates."""
     import numpy as np
     import pandas as pd
