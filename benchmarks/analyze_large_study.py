@@ -116,9 +116,8 @@ def breakdown(folder: Path) -> dict[str, float]:
     """One in-process analysis, stage by stage (imports already paid)."""
     import optuna
 
-    from hpo import report
-    from hpo.analysis import analyze
-    from hpo.analyze import DASHBOARD_POINTS, _save_to_dashboard
+    from hpo.analyze import DASHBOARD_POINTS, analyze, figures, html_page, markdown
+    from hpo.analyze._study import _save_to_dashboard
     from hpo.models import MODELS
     from hpo.studies import complete_trials
 
@@ -134,12 +133,12 @@ def breakdown(folder: Path) -> dict[str, float]:
     a = analyze("big", trials, "maximize", hard_limits=dict(MODELS["catboost"].hard_limits))
     out["statistics + importance"] = time.perf_counter() - t
     t = time.perf_counter()
-    figs = report.figures(a, trials, "pearson_r")
-    page = report.html_page(a, figs, "pearson_r", None)
+    figs = figures(a, trials, "pearson_r")
+    page = html_page(a, figs, "pearson_r", None)
     out["figures + HTML"] = time.perf_counter() - t
     t = time.perf_counter()
-    small = report.figures(a, trials, "pearson_r", max_points=DASHBOARD_POINTS)
-    _save_to_dashboard(study, small, report.markdown(a, "pearson_r", None), print)
+    small = figures(a, trials, "pearson_r", max_points=DASHBOARD_POINTS)
+    _save_to_dashboard(study, small, markdown(a, "pearson_r", None), print)
     out["dashboard figures + note (into SQLite)"] = time.perf_counter() - t
     out["HTML size MB"] = len(page) / 1e6
     return out

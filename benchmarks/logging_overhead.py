@@ -2,7 +2,7 @@
 
 What it measures
 ----------------
-All four arms run the same trials: real CatBoost training through ``hpo.trainer.train`` on
+All four arms run the same trials: real CatBoost training through ``hpo.models.train`` on
 scikit-learn's diabetes data (30 iterations, one thread, ``depth`` and ``learning_rate``
 sampled at random), with the same parameters trial by trial (the Optuna arms' RandomSampler gets
 the seed hpo's worker derives) and the same trial seeds. The fit is kept cheap on purpose, so
@@ -27,7 +27,7 @@ only in how (and whether) a trial reaches MLflow:
             created before the timed loop, as set-up. Needs ``optuna-integration`` (not a dependency
             of hpo); its FutureWarning (MLflowCallback is deprecated in optuna-integration 4.9) is
             silenced in this arm only.
-* hpo:      a space YAML in a temporary workspace and ``hpo.runner.run_study(space, jobs=1)``:
+* hpo:      a space YAML in a temporary workspace and ``hpo.run.run_study(space, jobs=1)``:
             budget slots claimed from the storage, heartbeats, trial attributes, and one MLflow child
             run per trial (created at trial start with hpo's provenance tags, filled with one
             ``log_batch`` at the end: parameters, validation metrics, fit_seconds, best_iteration and
@@ -45,7 +45,7 @@ Per arm and repetition it records:
                ``train`` reports the validation value every iteration, and each report is a write to
                the Optuna storage made from inside CatBoost's callback, so fit_seconds holds those
                writes too. To split them out, every arm calls ``train`` through the same thin
-               wrapper that times the ``report`` callback (for hpo: ``hpo.objective.train`` is
+               wrapper that times the ``report`` callback (for hpo: ``hpo.run._objective.train`` is
                swapped for the wrapper while the benchmark runs; no hpo file is changed).
 * catboost     fit_seconds - reports: the fit alone
 * reports      time spent in ``report`` (``trial.report``, i.e. intermediate-value writes)
@@ -139,10 +139,10 @@ class Measure:
 
 
 class TimedTrain:
-    """``hpo.trainer.train`` with the time spent in its ``report`` callback recorded per call."""
+    """``hpo.models.train`` with the time spent in its ``report`` callback recorded per call."""
 
     def __init__(self) -> None:
-        from hpo.trainer import train
+        from hpo.models import train
 
         self._train = train
         self.calls: list[tuple[float, float]] = []  # (fit_seconds, seconds in report)
@@ -166,10 +166,8 @@ class TimedTrain:
         return result
 
 
-
-
 def hpo_sampler_seed() -> int:
-    """The RandomSampler seed of hpo's first worker on a new study (see hpo.runner._worker_loop)."""
+    """The RandomSampler seed of hpo's first worker on a new study (see hpo.run._worker._worker_loop)."""
     import numpy as np
 
     return int(np.random.SeedSequence([STUDY_SEED, 0, 0]).generate_state(1)[0])
@@ -191,7 +189,7 @@ def run_optuna(data, n: int, arm: str) -> Measure:
     import mlflow
     import optuna
 
-    from hpo.trainer import trial_seed
+    from hpo.models import trial_seed
 
     train = TimedTrain()
     with workspace(arm) as root, warnings.catch_warnings():
@@ -251,19 +249,19 @@ def run_optuna(data, n: int, arm: str) -> Measure:
 def run_hpo(n: int) -> Measure:
     import optuna
 
-    import hpo.objective
-    from hpo.runner import run_study
+    import hpo.run._objective
+    from hpo.run import run_study
     from hpo.storage import open_storage
 
     train = TimedTrain()
 
     with workspace("hpo") as root:
         space = write_space(root, space_dict(n))
-        hpo.objective.train = train  # the same timing wrapper as the bare loop's
+        hpo.run._objective.train = train  # the same timing wrapper as the bare loop's
         try:
             result = run_study(space, jobs=1)
         finally:
-            hpo.objective.train = train._train
+            hpo.run._objective.train = train._train
         study = optuna.load_study(study_name="bench", storage=open_storage(result.storage, create=False))
         trials = study.get_trials(deepcopy=False)
         check_trials(trials, n, "hpo")

@@ -135,7 +135,7 @@ def run_job(dataset: str, seed: int, budget: int) -> list[Outcome]:
 
 
 def _run(ws: Any, content: dict[str, Any], name: str | None = None) -> str:
-    from hpo.runner import run_study
+    from hpo.run import run_study
 
     path = ws.search_spaces_dir / f"{name or content['study']}.yaml"
     if not path.exists():
@@ -155,16 +155,17 @@ def _analyze(ws: Any, parent: str, name: str, warm: bool) -> tuple[Path | None, 
 
 
 def _resume(ws: Any, path: Path) -> None:
-    from hpo.runner import run_study
+    from hpo.run import run_study
 
     run_study(path, workspace=ws)
 
 
 def _outcome(ws: Any, dataset: str, seed: int, arm: str, names: list[str], changes: str, seconds: float) -> Outcome:
+    from hpo.models import evaluate
+
     from hpo.metrics import METRICS
     from hpo.promote import Recipe
     from hpo.studies import load_study
-    from hpo.trainer import evaluate
 
     metric = METRICS[DATASETS[dataset]["metric"]]
     url = ws.storage_url()

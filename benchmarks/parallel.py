@@ -4,7 +4,7 @@ What it measures
 ----------------
 One study of ``--trials`` CatBoost fits on scikit-learn's diabetes data (validation ``pearson_r``,
 ``depth`` 6, ``--iterations`` 600; ``learning_rate`` and ``l2_leaf_reg`` sampled by the random
-sampler; no pruner), run through ``hpo.runner.run_study(space, jobs=J)``. Depth and iterations are
+sampler; no pruner), run through ``hpo.run.run_study(space, jobs=J)``. Depth and iterations are
 fixed and nothing is pruned, so every trial costs about the same whatever is sampled (0.5-0.9 s of
 fitting on one core of the 2-core CI machine) and both sides do the same work.
 
@@ -104,12 +104,10 @@ def space_dict(n_trials: int, iterations: int, threads: int) -> dict:
     }
 
 
-
-
 def run(jobs: int, threads: int, n: int, iterations: int) -> Measure:
     import optuna
 
-    from hpo.runner import run_study
+    from hpo.run import run_study
     from hpo.storage import open_storage
     from hpo.workspace import load_workspace
 

@@ -72,10 +72,8 @@ def arm_space(base: dict, arm: str, seed: int, n_trials: int) -> dict:
     return space
 
 
-
-
 def run_arm(space: dict) -> Outcome:
-    from hpo.runner import run_study
+    from hpo.run import run_study
     from hpo.workspace import load_workspace
 
     with workspace("pruning") as root:

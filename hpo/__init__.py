@@ -29,8 +29,8 @@ _LAZY = {
     "load_space": "hpo.space",
     "prepare": "hpo.prepare",
     "load_data": "hpo.data",
-    "run_study": "hpo.runner",
-    "RunResult": "hpo.runner",
+    "run_study": "hpo.run",
+    "RunResult": "hpo.run",
     "source_version": "hpo.provenance",
     "METRICS": "hpo.metrics",
     "MODELS": "hpo.models",
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from hpo.models import MODELS
     from hpo.prepare import prepare
     from hpo.provenance import source_version
-    from hpo.runner import RunResult, run_study
+    from hpo.run import RunResult, run_study
     from hpo.space import SpaceFile, load_space
 
 

@@ -7,14 +7,13 @@ import signal
 from collections.abc import Callable
 
 from hpo.errors import HpoError
+from hpo.storage import open_storage
 from hpo.workspace import load_workspace
 
 
 def serve(storage: str | None = None, *, host: str = "127.0.0.1", port: int = 8080, say: Callable[[str], None] = print) -> None:
     """Serve until interrupted. The storage is opened as hpo opens it (WAL SQLite, heartbeats)."""
     import socket
-
-    from hpo.storage import open_storage
 
     if not 0 < port < 65536:
         raise HpoError(f"--port must be between 1 and 65535, but got {port}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from hpo.data import DataVersion, load_data
 from hpo.errors import SpaceError
 from hpo.metrics import METRICS
-from hpo.models import check_model_params
+from hpo.models import CATBOOST_DEFAULT_ITERATIONS, check_model_params
 from hpo.space import GridSamplerConfig, LoadedSpace, SpaceFile, load_space
 from hpo.workspace import Workspace, load_workspace
 
@@ -43,8 +43,6 @@ class Prepared:
 
     @property
     def max_iterations(self) -> int:
-        from hpo.trainer import CATBOOST_DEFAULT_ITERATIONS
-
         p = self.space.params.get("iterations")
         if p is not None and hasattr(p, "high"):
             return int(p.high)

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpo.errors import HpoError
+
 if TYPE_CHECKING:
     import optuna
 
@@ -40,8 +42,6 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
     if path is not None:
         if not path.exists():
             if not create:
-                from hpo.errors import HpoError
-
                 raise HpoError(f"storage {url}: no such database (run `hpo run` first, or pass --storage)")
             path.parent.mkdir(parents=True, exist_ok=True)
         _enable_wal(path)
@@ -97,7 +97,7 @@ def stale_trial_ids(storage: Any, study_id: int) -> list[int]:
                 session.query(models.TrialModel.trial_id)
                 .filter(models.TrialModel.study_id == study_id)
                 .filter(models.TrialModel.state == TrialState.RUNNING)
-                .filter(models.TrialModel.datetime_start < cutoff)
+                .filter(models.TrialModel.datetime_start < cutoff)  # type: ignore[operator]
                 .filter(models.TrialModel.trial_id.not_in(beating))
                 .all()
             )

@@ -1,4 +1,4 @@
-"""Finding studies in a storage."""
+"""Finding studies in a storage, and what `hpo studies` and `hpo show` report of them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import StudyError
+from hpo.schema import TRIAL_INHERITED_FROM, TRIAL_MLFLOW_RUN, TRIAL_SEED, StudyRecord
+from hpo.storage import open_storage
 
 if TYPE_CHECKING:
     import optuna
@@ -14,16 +16,12 @@ if TYPE_CHECKING:
 def hpo_study_names(url: str) -> list[str]:
     """Names of the studies hpo created in the storage at ``url``, oldest first."""
 
-    from hpo.storage import open_storage
-
     storage = open_storage(url, create=False)
-    return [s.study_name for s in storage.get_all_studies() if "search_hash" in s.user_attrs]
+    return [s.study_name for s in storage.get_all_studies() if StudyRecord.from_attrs(s.user_attrs).by_hpo]
 
 
 def newest_study_name(url: str) -> str | None:
     """The most recently created study in the storage at ``url``."""
-    from hpo.storage import open_storage
-
     studies = open_storage(url, create=False).get_all_studies()
     return max(studies, key=lambda s: s._study_id).study_name if studies else None
 
@@ -39,16 +37,12 @@ def load_named_or_newest(url: str, name: str | None) -> optuna.Study:
 def study_names(url: str) -> list[str]:
     import optuna
 
-    from hpo.storage import open_storage
-
     return optuna.get_all_study_names(open_storage(url, create=False))
 
 
 def load_study(url: str, name: str) -> optuna.Study:
     """Load study ``name``, or say which studies the storage holds."""
     import optuna
-
-    from hpo.storage import open_storage
 
     storage = open_storage(url, create=False)
     try:
@@ -198,8 +192,6 @@ def study_infos(url: str) -> list[StudyInfo]:
     """Every study in the storage at ``url``, oldest first, without loading their trials."""
     import optuna
 
-    from hpo.storage import open_storage
-
     storage = open_storage(url, create=False)
     out = []
     for frozen in sorted(storage.get_all_studies(), key=lambda s: s._study_id):
@@ -209,7 +201,7 @@ def study_infos(url: str) -> list[StudyInfo]:
 
 
 def _info(study: optuna.Study) -> StudyInfo:
-    attrs = study.user_attrs
+    record = StudyRecord.from_study(study)
     direction = "/".join(d.name.lower() for d in study.directions)
     best = None
     if len(study.directions) == 1:
@@ -220,60 +212,88 @@ def _info(study: optuna.Study) -> StudyInfo:
     return StudyInfo(
         name=study.study_name,
         direction=direction,
-        metric=attrs.get("metric"),
-        data_version=attrs.get("data_version"),
+        metric=record.metric,
+        data_version=record.data_version,
         states=trial_counts(study),
         best_value=None if best is None else best.value,
         best_trial=None if best is None else best.number,
-        derived_from=(attrs.get("derived_from") or {}).get("study"),
-        created_at=attrs.get("created_at"),
-        by_hpo="search_hash" in attrs,
+        derived_from=record.parent,
+        created_at=record.created_at,
+        by_hpo=record.by_hpo,
     )
 
 
-def show_study(url: str, name: str) -> dict[str, Any]:
-    """One study: what `hpo studies` says, plus provenance, budget, lineage and the best trial in full."""
+@dataclass(frozen=True)
+class BestTrialDetail:
+    number: int
+    value: float | None
+    params: dict[str, Any]
+    seed: int | None
+    mlflow_run_id: str | None
+    inherited_from: dict[str, Any] | None
+    duration_seconds: float | None
+
+
+@dataclass(frozen=True)
+class StudyDetail:
+    """`hpo show`: what `hpo studies` says of a study, plus provenance, budget, lineage and its best trial."""
+
+    info: StudyInfo
+    record: StudyRecord
+    n_trials: int | None
+    ancestors: list[str]  # the chain this study descends from, nearest first
+    children: list[str]
+    best: BestTrialDetail | None
+
+    def as_dict(self) -> dict[str, Any]:
+        r = self.record
+        return {
+            **self.info.as_dict(),
+            "n_trials": self.n_trials,
+            "space_path": r.space_path,
+            "model": r.model,
+            "data_digests": r.digests,
+            "src_version": r.src_version,
+            "commit": r.commit,
+            "dirty": r.dirty,
+            "inherited": len(r.inherited_numbers),
+            "lineage": {
+                "ancestors": self.ancestors,
+                "children": self.children,
+                "reasons": (r.derived_from or {}).get("reasons", []),
+            },
+            "mlflow_parent_run_id": r.mlflow_parent_run_id,
+            "best": None if self.best is None else dict(self.best.__dict__),
+        }
+
+
+def show_study(url: str, name: str) -> StudyDetail:
+    """One study in full: provenance, budget, lineage and the best trial."""
     import yaml
 
     study = load_study(url, name)
-    attrs = study.user_attrs
+    record = StudyRecord.from_study(study)
     infos = {i.name: i for i in study_infos(url)}
     info = infos[name]
     ancestors, seen = [], {name}
     parent = info.derived_from
-    while parent and parent not in seen:  # the chain this study descends from, nearest first
+    while parent and parent not in seen:
         seen.add(parent)
         ancestors.append(parent)
         parent = infos[parent].derived_from if parent in infos else None
-    space = yaml.safe_load(attrs.get("space_yaml") or "{}") or {}
+    space = yaml.safe_load(record.space_yaml or "{}") or {}
     best = None
     if info.best_trial is not None:
         storage = study._storage
         t = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study._study_id, info.best_trial))
-        best = {
-            "number": t.number,
-            "value": t.value,
-            "params": t.params,
-            "seed": t.user_attrs.get("seed"),
-            "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
-            "inherited_from": t.user_attrs.get("inherited_from"),
-            "duration_seconds": None if not t.duration else round(t.duration.total_seconds(), 3),
-        }
-    return {
-        **info.as_dict(),
-        "n_trials": space.get("n_trials"),
-        "space_path": attrs.get("space_path"),
-        "model": attrs.get("model"),
-        "data_digests": attrs.get("data_digests"),
-        "src_version": attrs.get("src_version"),
-        "commit": attrs.get("commit"),
-        "dirty": attrs.get("dirty"),
-        "inherited": len((attrs.get("inherited_trials") or {}).get("trials", [])),
-        "lineage": {
-            "ancestors": ancestors,
-            "children": [i.name for i in infos.values() if i.derived_from == name],
-            "reasons": (attrs.get("derived_from") or {}).get("reasons", []),
-        },
-        "mlflow_parent_run_id": attrs.get("mlflow_parent_run_id"),
-        "best": best,
-    }
+        best = BestTrialDetail(
+            number=t.number,
+            value=t.value,
+            params=t.params,
+            seed=t.user_attrs.get(TRIAL_SEED),
+            mlflow_run_id=t.user_attrs.get(TRIAL_MLFLOW_RUN),
+            inherited_from=t.user_attrs.get(TRIAL_INHERITED_FROM),
+            duration_seconds=None if not t.duration else round(t.duration.total_seconds(), 3),
+        )
+    children = [i.name for i in infos.values() if i.derived_from == name]
+    return StudyDetail(info, record, space.get("n_trials"), ancestors, children, best)

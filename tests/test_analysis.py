@@ -1,4 +1,4 @@
-"""hpo.analysis on studies of known structure, built through Optuna's real (SQLite) storage."""
+"""hpo.analyze's statistics on studies of known structure, built through Optuna's real (SQLite) storage."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 import pytest
 
-from hpo.analysis import MIN_TRIALS, NumericAnalysis, analyze
+from hpo.analyze import MIN_TRIALS, NumericAnalysis, analyze
 from hpo.models import MODELS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -174,7 +174,7 @@ def test_only_complete_trials_count_and_stats_follow_the_log_scale(tmp_path: Pat
 def test_derived_space_fixes_drops_and_carries_everything_else_over(tmp_path: Path) -> None:
     import yaml
 
-    from hpo.derive import derive_space, next_study_name
+    from hpo.analyze import derive_space, next_study_name
     from hpo.space import parse_space
     from tests.conftest import small_space
 

@@ -23,7 +23,11 @@ PROJECT_DATA = "{project}-Data-v0.1.0"
 
 def git(ws: Path, *args: str) -> str:
     out = subprocess.run(
-        ["git", "-c", "user.name=hpo tests", "-c", "user.email=tests@hpo", *args], cwd=ws, capture_output=True, text=True, check=True
+        ["git", "-c", "user.name=hpo tests", "-c", "user.email=tests@hpo", *args],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout.strip()
 
@@ -148,10 +152,18 @@ def test_a_categorical_csv_dataset_promotes_and_a_changed_file_refuses(workspace
         workspace / "search_spaces",
         "cancer.yaml",
         study="cancer",
-        data={"version": "v0.1.0", "source": "cancer.csv", "target": "target", "split": {"validation": 0.25, "test": 0.25, "seed": 1}},
+        data={
+            "version": "v0.1.0",
+            "source": "cancer.csv",
+            "target": "target",
+            "split": {"validation": 0.25, "test": 0.25, "seed": 1},
+        },
         metric="roc_auc",
         n_trials=4,
-        params={"depth": {"type": "int", "low": 2, "high": 4}, "grow_policy": {"type": "categorical", "choices": ["SymmetricTree", "Depthwise"]}},
+        params={
+            "depth": {"type": "int", "low": 2, "high": 4},
+            "grow_policy": {"type": "categorical", "choices": ["SymmetricTree", "Depthwise"]},
+        },
     )
     commit_all(workspace)
     run_study(space)

@@ -16,7 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from hpo.cli import app
-from hpo.trainer import trial_seed
+from hpo.models import trial_seed
 from tests.conftest import run_cli, small_space, write_space
 
 DB = Path("studies") / "hpo.db"

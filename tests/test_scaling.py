@@ -151,7 +151,9 @@ def test_a_sigkilled_worker_on_postgres_is_retried_and_the_study_reaches_its_bud
         finish(p)
     seconds = assert_recovered(postgres_url, killed, killed_at, budget=12)
     assert seconds <= GRACE_PERIOD + 15
-    print(f"\nPostgreSQL: worker SIGKILLed in trial #{killed.number}; failed {seconds:.1f} s later, retried, budget of 12 reached")
+    print(
+        f"\nPostgreSQL: worker SIGKILLed in trial #{killed.number}; failed {seconds:.1f} s later, retried, budget of 12 reached"
+    )
 
 
 def test_hpo_dashboard_serves_the_study_from_postgres_on_loopback(workspace: Path, postgres_url: str) -> None:

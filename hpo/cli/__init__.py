@@ -5,7 +5,6 @@ Heavy libraries are imported inside the verbs, so ``hpo --help`` stays fast.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -42,4 +41,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -32,7 +32,7 @@ def analyze(
         from rich.console import Console
 
         from hpo.analyze import analyze_study
-        from hpo.report import print_analysis
+        from hpo.cli._output import print_analysis
         from hpo.workspace import relative_path
 
         err = Console(stderr=True)

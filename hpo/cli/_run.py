@@ -27,8 +27,8 @@ def run(
     def body() -> None:
         from rich.console import Console
 
-        from hpo.console import BarProgress, print_result
-        from hpo.runner import run_study
+        from hpo.cli._output import BarProgress, print_result
+        from hpo.run import run_study
 
         err = Console(stderr=True)
         progress = None if quiet or as_json else BarProgress(err)

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
 from hpo.cli import app, guarded
 
 STORAGE_HELP = "Optuna storage URL (default as for `hpo run`)."
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _states(states: dict[str, int]) -> str:
-    return " ".join(f"{n} {s.lower()}" for s, n in states.items()) or "none"
 
 
 @app.command()
@@ -35,6 +23,7 @@ def studies(
         from rich.console import Console
         from rich.table import Table
 
+        from hpo.cli._output import fmt, states
         from hpo.studies import study_infos
         from hpo.workspace import load_workspace
 
@@ -52,13 +41,13 @@ def studies(
         for i in infos:
             table.add_row(
                 i.name + ("" if i.by_hpo else " (not hpo)"),
-                _fmt(i.data_version),
-                _fmt(i.metric) + (f" ({i.direction[:3]})" if i.metric else ""),
-                _states(i.states),
-                _fmt(i.best_value),
-                _fmt(i.best_trial),
-                _fmt(i.derived_from),
-                _fmt(i.created_at),
+                fmt(i.data_version),
+                fmt(i.metric) + (f" ({i.direction[:3]})" if i.metric else ""),
+                states(i.states),
+                fmt(i.best_value),
+                fmt(i.best_trial),
+                fmt(i.derived_from),
+                fmt(i.created_at),
             )
         out = Console()
         (out if out.is_terminal else Console(width=160)).print(table)
@@ -75,43 +64,15 @@ def show(
     """Show one study: provenance, budget, lineage and its best trial."""
 
     def body() -> None:
+        from hpo.cli._output import show_lines
         from hpo.studies import show_study
         from hpo.workspace import load_workspace
 
         s = show_study(load_workspace().storage_url(storage), study)
         if as_json:
-            typer.echo(json.dumps(s))
+            typer.echo(json.dumps(s.as_dict()))
             return
-        lineage = s["lineage"]
-        lines = [
-            f"study        {s['name']}" + ("" if s["by_hpo"] else " (not created by hpo)"),
-            f"metric       {_fmt(s['metric'])} ({s['direction']}), model {_fmt(s['model'])}",
-            f"data         {_fmt(s['data_version'])}"
-            + ("".join(f", {k} {v[:12]}" for k, v in (s["data_digests"] or {}).items())),
-            f"source       {_fmt(s['src_version'])} (commit {_fmt(s['commit'])[:12]}"
-            + (", dirty" if s["dirty"] else "")
-            + ")",
-            f"space        {_fmt(s['space_path'])}, created {_fmt(s['created_at'])}",
-            f"trials       {_states(s['states'])} of budget {_fmt(s['n_trials'])}"
-            + (f" ({s['inherited']} inherited)" if s["inherited"] else ""),
-            "lineage      " + " <- ".join([s["name"], *lineage["ancestors"]]),
-        ]
-        if lineage["children"]:
-            lines.append(f"derived      {', '.join(lineage['children'])}")
-        for reason in lineage["reasons"]:
-            lines.append(f"  because    {reason}")
-        b = s["best"]
-        if b is None:
-            lines.append("best         no COMPLETE trial yet")
-        else:
-            lines.append(f"best         #{b['number']}: {s['metric'] or 'value'} = {_fmt(b['value'])}, seed {_fmt(b['seed'])}")
-            lines.append(f"  params     {json.dumps(b['params'])}")
-            if b["inherited_from"]:
-                lines.append(f"  inherited  from trial #{b['inherited_from']['trial']} of {b['inherited_from']['study']}")
-            if b["mlflow_run_id"]:
-                lines.append(f"  MLflow run {b['mlflow_run_id']}")
-            lines.append(f"  promote    hpo promote {b['number']} --study {s['name']}")
-        typer.echo("\n".join(lines))
+        typer.echo("\n".join(show_lines(s)))
 
     guarded(body)
 

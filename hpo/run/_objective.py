@@ -1,4 +1,4 @@
-"""The Optuna objective: one trial is one :func:`hpo.trainer.train` with suggested parameters."""
+"""The Optuna objective: one trial is one :func:`hpo.models.train` with suggested parameters."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
-from hpo.runner import ATTR_SEED, suggest
-from hpo.trainer import train, trial_seed
+from hpo.models import train, trial_seed
+from hpo.prepare import Prepared
+from hpo.run._suggest import suggest
+from hpo.schema import TRIAL_BEST_ITERATION, TRIAL_FIT_SECONDS, TRIAL_SEED, TRIAL_VALIDATION_METRICS, TRIAL_WORKER
 
 if TYPE_CHECKING:
     import optuna
-
-    from hpo.prepare import Prepared
 
 
 class Objective:
@@ -32,11 +32,11 @@ class Objective:
         import optuna
 
         space = self._prep.space
-        seed = trial.user_attrs.get(ATTR_SEED)
+        seed = trial.user_attrs.get(TRIAL_SEED)
         if seed is None:
             seed = trial_seed(space.seed, trial.number)
-            trial.set_user_attr(ATTR_SEED, seed)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+            trial.set_user_attr(TRIAL_SEED, seed)
+        trial.set_user_attr(TRIAL_WORKER, f"{socket.gethostname()}:{os.getpid()}")
         tuned = suggest(trial, dict(space.params))
 
         def report(step: int, value: float) -> bool:
@@ -54,9 +54,9 @@ class Objective:
             thread_count=self._threads,
             report=report,
         )
-        trial.set_user_attr("fit_seconds", round(result.fit_seconds, 4))
-        trial.set_user_attr("best_iteration", result.best_iteration)
-        trial.set_user_attr("validation_metrics", result.metrics)
+        trial.set_user_attr(TRIAL_FIT_SECONDS, round(result.fit_seconds, 4))
+        trial.set_user_attr(TRIAL_BEST_ITERATION, result.best_iteration)
+        trial.set_user_attr(TRIAL_VALIDATION_METRICS, result.metrics)
         if result.stopped_at is not None:
             raise optuna.TrialPruned(f"pruned at iteration {result.stopped_at}")
         if not math.isfinite(result.objective):

@@ -1,7 +1,8 @@
-"""Reports of an analysis: the terminal table, the plotly figures, the HTML page and the Markdown note.
+"""Reports of an analysis: the plotly figures, the HTML page and the Markdown note.
 
-Everything here is drawn from an :class:`hpo.analysis.Analysis` (and, for the scatter plots, the
-trials it was computed from); nothing here computes a statistic of its own beyond a trend line.
+Everything here is drawn from an :class:`Analysis` (and, for the scatter plots, the trials it was
+computed from); nothing here computes a statistic of its own beyond a trend line. The terminal
+table is drawn by the CLI (:mod:`hpo.cli._output`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpo.analysis import Analysis, CategoricalAnalysis, NumericAnalysis, ParamAnalysis, _num, _p, _range_str
+from hpo.analyze._results import Analysis, CategoricalAnalysis, NumericAnalysis, ParamAnalysis, _num, _range_str
 
 if TYPE_CHECKING:
     import optuna
     import plotly.graph_objects as go
-    from rich.console import Console
+
 
 _KIND_COLOUR = {
     "narrow": "#2ca02c",
@@ -26,7 +27,6 @@ _KIND_COLOUR = {
     "drop": "#d62728",
     "none": "#7f7f7f",
 }
-_KIND_STYLE = {"narrow": "green", "widen": "yellow", "keep": "dim", "fix": "cyan", "drop": "red", "none": "dim"}
 
 
 def recommended(p: ParamAnalysis) -> str:
@@ -43,87 +43,6 @@ def recommended(p: ParamAnalysis) -> str:
 
 def _f(x: float | None, fmt: str = "+.3f") -> str:
     return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
-
-
-# --- terminal ---------------------------------------------------------------------------------
-
-
-def print_analysis(console: Console, a: Analysis, metric: str, groups: bool = False) -> None:
-    """The summary table, one line of reasons per parameter, and (``groups``) the per-value tables."""
-    from rich.table import Table
-
-    best = "no COMPLETE trial" if a.best_number is None else f"best #{a.best_number} {metric} = {a.best_value:.6g}"
-    console.print(
-        f"Study [bold]{a.study}[/]: {a.n_complete} COMPLETE of {a.n_trials} trials, {metric} ({a.direction}), {best}",
-        highlight=False,
-    )
-    if not a.enough:
-        console.print(
-            f"[yellow]Only {a.n_complete} COMPLETE trial(s): hpo recommends from {a.min_trials}; "
-            "the statistics below are for reading only.[/]"
-        )
-    t = Table(show_header=True, header_style="bold")
-    for col, just in (
-        ("parameter", "left"),
-        ("searched", "left"),
-        ("pearson r (p)", "right"),
-        ("spearman rho (p)", "right"),
-        ("importance", "right"),
-        (f"top {a.top_fraction:.0%} ({a.top_count})", "left"),
-        ("best", "right"),
-        ("recommendation", "left"),
-    ):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for p in a.params.values():
-        r = p.recommendation
-        if isinstance(p, NumericAnalysis):
-            pr = f"{_f(p.pearson_r)} ({_p(p.pearson_p)})"
-            sp = f"{_f(p.spearman_rho)} ({_p(p.spearman_p)})"
-            best_v = _num(p.best)
-        else:
-            pr, sp, best_v = "-", f"groups p={_p(p.groups_p)}", str(p.best)
-        t.add_row(
-            p.name,
-            p.searched + (" (log)" if getattr(p, "log", False) else ""),
-            pr,
-            sp,
-            _f(p.importance, ".2f"),
-            p.top_range,
-            best_v,
-            f"[{_KIND_STYLE[r.kind]}]{r.kind}[/] {recommended(p)}",
-        )
-    console.print(t)
-    for p in a.params.values():
-        console.print(f"  [bold]{p.name}[/] {p.recommendation.kind}: {p.recommendation.reason}", highlight=False, soft_wrap=True)
-    if groups:
-        for p in a.params.values():
-            console.print(_group_table(p, metric))
-
-
-def _group_table(p: ParamAnalysis, metric: str) -> Any:
-    from rich.table import Table
-
-    t = Table(title=f"{p.name}: {metric} per {'choice' if isinstance(p, CategoricalAnalysis) else 'value or bin'}")
-    for col in ("value", "trials", "mean", "median", "best"):
-        t.add_column(col, justify="left" if col == "value" else "right")
-    if isinstance(p, CategoricalAnalysis):
-        t.add_column("worse than best (p)", justify="right")
-        for c in p.choices:
-            t.add_row(
-                str(c.choice),
-                str(c.count),
-                _f(c.mean, ".4g"),
-                _f(c.median, ".4g"),
-                _f(c.best, ".4g"),
-                _p(c.p_worse) + (" worse" if c.worse else ""),
-            )
-    else:
-        for g in p.groups:
-            t.add_row(g.label, str(g.count), _f(g.mean, ".4g"), _f(g.median, ".4g"), _f(g.best, ".4g"))
-    return t
-
-
-# --- figures ---------------------------------------------------------------------------------
 
 
 def figures(
@@ -326,9 +245,6 @@ def _layout(fig: go.Figure, p: ParamAnalysis) -> None:
         legend={"orientation": "h", "y": -0.2},
         template="plotly_white",
     )
-
-
-# --- HTML and Markdown ----------------------------------------------------------------------
 
 
 def html_page(a: Analysis, figs: dict[str, go.Figure], metric: str, derived: str | None) -> str:

@@ -1,73 +1,37 @@
-"""Train one model with one set of parameters and score it: the body of every trial.
-
-This module knows CatBoost and the metric registry, not Optuna: progress is reported through
-a plain callback, so the same code serves a trial, a promotion and a reproduction.
-"""
+"""CatBoost, hpo's built-in model family: its fit, its parameter rules, and the hooks that
+report the validation objective to a pruner while it trains."""
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import HpoError
-from hpo.metrics import METRICS, Metric, metrics_for
+from hpo.metrics import METRICS, Metric
+from hpo.models._interface import REPORTS_PER_FIT, Fitted, ModelSpec, Reporter
 
 if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
+    from hpo.data import DataVersion
 
-    from hpo.data import DataVersion, Split
-
-# Report an intermediate value about this many times per fit: enough for pruners to act early,
-# few enough that a shared storage is not written to on every boosting iteration.
-REPORTS_PER_FIT = 50
-CATBOOST_DEFAULT_ITERATIONS = 1000
-
-# report(step, value) -> False stops training (the trial is then pruned).
-Reporter = Callable[[int, float], bool]
+DEFAULT_ITERATIONS = 1000  # CatBoost's own default
 
 
-@dataclass(frozen=True)
-class FitResult:
-    """What one fit produced."""
-
-    model: Any
-    objective: float
-    metrics: dict[str, float]
-    best_iteration: int | None
-    fit_seconds: float
-    stopped_at: int | None  # the step at which ``report`` asked to stop, if it did
-
-
-def train(
+def fit(
     *,
-    model: str,
     metric: str,
     data: DataVersion,
     params: dict[str, Any],
     seed: int,
     thread_count: int | None = None,
     report: Reporter | None = None,
-) -> FitResult:
-    """Fit ``model`` with ``params`` on train, score every task metric on validation.
-
-    Args:
-        params: tuned and fixed parameters together, as the library takes them.
-        seed: the trial seed; fixes all randomness of the fit.
-        thread_count: cores for the fit, unless ``params`` sets ``thread_count``.
-        report: called with (iteration, objective on validation) during training.
-    """
-    if model != "catboost":  # the registry has one family so far
-        raise NotImplementedError(model)
+) -> Fitted:
+    """Fit CatBoost on train with validation as its eval set; see :class:`hpo.models.ModelSpec`."""
     import pandas as pd
     from catboost import CatBoostClassifier, CatBoostRegressor, Pool
 
     objective = METRICS[metric]
     kwargs = dict(params)
-    iterations = int(kwargs.get("iterations", CATBOOST_DEFAULT_ITERATIONS))
+    iterations = int(kwargs.get("iterations", DEFAULT_ITERATIONS))
     kwargs.setdefault("thread_count", thread_count or -1)
     period = max(1, iterations // REPORTS_PER_FIT)
     kwargs.update(
@@ -100,43 +64,20 @@ def train(
         estimator.fit(train_pool, eval_set=val_pool, callbacks=[callback] if callback else None)
     fit_seconds = time.perf_counter() - start
 
-    scores = evaluate(estimator, data.validation, data)
     best = estimator.get_best_iteration()
-    return FitResult(
-        model=estimator,
-        objective=scores[metric],
-        metrics=scores,
-        best_iteration=None if best is None else int(best),
-        fit_seconds=fit_seconds,
-        stopped_at=callback.stopped_at if callback else None,
-    )
+    return Fitted(estimator, None if best is None else int(best), callback.stopped_at if callback else None, fit_seconds)
 
 
-def predict(model: Any, X: pd.DataFrame, data: DataVersion) -> np.ndarray:
-    """Class probabilities (one column per class, in the study's order), or values for regression."""
-    import numpy as np
+def known_params() -> set[str]:
+    """Every argument of CatBoostRegressor or CatBoostClassifier."""
+    import inspect
 
-    if data.task != "classification":
-        return np.asarray(model.predict(X), dtype=float).ravel()
-    if [str(c) for c in model.classes_] != data.class_names:
-        raise HpoError(
-            f"the model's classes {list(model.classes_)} are not the data's {data.class_names}; it was trained on other data"
-        )
-    return np.asarray(model.predict_proba(X), dtype=float)
+    from catboost import CatBoostClassifier, CatBoostRegressor
 
-
-def score(prediction: np.ndarray, split: Split, data: DataVersion) -> dict[str, float]:
-    """Every registry metric of the task, for :func:`predict`'s output on ``split``."""
-    if data.task == "classification":
-        y = data.codes(split.y)
-        return {m.name: m.score(y, prediction.argmax(axis=1), prediction, len(data.classes)) for m in metrics_for(data.task)}
-    y = split.y.to_numpy(dtype=float)
-    return {m.name: m.score(y, prediction, None, 0) for m in metrics_for(data.task)}
-
-
-def evaluate(model: Any, split: Split, data: DataVersion) -> dict[str, float]:
-    """Every registry metric of the task, on ``split``."""
-    return score(predict(model, split.X, data), split, data)
+    names: set[str] = set()
+    for cls in (CatBoostRegressor, CatBoostClassifier):
+        names |= set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}
+    return names
 
 
 class _ReportCallback:
@@ -192,8 +133,41 @@ class _CatBoostMetric:
         return self._metric.score(y.astype(int), proba.argmax(axis=1), proba, proba.shape[1]), 1.0
 
 
-def trial_seed(study_seed: int, trial_number: int) -> int:
-    """The seed of trial ``trial_number``: a pure function of the study seed and the number."""
-    import numpy as np
-
-    return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0] % (2**31 - 1))
+CATBOOST = ModelSpec(
+    name="catboost",
+    library="catboost",
+    fit=fit,
+    known_params=known_params,
+    default_iterations=DEFAULT_ITERATIONS,
+    hard_limits={
+        "depth": (1, 16),
+        "iterations": (1, None),
+        "learning_rate": (1e-6, 1.0),
+        "l2_leaf_reg": (0.0, None),
+        "random_strength": (0.0, None),
+        "bagging_temperature": (0.0, None),
+        "border_count": (1, 65535),
+        "subsample": (1e-6, 1.0),
+        "rsm": (1e-6, 1.0),
+        "min_data_in_leaf": (1, None),
+        "max_leaves": (1, 64),
+        "one_hot_max_size": (0, 255),
+    },
+    reserved=frozenset(
+        {
+            "random_seed",
+            "random_state",
+            "eval_metric",
+            "cat_features",
+            "metric_period",
+            "verbose",
+            "verbose_eval",
+            "silent",
+            "logging_level",
+            "train_dir",
+            "allow_writing_files",
+            "class_names",
+        }
+    ),
+    integer_params=frozenset({"depth", "iterations", "border_count", "min_data_in_leaf", "max_leaves"}),
+)

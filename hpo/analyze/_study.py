@@ -1,4 +1,4 @@
-"""`hpo analyze`: load a study, compute its trends, and write what they recommend.
+"""`hpo analyze` as a library call: load a study, compute its trends, and write what they recommend.
 
 Writes (unless ``write=False``): ``studies/<study>/analysis.{html,json,md}``; the figures and a
 Markdown note into the study for optuna-dashboard; the HTML as an artifact of the study's parent
@@ -15,8 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.analysis import MIN_TRIALS, TOP_FRACTION, Analysis, analyze
+from hpo.analyze._derive import derive_space, next_study_name, write_space
+from hpo.analyze._report import figures, html_id, html_page, markdown
+from hpo.analyze._results import MIN_TRIALS, TOP_FRACTION, Analysis
+from hpo.analyze._stats import analyze
 from hpo.errors import HpoError, StudyError
+from hpo.models import MODELS
+from hpo.schema import STUDY_METRIC, STUDY_MODEL, STUDY_SPACE_YAML
+from hpo.space import NAME_RE
+from hpo.studies import complete_trials, load_named_or_newest, study_names, trial_counts
+from hpo.tracking import StudyProjection, client, tracking_uri
 from hpo.workspace import Workspace, load_workspace, relative_path
 
 if TYPE_CHECKING:
@@ -77,15 +85,13 @@ def analyze_study(
         name: study name of the derived space (default ``<study>-gen<N>``).
         warm_start: the derived study starts with the parent's trials that lie inside it.
     """
-    from hpo.space import _NAME_RE
-
     if not 0 < top < 1:
         raise HpoError(f"--top must lie strictly between 0 and 1 (a fraction of trials), but got {top}")
     if min_trials < 3:
         raise HpoError(f"--min-trials must be >= 3, but got {min_trials}")
     if importance is not None and importance not in IMPORTANCE_METHODS:
         raise HpoError(f"--importance must be one of {', '.join(IMPORTANCE_METHODS)} or none, but got {importance!r}")
-    if name is not None and not _NAME_RE.match(name):
+    if name is not None and not NAME_RE.match(name):
         raise HpoError(f"--name must start with a letter or digit and hold only letters, digits, '.', '_', '-', but got {name!r}")
     ws = workspace or load_workspace()
     url = ws.storage_url(storage)
@@ -94,8 +100,6 @@ def analyze_study(
         raise StudyError(
             f"study {s.study_name!r} has {len(s.directions)} objectives; hpo analyze handles single-objective studies"
         )
-    from hpo.studies import complete_trials, trial_counts
-
     trials = complete_trials(s)
     n_trials = sum(trial_counts(s).values())
     attrs = s.user_attrs
@@ -106,10 +110,8 @@ def analyze_study(
                 f"--param {p}: study {s.study_name!r} has no parameter {p!r} (it has: {', '.join(sorted(known)) or 'none'})"
             )
 
-    from hpo.models import MODELS
-
-    model = MODELS.get(str(attrs.get("model")))
-    metric = str(attrs.get("metric") or "objective")
+    model = MODELS.get(str(attrs.get(STUDY_MODEL)))
+    metric = str(attrs.get(STUDY_METRIC) or "objective")
     direction = "maximize" if s.direction.name == "MAXIMIZE" else "minimize"
     analysis = analyze(
         s.study_name,
@@ -127,7 +129,7 @@ def analyze_study(
         return result
 
     derived = None
-    hpo_study = bool(attrs.get("space_yaml"))
+    hpo_study = bool(attrs.get(STUDY_SPACE_YAML))
     if hpo_study and analysis.enough:
         derived = _derive(s, analysis, ws, url, storage, name, warm_start)
         if derived is None:
@@ -137,23 +139,19 @@ def analyze_study(
     else:
         result.notes.append(f"fewer than {min_trials} COMPLETE trials: no derived space written")
 
-    from hpo import report
-
     derived_rel = None
     if derived is not None:
         result.derived_study, path, text = derived
         derived_rel = relative_path(path, ws.root)
-    figs = report.figures(analysis, trials, metric)
-    page = report.html_page(analysis, figs, metric, derived_rel)
-    note = report.markdown(analysis, metric, derived_rel)
+    figs = figures(analysis, trials, metric)
+    page = html_page(analysis, figs, metric, derived_rel)
+    note = markdown(analysis, metric, derived_rel)
     out_dir = ws.study_dir(s.study_name)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.html = out_dir / "analysis.html"
     _write(result.html, page)
     _write(out_dir / "analysis.md", note)
     if derived is not None:
-        from hpo.derive import write_space
-
         write_space(path, text)
         result.derived_space = path
     # Written before the dashboard and MLflow steps, so it leaves out what only they can tell.
@@ -162,7 +160,7 @@ def analyze_study(
 
     # The dashboard keeps figures in the storage, one row per 2 kB: draw at most DASHBOARD_POINTS there.
     if len(trials) > DASHBOARD_POINTS:
-        figs = report.figures(analysis, trials, metric, max_points=DASHBOARD_POINTS)
+        figs = figures(analysis, trials, metric, max_points=DASHBOARD_POINTS)
     result.dashboard = _save_to_dashboard(s, figs, note, warn)
     if hpo_study:
         result.artifact_run_id = _log_to_mlflow(ws, s, out_dir, warn)
@@ -170,17 +168,12 @@ def analyze_study(
 
 
 def _load(url: str, name: str | None) -> optuna.Study:
-    from hpo.studies import load_named_or_newest
-
     return load_named_or_newest(url, name)
 
 
 def _derive(
     s: optuna.Study, analysis: Analysis, ws: Workspace, url: str, storage: str | None, name: str | None, warm_start: bool
 ) -> tuple[str, Path, str] | None:
-    from hpo.derive import derive_space, next_study_name
-    from hpo.studies import study_names
-
     taken = set(study_names(url))
     taken |= {p.stem for p in ws.search_spaces_dir.glob("*.yaml")}
     if name is not None and name in taken:
@@ -188,7 +181,7 @@ def _derive(
     new = name or next_study_name(s.study_name, taken)
     at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     recorded = storage if storage and not _has_password(storage) else None
-    derived = derive_space(s.user_attrs["space_yaml"], analysis, study=new, at=at, storage=recorded, warm_start=warm_start)
+    derived = derive_space(s.user_attrs[STUDY_SPACE_YAML], analysis, study=new, at=at, storage=recorded, warm_start=warm_start)
     if derived is None:
         return None
     return new, ws.search_spaces_dir / f"{new}.yaml", derived.text
@@ -211,8 +204,6 @@ def _write(path: Path, text: str) -> None:
 
 def _save_to_dashboard(s: optuna.Study, figs: dict[str, Any], note: str, warn: Callable[[str], None]) -> bool:
     """The figures and the note, stored in the study where optuna-dashboard shows them."""
-    from hpo.report import html_id
-
     try:
         from optuna_dashboard import save_note, save_plotly_graph_object
 
@@ -228,8 +219,6 @@ def _save_to_dashboard(s: optuna.Study, figs: dict[str, Any], note: str, warn: C
 
 def _log_to_mlflow(ws: Workspace, s: optuna.Study, out_dir: Path, warn: Callable[[str], None]) -> str | None:
     """The report as artifacts of the study's parent run in its HPO space."""
-    from hpo.tracking import StudyProjection, client, tracking_uri
-
     try:
         c = client()
         projection = StudyProjection.open(ws, s, c)

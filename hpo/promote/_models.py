@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo import features
-from hpo.trainer import predict
+from hpo.models import predict
 
 if TYPE_CHECKING:
     from hpo.data import DataVersion, Split

@@ -1,0 +1,54 @@
+"""Analysis of a finished study: per-parameter trends, the recommended next space, its reports,
+and warm-starting the derived study from its parent.
+
+- :mod:`._stats` computes (trials in, :class:`Analysis` out), with the rules of :mod:`._recommend`;
+- :mod:`._report` draws the figures, HTML and Markdown from an :class:`Analysis`;
+- :mod:`._derive` writes the derived space file, :mod:`._warm_start` seeds its study;
+- :mod:`._study` is ``hpo analyze``: all of the above for a study in a storage.
+"""
+
+from hpo.analyze._derive import DerivedSpace, derive_space, next_study_name, write_space
+from hpo.analyze._report import figures, html_id, html_page, markdown, recommended
+from hpo.analyze._results import (
+    MIN_TRIALS,
+    TOP_FRACTION,
+    Analysis,
+    CategoricalAnalysis,
+    ChoiceStat,
+    Group,
+    NumericAnalysis,
+    ParamAnalysis,
+    Recommendation,
+)
+from hpo.analyze._stats import analyze
+from hpo.analyze._study import DASHBOARD_POINTS, IMPORTANCE_METHODS, AnalyzeResult, analyze_study
+from hpo.analyze._warm_start import Inheritance, inherited_trials, to_distribution
+
+__all__ = [
+    "DASHBOARD_POINTS",
+    "IMPORTANCE_METHODS",
+    "MIN_TRIALS",
+    "TOP_FRACTION",
+    "Analysis",
+    "AnalyzeResult",
+    "CategoricalAnalysis",
+    "ChoiceStat",
+    "DerivedSpace",
+    "Group",
+    "Inheritance",
+    "NumericAnalysis",
+    "ParamAnalysis",
+    "Recommendation",
+    "analyze",
+    "analyze_study",
+    "derive_space",
+    "figures",
+    "html_id",
+    "html_page",
+    "inherited_trials",
+    "markdown",
+    "next_study_name",
+    "recommended",
+    "to_distribution",
+    "write_space",
+]

@@ -1,0 +1,105 @@
+"""Derived spaces: the next search space an analysis recommends.
+
+A derived space is the parent study's space file with the recommended ranges, fixed values and
+dropped choices applied, a new study name, and ``derived_from`` (parent, time, one line per
+change). Every other setting is carried over as the parent recorded it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hpo.analyze._results import Analysis
+from hpo.errors import HpoError
+from hpo.space import parse_space
+
+_GEN_RE = re.compile(r"^(?P<base>.+)-gen(?P<n>\d+)$")
+
+
+@dataclass(frozen=True)
+class DerivedSpace:
+    study: str
+    text: str
+    changes: list[str]
+
+
+def derive_space(
+    parent_yaml: str,
+    analysis: Analysis,
+    *,
+    study: str,
+    at: str,
+    storage: str | None,
+    warm_start: bool,
+) -> DerivedSpace | None:
+    """The parent's space with the analysis' recommendations applied, or None if nothing changes."""
+    raw = yaml.safe_load(parent_yaml)
+    params: dict[str, Any] = raw["params"]
+    fixed: dict[str, Any] = dict(raw.get("fixed") or {})
+    changes: list[str] = []
+    for name, pa in analysis.params.items():
+        rec = pa.recommendation
+        if name not in params or rec.kind in ("keep", "none"):
+            continue
+        if rec.kind in ("narrow", "widen"):
+            params[name] = {**params[name], "low": rec.low, "high": rec.high}
+        elif rec.kind == "fix":
+            if len(params) == 1:
+                continue  # a space needs one parameter to tune: keep the last one searched
+            del params[name]
+            fixed[name] = rec.value
+        elif rec.kind == "drop":
+            params[name] = {**params[name], "choices": rec.choices}
+        changes.append(f"{name}: {rec.kind}: {rec.reason}")
+    if not changes:
+        return None
+    raw["study"] = study
+    raw["params"] = params
+    if fixed:
+        raw["fixed"] = fixed
+    raw["derived_from"] = {"study": analysis.study, "at": at, "storage": storage, "reasons": changes, "warm_start": warm_start}
+    text = (
+        f"# Derived by `hpo analyze` from study {analysis.study} ({analysis.n_complete} COMPLETE trials) at {at}.\n"
+        f"# Run it with: hpo run search_spaces/{study}.yaml\n" + yaml.dump(raw, Dumper=_Dumper, sort_keys=False, width=10_000)
+    )
+    parse_space(text, f"derived space {study}")  # what is written must load
+    return DerivedSpace(study, text, changes)
+
+
+def next_study_name(parent: str, taken: set[str]) -> str:
+    """``name`` -> ``name-gen2`` -> ``name-gen3``; skipping names already taken."""
+    m = _GEN_RE.match(parent)
+    base, n = (m["base"], int(m["n"]) + 1) if m else (parent, 2)
+    while f"{base}-gen{n}" in taken:
+        n += 1
+    return f"{base}-gen{n}"
+
+
+def write_space(path: Path, text: str) -> None:
+    """Write a new space file; never overwrite one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        path.hardlink_to(tmp)  # atomic, and fails if the file exists
+    except FileExistsError:
+        raise HpoError(f"{path}: already exists; give the derived study another name with --name") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style for sections, flow style for one parameter (`depth: {type: int, low: 2, high: 10}`)."""
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
+    leaf = all(not isinstance(v, dict) for v in data.values()) and "type" in data
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=leaf or None)
+
+
+_Dumper.add_representer(dict, _represent_dict)

@@ -1,0 +1,223 @@
+"""What an analysis finds: its dataclasses, thresholds and number formats.
+
+The statistics (:mod:`._stats`) and the recommendation rules (:mod:`._recommend`) fill these in.
+
+Pure computation: trials in, dataclasses out. No plotting, no files, no storage, no MLflow:
+the terminal table, the HTML report, the dashboard note and the derived space are all built
+from an :class:`Analysis` elsewhere (``hpo.report``, ``hpo.derive``).
+
+How a numeric parameter is judged (all on COMPLETE trials, in the parameter's own scale: log10
+when its distribution is log):
+
+* **effect**: Spearman's rho (a monotone trend) or a Kruskal-Wallis test across the per-value
+  or binned groups (any shape, e.g. an interior optimum) is significant at ``alpha``;
+* **no effect**: ``fix`` it at the best trial's value once there are ``3 × min_trials`` trials
+  to back that up, else ``keep`` the range;
+* **widen**: the best trial sits in the outer 10% of the range at one edge, the trend towards
+  that edge is significant overall and does not turn back within the edge half: the optimum may
+  lie outside, so the range is extended past the edge by a quarter of its width (within the
+  model's hard limits), and tightened on the other side to where the top trials start;
+* **narrow**: otherwise, the range the top trials hold plus a margin of a tenth of the searched
+  width each side (ints snapped outward, log kept). If that is not at least 10% narrower, ``keep``.
+
+A categorical choice is ``drop``-ped when a one-sided Mann-Whitney test says its objective is
+worse than that of the best choice (Bonferroni-corrected over the choices compared); when one
+choice is left, the parameter is ``fix``-ed at it.
+
+Below ``min_trials`` COMPLETE trials (default 10) nothing is recommended (kind ``none``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import optuna
+
+MIN_TRIALS = 10
+TOP_FRACTION = 0.2
+ALPHA = 0.05
+EDGE_ZONE = 0.1  # the outer tenth of a range counts as "at the edge"
+WIDEN_BY = 0.25  # a widened range reaches this fraction of the searched width past the edge
+MARGIN = 0.1  # a narrowed range keeps this fraction of the searched width around the top trials
+MAX_PER_VALUE = 25  # int parameters with at most this many values get one group per value
+N_BINS = 10
+
+Kind = Literal["narrow", "widen", "keep", "fix", "drop", "none"]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """What to search next for one parameter; ``reason`` says why, in words and numbers."""
+
+    kind: Kind
+    reason: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """Trials whose parameter falls in one value or bin (``low`` == ``high`` for one value)."""
+
+    label: str
+    low: Any
+    high: Any
+    count: int
+    mean: float | None
+    median: float | None
+    best: float | None
+
+
+@dataclass(frozen=True)
+class NumericAnalysis:
+    name: str
+    type: Literal["int", "float"]
+    log: bool
+    low: float
+    high: float
+    step: float | None
+    n: int
+    pearson_r: float | None
+    pearson_p: float | None
+    spearman_rho: float | None
+    spearman_p: float | None
+    groups_p: float | None  # Kruskal-Wallis across the groups
+    groups: list[Group]
+    top_low: float | None
+    top_high: float | None
+    best: float | None  # the parameter's value in the best trial
+    importance: float | None
+    recommendation: Recommendation
+
+    @property
+    def searched(self) -> str:
+        return _range_str(self.low, self.high, self.type == "int")
+
+    @property
+    def top_range(self) -> str:
+        return "-" if self.top_low is None else _range_str(self.top_low, self.top_high, self.type == "int")
+
+
+@dataclass(frozen=True)
+class ChoiceStat:
+    choice: Any
+    count: int
+    mean: float | None
+    median: float | None
+    best: float | None
+    p_worse: float | None  # one-sided Mann-Whitney against the best choice
+    worse: bool
+
+
+@dataclass(frozen=True)
+class CategoricalAnalysis:
+    name: str
+    n: int
+    choices: list[ChoiceStat]
+    groups_p: float | None
+    best: Any
+    importance: float | None
+    recommendation: Recommendation
+    type: Literal["categorical"] = "categorical"
+    top_choices: list[Any] = field(default_factory=list)
+
+    @property
+    def searched(self) -> str:
+        return ", ".join(map(str, (c.choice for c in self.choices)))
+
+    @property
+    def top_range(self) -> str:
+        return ", ".join(map(str, self.top_choices)) or "-"
+
+
+ParamAnalysis = NumericAnalysis | CategoricalAnalysis
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The trends of one study, per parameter, with the settings they were computed under."""
+
+    study: str
+    direction: Literal["maximize", "minimize"]
+    n_complete: int
+    n_trials: int
+    top_fraction: float
+    top_count: int
+    min_trials: int
+    alpha: float
+    best_number: int | None
+    best_value: float | None
+    importance_method: str | None
+    params: dict[str, ParamAnalysis]
+
+    @property
+    def enough(self) -> bool:
+        return self.n_complete >= self.min_trials
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the keys of ``hpo analyze --json``."""
+        out = {k: v for k, v in asdict(self).items() if k != "params"}
+        out["params"] = {}
+        for name, p in self.params.items():
+            out["params"][name] = asdict(p)
+        return _clean(out)
+
+
+def _clean(x: Any) -> Any:
+    """Floats that JSON can hold: NaN and infinities become null."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+@dataclass(frozen=True)
+class _Context:
+    sign: float
+    top: float
+    top_count: int
+    min_trials: int
+    alpha: float
+    hard_limits: dict[str, tuple[float | None, float | None]]
+    best: optuna.trial.FrozenTrial | None
+
+
+def _py(x: Any, is_int: bool) -> Any:
+    return int(x) if is_int else float(x)
+
+
+def _round_sig(x: float, digits: int, mode: Literal["down", "up", "nearest"] = "nearest") -> float:
+    if x == 0 or not math.isfinite(x):
+        return x
+    scale = 10 ** (digits - 1 - math.floor(math.log10(abs(x))))
+    rounded = math.floor(x * scale) if mode == "down" else math.ceil(x * scale) if mode == "up" else round(x * scale)
+    return float(rounded / scale)
+
+
+def _num(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _range_str(low: Any, high: Any, is_int: bool) -> str:
+    return f"{_num(low)}-{_num(high)}" if is_int else f"{_num(low)}..{_num(high)}"
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _per_value(a: dict[str, Any]) -> bool:
+    return a["type"] == "int" and all(g.low == g.high for g in a["groups"])

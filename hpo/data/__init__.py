@@ -1,0 +1,26 @@
+"""Data versions: load a dataset, split it into train/validation/test, and digest each split.
+
+The version name (``v0.4.0``) is a hint; the proof is the content digest of each split, recorded
+with every study and run. Two results are comparable only when their test digests are equal.
+
+- :mod:`._version`: :class:`DataVersion`, its splits and digests, the task;
+- :mod:`._sources`: reading a source, splitting one table;
+- :mod:`._checks`: the data checks;
+- :mod:`._load`: :func:`load_data`, all of the above in order.
+"""
+
+from hpo.data._load import load_data
+from hpo.data._sources import SKLEARN_DATASETS
+from hpo.data._version import MAX_CLASSES_FOR_INT_TARGET, SPLITS, DataVersion, Split, Task, digest, infer_task
+
+__all__ = [
+    "DataVersion",
+    "MAX_CLASSES_FOR_INT_TARGET",
+    "SKLEARN_DATASETS",
+    "SPLITS",
+    "Split",
+    "Task",
+    "digest",
+    "infer_task",
+    "load_data",
+]

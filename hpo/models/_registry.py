@@ -1,0 +1,42 @@
+"""The model registry: name -> family. Adding a family is one module and one entry here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpo.models._catboost import CATBOOST
+from hpo.models._interface import ModelSpec
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (CATBOOST,)}
+
+
+def check_model_params(model: str, params: dict[str, Any], fixed: dict[str, Any]) -> list[str]:
+    """Problems with parameter names and ranges for ``model``, as ``(key, rule)`` sentences."""
+    spec = MODELS[model]
+    problems: list[str] = []
+    known = spec.known_params() if spec.known_params else None
+    for section, names in (("params", params), ("fixed", fixed)):
+        for name in names:
+            if name in spec.reserved:
+                problems.append(f"`{section}.{name}` is set by hpo itself and must not be given")
+            elif known is not None and name not in known:
+                problems.append(f"`{section}.{name}` is not a {spec.name} parameter")
+    for name, p in params.items():
+        lo, hi = spec.hard_limits.get(name, (None, None))
+        low, high = getattr(p, "low", None), getattr(p, "high", None)
+        if low is None or high is None:
+            continue
+        if lo is not None and low < lo or hi is not None and high > hi:
+            problems.append(
+                f"`params.{name}` must lie within {spec.name}'s limits [{_fmt(lo)}, {_fmt(hi)}], but got low={low}, high={high}"
+            )
+    for name, value in fixed.items():
+        lo, hi = spec.hard_limits.get(name, (None, None))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if lo is not None and value < lo or hi is not None and value > hi:
+                problems.append(f"`fixed.{name}` must lie within {spec.name}'s limits [{_fmt(lo)}, {_fmt(hi)}], but got {value}")
+    return problems
+
+
+def _fmt(x: float | None) -> str:
+    return "-inf" if x is None else f"{x:g}"

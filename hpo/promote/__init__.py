@@ -1,0 +1,41 @@
+"""Promotion: re-train a trial, prove that it reproduces, and record it in the data-version space.
+
+A promoted run is the only kind of run the data-version space holds. It carries everything a
+re-training needs (the :class:`Recipe`: model, metric, data section, split digests, parameters
+and seed) in its tags and params, so :func:`reproduce` can re-train it from the run alone.
+
+- :mod:`._promote`: ``hpo promote``; :mod:`._reproduce`: ``hpo reproduce``;
+- :mod:`._recipe`: the recipe and its param encoding; :mod:`._checks`: what is checked first;
+- :mod:`._writer`: the promoted run; :mod:`._models`: its two models and their prediction check;
+- :mod:`._registry`: the Model Registry and the leaderboard.
+"""
+
+from hpo.promote._checks import DEFAULT_ALIAS, DEFAULT_TOLERANCE, Check, ReproductionError
+from hpo.promote._models import NATIVE_NAME, PYFUNC_NAME, LoggedModels, PredictionCheck, check_predictions, log_models
+from hpo.promote._promote import PromoteResult, find_promoted, promote
+from hpo.promote._recipe import Recipe, decode_param, encode_param
+from hpo.promote._registry import post_leaderboard, register_model
+from hpo.promote._reproduce import ReproduceResult, reproduce
+
+__all__ = [
+    "DEFAULT_ALIAS",
+    "DEFAULT_TOLERANCE",
+    "NATIVE_NAME",
+    "PYFUNC_NAME",
+    "Check",
+    "LoggedModels",
+    "PredictionCheck",
+    "PromoteResult",
+    "Recipe",
+    "ReproduceResult",
+    "ReproductionError",
+    "check_predictions",
+    "decode_param",
+    "encode_param",
+    "find_promoted",
+    "log_models",
+    "post_leaderboard",
+    "promote",
+    "register_model",
+    "reproduce",
+]

@@ -1,0 +1,101 @@
+"""What promotion checks before it writes: options, the source tree, MLflow; and a re-trained
+metric against its record."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hpo.errors import HpoError
+from hpo.provenance import SourceVersion, source_version
+from hpo.tracking import client, is_reachable, tracking_uri
+from hpo.workspace import Workspace
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+# CatBoost with a fixed seed is deterministic (also across thread counts); the tolerance only
+# absorbs floating-point noise between machines.
+DEFAULT_TOLERANCE = 1e-6
+DEFAULT_ALIAS = "champion"
+
+
+class ReproductionError(HpoError):
+    """A re-training did not give the recorded value: the record is not what produced it."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Check:
+    """A re-trained metric against its record."""
+
+    name: str
+    recorded: float
+    reproduced: float
+    tolerance: float
+
+    @property
+    def diff(self) -> float:
+        return abs(self.reproduced - self.recorded)
+
+    @property
+    def ok(self) -> bool:
+        if math.isnan(self.recorded) and math.isnan(self.reproduced):
+            return True
+        return self.diff <= self.tolerance
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.name,
+            "recorded": self.recorded,
+            "reproduced": self.reproduced,
+            "abs_diff": self.diff,
+            "ok": self.ok,
+        }
+
+
+def _client() -> MlflowClient:
+    c = client()
+    why = is_reachable(c)
+    if why is not None:
+        raise HpoError(f"MLflow at {tracking_uri()} is unreachable ({why}); set MLFLOW_TRACKING_URI to a reachable store")
+    return c
+
+
+def _check_options(tolerance: float, register: str | None, alias: str) -> None:
+    if not (tolerance >= 0 and math.isfinite(tolerance)):
+        raise HpoError(f"--tolerance must be a finite number >= 0, but got {tolerance}")
+    if register is None:
+        return
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import _validate_model_alias_name, _validate_model_alias_name_reserved, _validate_model_name
+
+    checks = (
+        ("--register", register, (_validate_model_name,)),
+        ("--alias", alias, (_validate_model_alias_name, _validate_model_alias_name_reserved)),
+    )
+    for option, value, rules in checks:
+        try:
+            for rule in rules:
+                rule(value)
+        except MlflowException as e:
+            raise HpoError(f"{option} {value!r}: {e.message}") from None
+
+
+def _check_source(ws: Workspace, allow_dirty: bool) -> SourceVersion:
+    src = source_version(ws.root)
+    if allow_dirty:
+        return src
+    if src.dirty is None:
+        raise HpoError(
+            f"{ws.root} is not inside a git repository, so the promoted run's src_version would be unknown; "
+            "commit the code to git (and tag it), or pass --allow-dirty to promote anyway (the run is then tagged so)"
+        )
+    if src.dirty:
+        raise HpoError(
+            f"{ws.root}: the git tree has uncommitted changes to tracked files (see `git status`), so src_version "
+            f"{src.src_version} does not name the code; commit (and tag) them, or pass --allow-dirty (the run is then tagged so)"
+        )
+    return src

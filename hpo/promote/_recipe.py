@@ -1,0 +1,138 @@
+"""The recipe of a trained model: everything that determines it, and nothing else.
+
+``hpo promote`` builds it from a study and a trial; ``hpo reproduce`` from a promoted run alone
+(its tags and params), so a run can be re-trained without the study.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from hpo.data import DataVersion, load_data
+from hpo.errors import DataError, HpoError, StudyError
+from hpo.models import FitResult, train
+from hpo.schema import (
+    STUDY_DIGESTS,
+    STUDY_SPACE_YAML,
+    STUDY_TASK,
+    TAG_DATA,
+    TAG_DATA_VERSION,
+    TAG_DIGEST_PREFIX,
+    TAG_METRIC,
+    TAG_MODEL,
+    TAG_SEED,
+    TAG_STRING_PARAMS,
+    TAG_TASK,
+    TRIAL_SEED,
+)
+from hpo.space import DataConfig, parse_space
+from hpo.workspace import Workspace
+
+if TYPE_CHECKING:
+    import optuna
+    from mlflow.entities import Run
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that determines a trained model, and nothing else."""
+
+    model: str
+    metric: str
+    task: str
+    data: DataConfig
+    data_version: str
+    digests: dict[str, str]
+    params: dict[str, Any]
+    seed: int
+
+    @classmethod
+    def from_trial(cls, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Recipe:
+        attrs = study.user_attrs
+        if not attrs.get(STUDY_SPACE_YAML) or not attrs.get(STUDY_DIGESTS):
+            raise StudyError(
+                f"study {study.study_name!r} was not created by hpo: it records no space or data digests to re-train from"
+            )
+        space = parse_space(attrs[STUDY_SPACE_YAML], f"study {study.study_name!r} (recorded space)")
+        seed = trial.user_attrs.get(TRIAL_SEED)
+        if seed is None:
+            raise StudyError(
+                f"trial #{trial.number} of study {study.study_name!r} records no `seed` attribute; it cannot be re-run exactly"
+            )
+        return cls(
+            model=space.model,
+            metric=space.metric,
+            task=str(attrs.get(STUDY_TASK) or space.task),
+            data=space.data,
+            data_version=space.data.version,
+            digests=dict(attrs[STUDY_DIGESTS]),
+            params={**space.fixed, **trial.params},
+            seed=int(seed),
+        )
+
+    @classmethod
+    def from_run(cls, run: Run) -> Recipe:
+        """Read a promoted run's recipe from its tags and params alone."""
+
+        tags, rid = run.data.tags, run.info.run_id
+        missing = [t for t in (TAG_DATA, TAG_MODEL, TAG_METRIC, TAG_TASK, TAG_SEED, TAG_DATA_VERSION) if t not in tags]
+        if missing:
+            raise HpoError(f"run {rid}: tag `{missing[0]}` is missing; only runs made by `hpo promote` can be reproduced")
+        try:
+            data = DataConfig.model_validate(json.loads(tags[TAG_DATA]))
+        except (ValueError, ValidationError) as e:
+            raise HpoError(f"run {rid}: tag `{TAG_DATA}` is not a valid data section: {str(e).splitlines()[0]}") from None
+        strings = set(json.loads(tags.get(TAG_STRING_PARAMS) or "[]"))
+        params = {k: (v if k in strings else decode_param(v)) for k, v in run.data.params.items()}
+        return cls(
+            model=tags[TAG_MODEL],
+            metric=tags[TAG_METRIC],
+            task=tags[TAG_TASK],
+            data=data,
+            data_version=tags[TAG_DATA_VERSION],
+            digests={k.removeprefix(TAG_DIGEST_PREFIX): v for k, v in tags.items() if k.startswith(TAG_DIGEST_PREFIX)},
+            params=params,
+            seed=int(tags[TAG_SEED]),
+        )
+
+    def tags(self) -> dict[str, str]:
+        return {
+            TAG_DATA: json.dumps(self.data.model_dump(mode="json"), sort_keys=True),
+            TAG_MODEL: self.model,
+            TAG_METRIC: self.metric,
+            TAG_TASK: self.task,
+            TAG_SEED: str(self.seed),
+            TAG_STRING_PARAMS: json.dumps(sorted(k for k, v in self.params.items() if isinstance(v, str))),
+        }
+
+    def load_data(self, ws: Workspace, what: str) -> DataVersion:
+        """Load the data and check it is the data the recipe was made on (split digests)."""
+        data = load_data(self.data, task=self.task, base=ws.root, where=what)  # type: ignore[arg-type]
+        changed = [s for s, d in data.digests.items() if self.digests.get(s) != d]
+        if changed:
+            first = changed[0]
+            raise DataError(
+                f"{what}: the data changed since it was recorded: the {', '.join(changed)} split digest differs "
+                f"(recorded {self.digests.get(first, '?')[:12]}, now {data.digests[first][:12]} for {first}); "
+                f"re-training on other data proves nothing. Restore {self.data_version} or run a new study on a new data version"
+            )
+        return data
+
+    def train(self, data: DataVersion) -> FitResult:
+        return train(model=self.model, metric=self.metric, data=data, params=self.params, seed=self.seed)
+
+
+def encode_param(value: Any) -> str:
+    """An MLflow param value that :func:`decode_param` turns back into ``value``."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def decode_param(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -1,0 +1,79 @@
+"""``hpo reproduce``: re-train a promoted run from the run alone and compare everything it logged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hpo.errors import HpoError
+from hpo.models import evaluate
+from hpo.promote._checks import DEFAULT_ALIAS, DEFAULT_TOLERANCE, Check, _check_options, _client
+from hpo.promote._models import PredictionCheck, check_predictions
+from hpo.promote._recipe import Recipe
+from hpo.provenance import source_version
+from hpo.schema import (
+    TAG_MODEL_URI,
+    TAG_NATIVE_MODEL_URI,
+    TAG_SRC_VERSION,
+)
+from hpo.workspace import Workspace, load_workspace
+
+
+@dataclass
+class ReproduceResult:
+    run_id: str
+    checks: list[Check]
+    tolerance: float
+    src_version: str | None  # the run's
+    current_src_version: str
+    # The logged model on the raw test rows against the re-trained model (None: not a raw-rows model).
+    model_check: PredictionCheck | None = None
+
+    @property
+    def model_ok(self) -> bool:
+        return self.model_check is None or self.model_check.max_abs_diff <= self.tolerance
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks) and self.model_ok
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "ok": self.ok,
+            "tolerance": self.tolerance,
+            "src_version": self.src_version,
+            "current_src_version": self.current_src_version,
+            "checks": [c.as_dict() for c in self.checks],
+            "model_check": None if self.model_check is None else {**self.model_check.as_dict(), "ok": self.model_ok},
+        }
+
+
+def reproduce(run_id: str, *, tolerance: float = DEFAULT_TOLERANCE, workspace: Workspace | None = None) -> ReproduceResult:
+    """Re-train the promoted run ``run_id`` from its tags and params alone; compare every metric."""
+    _check_options(tolerance, None, DEFAULT_ALIAS)
+    ws = workspace or load_workspace()
+    c = _client()
+    try:
+        run = c.get_run(run_id)
+    except Exception as e:
+        raise HpoError(f"run {run_id}: not found in the tracking store ({str(e).splitlines()[0][:200]})") from None
+    recipe = Recipe.from_run(run)
+    data = recipe.load_data(ws, f"run {run_id}")
+    fit = recipe.train(data)
+
+    test = evaluate(fit.model, data.test, data)
+    # The model that serves is the logged one: its predictions on raw rows must match the re-training too.
+    uri = run.data.tags.get(TAG_MODEL_URI) if TAG_NATIVE_MODEL_URI in run.data.tags else None
+    model_check = None if uri is None else check_predictions(uri, fit.model, data.test, "test", data)
+    checks = []
+    for prefix, values in (("val_", fit.metrics), ("test_", test)):
+        for name, value in values.items():
+            logged = run.data.metrics.get(f"{prefix}{name}")
+            if logged is not None:
+                checks.append(Check(f"{prefix}{name}", float(logged), float(value), tolerance))
+    if not checks:
+        raise HpoError(f"run {run_id}: it logged no val_/test_ metrics to compare with")
+    return ReproduceResult(
+        run_id, checks, tolerance, run.data.tags.get(TAG_SRC_VERSION), source_version(ws.root).src_version, model_check
+    )

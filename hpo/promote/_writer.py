@@ -1,0 +1,158 @@
+"""The promoted run in the data-version space: params, metrics, datasets, models and tags, all or nothing."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from hpo.data import DataVersion
+from hpo.models import FitResult
+from hpo.promote._checks import Check, ReproductionError
+from hpo.promote._models import check_predictions, log_models
+from hpo.promote._recipe import Recipe, encode_param
+from hpo.provenance import SourceVersion
+from hpo.schema import (
+    NOTE,
+    ROLE_PROMOTED,
+    STUDY_COMMIT,
+    STUDY_DIRTY,
+    STUDY_SRC_VERSION,
+    TAG_ALLOW_DIRTY,
+    TAG_CLASSES,
+    TAG_HPO_EXPERIMENT,
+    TAG_HPO_RUN,
+    TAG_INPUT_DIGEST,
+    TAG_INPUT_SPLIT,
+    TAG_MODEL_CHECK,
+    TAG_MODEL_URI,
+    TAG_NATIVE_MODEL_URI,
+    TAG_REQUESTED_AS,
+    TAG_ROLE,
+    TAG_STUDY,
+    TAG_STUDY_SRC_VERSION,
+    TAG_TOLERANCE,
+    TAG_TRIAL,
+    TAG_TRIAL_VALUE,
+)
+from hpo.space import SplitFiles
+from hpo.tracking import describe_data_experiment, provenance_tags
+from hpo.workspace import Workspace
+
+if TYPE_CHECKING:
+    import optuna
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+
+def _log_promoted(
+    c: MlflowClient,
+    ws: Workspace,
+    s: optuna.Study,
+    t: optuna.trial.FrozenTrial,
+    recipe: Recipe,
+    data: DataVersion,
+    fit: FitResult,
+    test: dict[str, float],
+    check: Check,
+    src: SourceVersion,
+    allow_dirty: bool,
+    names: dict[str, str],
+    hpo_experiment: str | None,
+    hpo_run: str | None,
+    via: str | None,
+) -> Run:
+    """One run in the data-version space; a failure half-way deletes it again."""
+    import mlflow
+
+    exp_id = describe_data_experiment(c, ws, data.overview(), src.src_version)
+    attrs = {**s.user_attrs, STUDY_SRC_VERSION: src.src_version, STUDY_COMMIT: src.commit, STUDY_DIRTY: src.dirty}
+    tags = {
+        **provenance_tags(attrs),
+        **recipe.tags(),
+        TAG_ROLE: ROLE_PROMOTED,
+        TAG_STUDY: s.study_name,
+        TAG_TRIAL: str(t.number),
+        TAG_TRIAL_VALUE: repr(float(t.value)),  # type: ignore[arg-type]
+        TAG_TOLERANCE: repr(check.tolerance),
+        TAG_STUDY_SRC_VERSION: str(s.user_attrs.get(STUDY_SRC_VERSION, "unknown")),
+    }
+    if hpo_run is not None:
+        tags[TAG_HPO_RUN] = hpo_run
+        tags[TAG_HPO_EXPERIMENT] = str(hpo_experiment)
+    if via is not None:
+        tags[TAG_REQUESTED_AS] = via
+    if allow_dirty and src.dirty is not False:
+        tags[TAG_ALLOW_DIRTY] = "true"
+    description = (
+        f"Trial #{t.number} of hpo study `{s.study_name}` (HPO experiment `{names['hpo']}`"
+        + (f", run `{hpo_run}`" if hpo_run else "")
+        + f"), promoted from source `{src.src_version}`"
+        + (" (dirty tree, --allow-dirty)" if src.dirty else " (unknown, --allow-dirty)" if src.dirty is None else "")
+        + f". Re-trained with seed {recipe.seed} on data {recipe.data_version}: validation {recipe.metric} "
+        f"{check.reproduced:.6g} reproduces the trial's {check.recorded:.6g} within {check.tolerance:g}; "
+        f"test {recipe.metric} {test[recipe.metric]:.6g}."
+        + (f" Requested as trial {via}, which was inherited from it." if via else "")
+    )
+    tags[NOTE] = description
+    run = c.create_run(exp_id, run_name=f"{s.study_name}-{t.number}", tags=tags)
+    run_id = run.info.run_id
+    try:
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = run.info.start_time
+        # An undefined metric is logged as NaN, not left out: every metric of the task is on the run.
+        metrics = [Metric(f"val_{k}", float(v), now, 0) for k, v in fit.metrics.items()]
+        metrics += [Metric(f"test_{k}", float(v), now, 0) for k, v in test.items()]
+        metrics.append(Metric("fit_seconds", round(fit.fit_seconds, 4), now, 0))
+        if fit.best_iteration is not None:
+            metrics.append(Metric("best_iteration", float(fit.best_iteration), now, 0))
+        params = [Param(k, encode_param(v)) for k, v in recipe.params.items()]
+        c.log_batch(run_id, metrics=metrics, params=params)
+        with mlflow.start_run(run_id=run_id):
+            _log_datasets(ws, recipe, data)
+            models = log_models(fit.model, data)
+        served = check_predictions(models.model_uri, fit.model, data.test, "test", data)
+        if not served.max_abs_diff <= check.tolerance:
+            raise ReproductionError(
+                f"the logged model's predictions on the {served.rows} raw test rows differ from hpo's own by up to "
+                f"{served.max_abs_diff:.3g} (> tolerance {check.tolerance:g}); nothing was logged. This is a bug in hpo's "
+                "feature encoding: please report it with the table's column types"
+            )
+        model_tags = {
+            TAG_MODEL_URI: models.model_uri,
+            TAG_NATIVE_MODEL_URI: models.native_uri,
+            TAG_MODEL_CHECK: json.dumps(served.as_dict()),
+        }
+        if data.task == "classification":
+            model_tags[TAG_CLASSES] = json.dumps(data.classes)
+        c.log_batch(run_id, tags=[RunTag(k, v) for k, v in model_tags.items()])
+        c.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        c.delete_run(run_id)  # no half-written promotion
+        raise
+    return c.get_run(run_id)
+
+
+def _log_datasets(ws: Workspace, recipe: Recipe, data: DataVersion) -> None:
+
+    import mlflow
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.pandas_dataset import from_pandas
+
+    for split, context in (("train", "training"), ("validation", "validation"), ("test", "test")):
+        part = getattr(data, split)
+        frame = part.X.assign(**{data.target: part.y.to_numpy()})
+        src = recipe.data.source
+        path = getattr(src, split) if isinstance(src, SplitFiles) else src
+        if path.startswith("sklearn:"):
+            source: Any = CodeDatasetSource({"source": path, "split": split, "data_version": recipe.data_version})
+        else:
+            source = str((ws.root / path).resolve())
+        name = f"{recipe.data_version}-{split}"
+        # MLflow keeps 36 characters of a digest; the whole SHA-256 is the input's `hpo.digest` tag.
+        # MLflow says on every path that two identical local-file source types match it, and hints
+        # about integer columns; record=True keeps that off the terminal (MLflow re-enables its warnings).
+        with warnings.catch_warnings(record=True):
+            ds = from_pandas(frame, source=source, targets=data.target, name=name, digest=part.digest[:36])
+            mlflow.log_input(ds, context=context, tags={TAG_INPUT_DIGEST: part.digest, TAG_INPUT_SPLIT: split})

@@ -1,0 +1,40 @@
+"""Running a study: create or resume it, and run its trials in one or more workers.
+
+The trial budget is the study's, not a worker's: ``n_trials`` WAITING trials ("budget slots")
+are enqueued in Optuna's storage, and a worker starts a trial only by claiming one, which the
+storage does atomically. N workers, on one host or many, therefore finish exactly ``n_trials``
+trials between them. A trial whose worker died or was aborted is retried in its own slot.
+
+- :mod:`._runner`: :func:`run_study`, the whole of ``hpo run``;
+- :mod:`._study`: creating or resuming the study, its attributes, the budget slots;
+- :mod:`._worker`: one worker's loop: claim, run with heartbeats, fail stale trials, requeue;
+- :mod:`._processes`: workers in this process or in several, and Ctrl-C;
+- :mod:`._objective` and :mod:`._suggest`: one trial is one training with suggested parameters;
+- :mod:`._result`: what a run reports.
+"""
+
+from hpo.run._objective import Objective
+from hpo.run._result import BestTrial, Progress, RunResult, StudySnapshot, snapshot
+from hpo.run._runner import run_study
+from hpo.run._study import open_study, study_attributes, top_up_budget
+from hpo.run._suggest import suggest
+from hpo.run._worker import claim_trial, fail_stale, requeue, run_trial, running_trials
+
+__all__ = [
+    "BestTrial",
+    "Objective",
+    "Progress",
+    "RunResult",
+    "StudySnapshot",
+    "claim_trial",
+    "fail_stale",
+    "open_study",
+    "requeue",
+    "run_study",
+    "run_trial",
+    "running_trials",
+    "snapshot",
+    "study_attributes",
+    "suggest",
+    "top_up_budget",
+]

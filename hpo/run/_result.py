@@ -1,0 +1,101 @@
+"""What a run reports: where the study stands, and the outcome of one ``hpo run``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hpo.schema import STUDY_INHERITED, TRIAL_SEED
+from hpo.studies import trial_counts
+
+if TYPE_CHECKING:
+    import optuna
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    number: int
+    value: float
+    params: dict[str, Any]
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class StudySnapshot:
+    """Where a study stands: trials per state and the best trial so far."""
+
+    states: dict[str, int]
+    best: BestTrial | None
+    inherited: int = 0  # COMPLETE trials taken over from a parent study (warm start)
+
+    @property
+    def finished(self) -> int:
+        """Finished trials of this study's own budget (inherited ones are not)."""
+        return sum(self.states.get(s, 0) for s in ("COMPLETE", "PRUNED", "FAIL")) - self.inherited
+
+
+@dataclass
+class RunResult:
+    study: str
+    storage: str
+    direction: str
+    metric: str
+    budget: int | None
+    created: bool
+    before: StudySnapshot
+    after: StudySnapshot
+    elapsed_seconds: float
+    interrupted: bool = False
+    failures: list[str] = field(default_factory=list)
+    # Trials this run's workers finished and completed; other hosts' workers may add more to the study.
+    finished_here: int = 0
+    completed_here: int = 0
+
+    @property
+    def ran(self) -> int:
+        return self.finished_here
+
+    @property
+    def completed_now(self) -> int:
+        return self.completed_here
+
+    def as_dict(self) -> dict[str, Any]:
+        best = self.after.best
+        return {
+            "study": self.study,
+            "storage": self.storage,
+            "metric": self.metric,
+            "direction": self.direction,
+            "n_trials": self.budget,
+            "created": self.created,
+            "ran": self.ran,
+            "states": self.after.states,
+            "inherited": self.after.inherited,
+            "best": None if best is None else best.__dict__,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "interrupted": self.interrupted,
+        }
+
+
+class Progress:
+    """What the runner tells a terminal; the default tells nothing."""
+
+    def start(self, study: str, budget: int | None, snapshot: StudySnapshot, resumed: bool) -> None: ...
+    def update(self, snapshot: StudySnapshot) -> None: ...
+    def message(self, text: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+def snapshot(study: optuna.Study) -> StudySnapshot:
+
+    states = trial_counts(study)
+    best = None
+    if states.get("COMPLETE"):
+        t = study.best_trial
+        best = BestTrial(t.number, float(t.value), dict(t.params), t.user_attrs.get(TRIAL_SEED))  # type: ignore[arg-type]
+    inherited = len((study.user_attrs.get(STUDY_INHERITED) or {}).get("trials", []))
+    return StudySnapshot(states, best, inherited)
+
+
+def _fmt_states(states: dict[str, int]) -> str:
+    return ", ".join(f"{n} {s.lower()}" for s, n in states.items()) or "no trials"

@@ -1,0 +1,155 @@
+"""Creating or resuming a study: its attributes (written once), the same-study check, the budget slots."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import TYPE_CHECKING, Any
+
+from hpo import __version__
+from hpo.analyze import inherited_trials
+from hpo.errors import StudyError
+from hpo.prepare import Prepared
+from hpo.provenance import source_version
+from hpo.samplers import make_pruner, make_sampler
+from hpo.schema import (
+    STUDY_COMMIT,
+    STUDY_CREATED_AT,
+    STUDY_DATA_VERSION,
+    STUDY_DERIVED_FROM,
+    STUDY_DIGESTS,
+    STUDY_DIRTY,
+    STUDY_HPO_VERSION,
+    STUDY_INHERITED,
+    STUDY_METRIC,
+    STUDY_MODEL,
+    STUDY_OVERVIEW,
+    STUDY_READY,
+    STUDY_SEARCH_HASH,
+    STUDY_SEED,
+    STUDY_SPACE_PATH,
+    STUDY_SPACE_SHA256,
+    STUDY_SPACE_YAML,
+    STUDY_SRC_VERSION,
+    STUDY_TASK,
+    TRIAL_SLOT,
+)
+from hpo.space import GridSamplerConfig
+from hpo.storage import open_storage
+from hpo.workspace import relative_path
+
+if TYPE_CHECKING:
+    import optuna
+
+READY_WAIT_SECONDS = 60
+
+
+def open_study(prep: Prepared, url: str) -> tuple[optuna.Study, bool]:
+    """Create the study (and write its attributes once) or load it and check it is the same."""
+    import optuna
+
+    space = prep.space
+    storage = open_storage(url)
+    sampler = make_sampler(space.sampler, space.seed)
+    pruner = make_pruner(space.pruner, prep.max_iterations)
+    inheritance = None
+    if space.derived_from is not None and space.derived_from.warm_start and not _exists(storage, space.study):
+        inheritance = inherited_trials(prep, url)  # checked before anything is written
+    try:
+        study = optuna.create_study(
+            storage=storage, study_name=space.study, direction=space.direction, sampler=sampler, pruner=pruner
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=space.study, storage=storage, sampler=sampler, pruner=pruner)
+        _check_same_study(study, prep, url)
+        return study, False
+    for key, value in study_attributes(prep).items():
+        study.set_user_attr(key, value)
+    if inheritance is not None:
+        study.add_trials(inheritance.trials)
+        study.set_user_attr(STUDY_INHERITED, {"study": inheritance.parent, "trials": inheritance.numbers})
+    # Written last: workers that found the study already created wait for it.
+    study.set_user_attr(STUDY_READY, True)
+    return study, True
+
+
+def _exists(storage: optuna.storages.BaseStorage, name: str) -> bool:
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
+
+
+def study_attributes(prep: Prepared) -> dict[str, Any]:
+    """What a study records of where it came from: space, data version, source version."""
+
+    space, data = prep.space, prep.data
+    src = source_version(prep.workspace.root)
+    return {
+        STUDY_SPACE_YAML: prep.loaded.text,
+        STUDY_SPACE_SHA256: prep.loaded.text_sha256,
+        STUDY_SPACE_PATH: relative_path(prep.loaded.path, prep.workspace.root),
+        STUDY_SEARCH_HASH: space.search_hash(),
+        STUDY_DATA_VERSION: data.version,
+        STUDY_DIGESTS: data.digests,
+        STUDY_OVERVIEW: data.overview(),
+        STUDY_MODEL: space.model,
+        STUDY_TASK: data.task,
+        STUDY_METRIC: space.metric,
+        STUDY_SEED: space.seed,
+        STUDY_SRC_VERSION: src.src_version,
+        STUDY_COMMIT: src.commit,
+        STUDY_DIRTY: src.dirty,
+        STUDY_DERIVED_FROM: None if space.derived_from is None else space.derived_from.model_dump(mode="json"),
+        STUDY_HPO_VERSION: __version__,
+        STUDY_CREATED_AT: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _check_same_study(study: optuna.Study, prep: Prepared, url: str) -> None:
+    deadline = time.time() + READY_WAIT_SECONDS
+    while not study.user_attrs.get(STUDY_READY):
+        # Another worker is creating this study right now; its attributes follow in a moment.
+        if time.time() > deadline:
+            raise StudyError(
+                f"study {study.study_name!r} exists in {url} but was not created by hpo (or its first run "
+                "died while creating it); choose another `study` name in "
+                f"{prep.where}, or delete it with `optuna delete-study --study-name {study.study_name} --storage {url}`"
+            )
+        time.sleep(0.5)
+    attrs = study.user_attrs
+    if attrs.get(STUDY_SEARCH_HASH) != prep.space.search_hash():
+        raise StudyError(
+            f"{prep.where}: study {study.study_name!r} already exists in {url} with a different search space "
+            f"(from {attrs.get(STUDY_SPACE_PATH, '?')}); to search the new space, give it a new `study` name "
+            "(only `n_trials` and `timeout` may change when resuming)"
+        )
+    if attrs.get(STUDY_DIGESTS) != prep.data.digests:
+        changed = [s for s, d in prep.data.digests.items() if attrs.get(STUDY_DIGESTS, {}).get(s) != d]
+        raise StudyError(
+            f"{prep.where}: the data of study {study.study_name!r} changed since it was created "
+            f"({', '.join(changed)} split digest differs); a new data version needs a new `data.version` and `study` name"
+        )
+
+
+def top_up_budget(study: optuna.Study, prep: Prepared) -> int:
+    """Enqueue a WAITING trial for every budget slot not yet taken; returns how many."""
+    budget = prep.budget
+    if budget is None:
+        return 0
+    used = {t.user_attrs.get(TRIAL_SLOT) for t in study.get_trials(deepcopy=False)}
+    missing = [i for i in range(budget) if i not in used]
+    grid = _grid_order(prep) if isinstance(prep.space.sampler, GridSamplerConfig) else None
+    for slot in missing:
+        params = grid[slot] if grid is not None else {}
+        study.enqueue_trial(params, user_attrs={TRIAL_SLOT: slot}, skip_if_exists=False)
+    return len(missing)
+
+
+def _grid_order(prep: Prepared) -> list[dict[str, Any]]:
+    import numpy as np
+
+    grid = prep.space.grid()
+    order = np.random.default_rng(prep.space.seed).permutation(len(grid))
+    return [grid[i] for i in order]

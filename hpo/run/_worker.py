@@ -1,0 +1,251 @@
+"""One worker: claim a budget slot, run its trial with heartbeats, record how it ended; fail and
+requeue the trials of workers that died."""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hpo.prepare import Prepared
+from hpo.run._objective import Objective
+from hpo.run._result import Progress
+from hpo.samplers import make_pruner, make_sampler
+from hpo.schema import (
+    TRIAL_ERROR,
+    TRIAL_FAILED_TRIAL,
+    TRIAL_MLFLOW_RUN,
+    TRIAL_RETRY_HISTORY,
+    TRIAL_SEED,
+    TRIAL_SLOT,
+    TRIAL_TRACEBACK,
+)
+from hpo.space import LoadedSpace
+from hpo.storage import MAX_RETRY, open_storage, stale_trial_ids
+from hpo.studies import trial_counts
+from hpo.tracking import LiveProjection, StudyProjection, client, describe_data_experiment
+from hpo.workspace import Workspace
+
+if TYPE_CHECKING:
+    import optuna
+
+IDLE_POLL_SECONDS = 2  # how often a worker with nothing to claim checks the trials still running
+
+
+def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> list[int]:
+    """Fail the RUNNING trials whose worker died, put each back in the queue, close its MLflow run.
+
+    A trial is stale when its last heartbeat is older than the storage's grace period, or when
+    it never sent one and started longer ago than that (its worker died between claiming it and
+    the first heartbeat, which Optuna's own ``fail_stale_trials`` would leave RUNNING forever).
+    Returns the numbers of the trials failed here; another worker may fail the same ones first.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        return []
+    failed = []
+    for trial_id in stale_trial_ids(storage, study._study_id):
+        try:
+            # Only one process wins this transition, so each dead trial is requeued once.
+            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:
+            continue
+        frozen = storage.get_trial(trial_id)
+        requeue(study, frozen)
+        if tracker is not None:
+            tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
+        failed.append(frozen.number)
+    return failed
+
+
+def open_tracking(prep: Prepared, study: optuna.Study, warn: Callable[[str], None], main: bool = True) -> LiveProjection:
+    """The study's MLflow projection; the main process also describes the data-version space."""
+
+    def open_projection() -> StudyProjection:
+        c = client()
+        projection = StudyProjection.open(prep.workspace, study, c)
+        if main:
+            describe_data_experiment(c, prep.workspace, prep.data.overview())
+        return projection
+
+    return LiveProjection(open_projection, warn)
+
+
+def _warner(progress: Progress | None) -> Callable[[str], None]:
+    def warn(text: str) -> None:
+        if progress is not None and type(progress) is not Progress:
+            progress.message(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    return warn
+
+
+@dataclass(frozen=True)
+class _WorkerArgs:
+    loaded: LoadedSpace
+    workspace: Workspace
+    storage: str
+    index: int
+    deadline: float | None
+    threads: int
+    budget: int | None
+    trials_at_start: int
+    track: bool = True
+
+
+class _Stop:
+    """Ctrl-C once: finish the running trial, start no other. Twice: abort it (it is retried)."""
+
+    def __init__(self, on_first: Callable[[], None] | None = None) -> None:
+        self.requested = False
+        self._on_first = on_first
+
+    def handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        if self._on_first:
+            self._on_first()
+
+
+def _worker_loop(
+    args: _WorkerArgs,
+    prep: Prepared,
+    stop: _Stop,
+    on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+    tracker: LiveProjection | None = None,
+) -> None:
+    import numpy as np
+    import optuna
+
+    space = prep.space
+    # A sampler seed per worker and per resume: a resumed or parallel study must not replay
+    # the random start-up points it already tried.
+    seed = int(np.random.SeedSequence([space.seed, args.trials_at_start, args.index]).generate_state(1)[0])
+    study = optuna.load_study(
+        study_name=space.study,
+        storage=open_storage(args.storage, create=False),
+        sampler=make_sampler(space.sampler, seed),
+        pruner=make_pruner(space.pruner, prep.max_iterations),
+    )
+    objective = Objective(prep, thread_count=args.threads)
+    if tracker is None and args.track:
+        tracker = open_tracking(prep, study, _warner(None), main=False)
+    while not stop.requested:
+        if args.deadline is not None and time.time() >= args.deadline:
+            break
+        fail_stale(study, tracker)
+        trial_id = claim_trial(study, args.budget)
+        if trial_id is None:
+            if args.budget is not None and running_trials(study):
+                # Another worker's trial may yet die: stay until it ends or is requeued as stale.
+                time.sleep(IDLE_POLL_SECONDS)
+                continue
+            break
+        frozen = run_trial(study, trial_id, objective, tracker)
+        if on_trial:
+            on_trial(frozen)
+
+
+def claim_trial(study: optuna.Study, budget: int | None) -> int | None:
+    """Atomically take a WAITING trial of the budget (or, without a budget, create one)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        slot = t.user_attrs.get(TRIAL_SLOT)
+        if budget is not None and (slot is None or slot >= budget):
+            continue  # enqueued by someone else, or left over from a larger budget
+        try:
+            # The storage sets RUNNING only if the trial is still WAITING: one worker wins.
+            if storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
+                return t._trial_id
+        except UpdateFinishedTrialError:
+            continue
+    if budget is None:
+        return storage.create_new_trial(study._study_id)
+    return None
+
+
+def run_trial(
+    study: optuna.Study, trial_id: int, objective: Callable[[Any], float], tracker: LiveProjection | None = None
+) -> optuna.trial.FrozenTrial:
+    """Run one claimed trial with heartbeats, tell the storage how it ended, then project it."""
+    frozen = _run_trial(study, trial_id, objective, tracker)
+    if tracker is not None:
+        tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
+    return frozen
+
+
+def _run_trial(
+    study: optuna.Study, trial_id: int, objective: Callable[[Any], float], tracker: LiveProjection | None
+) -> optuna.trial.FrozenTrial:
+    import optuna
+    from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    if is_heartbeat_enabled(storage):
+        storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+    trial = optuna.Trial(study, trial_id)
+    if tracker is not None:
+        tracker.start(trial)
+    with get_heartbeat_thread(trial_id, storage):
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            return study.tell(trial, state=TrialState.PRUNED)
+        except KeyboardInterrupt:
+            _record_error(trial, "interrupted (Ctrl-C); retried in the same budget slot")
+            frozen = study.tell(trial, state=TrialState.FAIL)
+            requeue(study, frozen)
+            raise
+        except Exception as e:
+            _record_error(trial, f"{type(e).__name__}: {e}", traceback.format_exc())
+            return study.tell(trial, state=TrialState.FAIL)
+    return study.tell(trial, value)
+
+
+def _record_error(trial: optuna.Trial, error: str, tb: str | None = None) -> None:
+    trial.set_user_attr(TRIAL_ERROR, error[:2000])
+    if tb:
+        trial.set_user_attr(TRIAL_TRACEBACK, tb[-4000:])
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+    """Enqueue a trial again with its parameters, seed and budget slot (at most ``MAX_RETRY`` times).
+
+    Returns whether it was requeued. Like Optuna's retry callback, but it carries over only the
+    slot and the seed: the MLflow run id, worker and error belong to the attempt that failed.
+    """
+    import optuna
+
+    history = [*trial.system_attrs.get(TRIAL_RETRY_HISTORY, []), trial.number]
+    if len(history) > MAX_RETRY:
+        return False
+    keep = {k: v for k, v in trial.user_attrs.items() if k in (TRIAL_SLOT, TRIAL_SEED)}
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=keep,
+            system_attrs={TRIAL_FAILED_TRIAL: history[0], TRIAL_RETRY_HISTORY: history},
+        )
+    )
+    return True
+
+
+def running_trials(study: optuna.Study) -> int:
+
+    return trial_counts(study).get("RUNNING", 0)

@@ -1,0 +1,61 @@
+"""The search-space file: typed models, loading, validation and the JSON Schema.
+
+A space file is parsed into :class:`SpaceFile` as soon as it is read; nothing past this module
+sees a raw dict. Every problem in a file is reported at once, one line each, naming the file,
+the key path and the rule.
+
+- :mod:`._params`, :mod:`._strategies`, :mod:`._data`: the sections of a space file;
+- :mod:`._file`: :class:`SpaceFile`, the whole file and its cross-key rules;
+- :mod:`._load`: reading and validating a file, and its JSON Schema.
+"""
+
+from hpo.space._data import ColumnSplit, DataConfig, RatioSplit, SplitFiles
+from hpo.space._file import BUDGET_KEYS, NAME_RE, DerivedFrom, SpaceFile
+from hpo.space._load import LoadedSpace, load_space, parse_space, schema
+from hpo.space._params import CategoricalParam, Choice, FloatParam, IntParam, Param
+from hpo.space._strategies import (
+    CmaEsSamplerConfig,
+    GPSamplerConfig,
+    GridSamplerConfig,
+    HyperbandPrunerConfig,
+    MedianPrunerConfig,
+    NoPrunerConfig,
+    PrunerConfig,
+    QMCSamplerConfig,
+    RandomSamplerConfig,
+    SamplerConfig,
+    SuccessiveHalvingPrunerConfig,
+    TPESamplerConfig,
+)
+
+__all__ = [
+    "BUDGET_KEYS",
+    "CategoricalParam",
+    "Choice",
+    "CmaEsSamplerConfig",
+    "ColumnSplit",
+    "DataConfig",
+    "DerivedFrom",
+    "FloatParam",
+    "GPSamplerConfig",
+    "GridSamplerConfig",
+    "HyperbandPrunerConfig",
+    "IntParam",
+    "LoadedSpace",
+    "MedianPrunerConfig",
+    "NAME_RE",
+    "NoPrunerConfig",
+    "Param",
+    "PrunerConfig",
+    "QMCSamplerConfig",
+    "RandomSamplerConfig",
+    "RatioSplit",
+    "SamplerConfig",
+    "SpaceFile",
+    "SplitFiles",
+    "SuccessiveHalvingPrunerConfig",
+    "TPESamplerConfig",
+    "load_space",
+    "parse_space",
+    "schema",
+]

@@ -1,0 +1,113 @@
+"""Loading a space file: YAML to :class:`SpaceFile`, every problem one line naming the file, the key
+path and the rule; and the JSON Schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+)
+
+from hpo.errors import SpaceError
+from hpo.space._file import SpaceFile
+
+
+class LoadedSpace(BaseModel):
+    """A validated space with the text it came from."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    path: Path
+    text: str
+    space: SpaceFile
+
+    @property
+    def text_sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def load_space(path: str | Path) -> LoadedSpace:
+    """Read and validate a space file; raise :class:`SpaceError` listing every problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpaceError(f"{path}: file not found")
+    text = path.read_text(encoding="utf-8")
+    return LoadedSpace(path=path, text=text, space=parse_space(text, str(path)))
+
+
+def parse_space(text: str, source: str = "<string>") -> SpaceFile:
+    """Validate the YAML text of a space file; ``source`` names it in messages."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark, ctx = e.problem_mark, e.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        context = f" ({e.context} at line {ctx.line + 1})" if ctx and e.context else ""
+        raise SpaceError(f"{source}: invalid YAML{where}: {e.problem}{context}") from None
+    except yaml.YAMLError as e:
+        raise SpaceError(f"{source}: invalid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise SpaceError(f"{source}: must be a YAML mapping of keys (study, data, params, ...)")
+    try:
+        return SpaceFile.model_validate(raw)
+    except ValidationError as e:
+        raise SpaceError("\n".join(_describe(err, source) for err in e.errors())) from None
+
+
+def _describe(err: Any, source: str) -> str:
+    """One line for one pydantic error: file, key path, rule, value."""
+    kind = err["type"]
+    inp = err.get("input")
+    key = ".".join(_strip_tags(err["loc"]))
+    if kind == "union_tag_invalid":
+        tag = err["ctx"]["discriminator"].strip("'")
+        expected = err["ctx"]["expected_tags"].replace("'", "")
+        got = inp.get(tag) if isinstance(inp, dict) else inp
+        return f"{source}: `{key}.{tag}` must be one of {expected}, but got {got!r}"
+    if kind == "union_tag_not_found":
+        tag = err["ctx"]["discriminator"].strip("'")
+        return f"{source}: `{key}` needs a `{tag}` key"
+    if kind == "extra_forbidden":
+        return f"{source}: `{key}` is not a known key (see `hpo schema`)"
+    if kind == "missing":
+        return f"{source}: `{key}` is required"
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind.startswith(("greater_than", "less_than")) or kind.endswith(("_type", "_parsing")):
+        msg = f"{msg}, but got {inp!r}"
+    last = f"`{loc[-1]}`" if (loc := _strip_tags(err["loc"])) else ""
+    if last and msg.startswith(last):
+        return f"{source}: `{key}`{msg[len(last) :]}"
+    if key and msg.startswith("`"):
+        # A model's own rule names its field: `low` at params.depth reads `params.depth.low`.
+        return f"{source}: `{key}.{msg[1:]}"
+    return f"{source}: `{key}` {msg}" if key else f"{source}: {msg}"
+
+
+# Fields holding a tagged union: pydantic puts the variant's tag after them in an error's path
+# (`params.depth.int.low`, `data.split.ratio.test`); a user never wrote that tag, so drop it.
+_UNION_FIELDS = {("sampler",), ("pruner",), ("data", "source"), ("data", "split")}
+
+
+def _strip_tags(loc: tuple[Any, ...]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for part in loc:
+        if skip:
+            skip = False
+            continue
+        out.append(str(part))
+        here = tuple(out)
+        skip = here in _UNION_FIELDS or (len(here) == 2 and here[0] == "params")
+    return out
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of a space file, for editors."""
+    return SpaceFile.model_json_schema()

@@ -1,0 +1,88 @@
+"""The tuned parameters of a space: int, float and categorical."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IntParam(_Model):
+    """An integer parameter sampled from [low, high]."""
+
+    type: Literal["int"]
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> IntParam:
+        _check_range(self.low, self.high, self.log, self.step if self.step != 1 else None)
+        if self.step < 1:
+            raise ValueError(f"`step` must be >= 1, but got step={self.step}")
+        return self
+
+
+class FloatParam(_Model):
+    """A float parameter sampled from [low, high]; ``log`` samples on a log scale."""
+
+    type: Literal["float"]
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> FloatParam:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"`low` and `high` must be finite, but got low={self.low}, high={self.high}")
+        _check_range(self.low, self.high, self.log, self.step)
+        if self.step is not None and self.step <= 0:
+            raise ValueError(f"`step` must be > 0, but got step={self.step}")
+        return self
+
+
+def _check_range(low: float, high: float, log: bool, step: float | None) -> None:
+    if low > high:
+        raise ValueError(f"`low` must be <= `high`, but got low={low}, high={high}")
+    if log and low <= 0:
+        raise ValueError(f"`low` must be > 0 when `log` is true, but got low={low}")
+    if log and step is not None:
+        raise ValueError("`step` and `log: true` cannot be combined")
+
+
+Choice = Union[bool, int, float, str, None]
+
+
+class CategoricalParam(_Model):
+    """A parameter chosen from a list of values."""
+
+    type: Literal["categorical"]
+    choices: list[Choice]
+
+    @field_validator("choices")
+    @classmethod
+    def _check_choices(cls, choices: list[Choice]) -> list[Choice]:
+        if not choices:
+            raise ValueError("`choices` must list at least one value, but got []")
+        seen: list[Choice] = []
+        for c in choices:
+            if c in seen:
+                raise ValueError(f"`choices` must not repeat a value, but {c!r} appears twice")
+            seen.append(c)
+        return choices
+
+
+Param = Annotated[Union[IntParam, FloatParam, CategoricalParam], Field(discriminator="type")]

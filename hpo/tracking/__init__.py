@@ -1,0 +1,45 @@
+"""MLflow experiment spaces: the projection of Optuna studies for people.
+
+Optuna's storage is the truth; MLflow is rebuilt from it (``hpo sync``). Each study has one
+parent run in its HPO space and one child run per finished trial. A child run is created when
+its trial starts, so that the RUNNING trial can store the run id (Optuna freezes a trial's
+attributes once it finishes); when the trial ends, everything else goes in one ``log_batch``.
+
+Nothing in this module writes to the data-version space except its description.
+
+- :mod:`._client`: the client, experiment names, provenance tags;
+- :mod:`._projection`: a study's runs in its HPO space;
+- :mod:`._data_space`: the data-version experiment's description;
+- :mod:`._sync`: ``hpo sync``.
+"""
+
+from hpo.tracking._client import (
+    DEFAULT_TEMPLATES,
+    client,
+    ensure_experiment,
+    experiment_names,
+    is_reachable,
+    package_versions,
+    provenance_tags,
+    tracking_uri,
+)
+from hpo.tracking._data_space import data_description, describe_data_experiment
+from hpo.tracking._projection import LiveProjection, StudyProjection
+from hpo.tracking._sync import SyncResult, sync_study
+
+__all__ = [
+    "DEFAULT_TEMPLATES",
+    "LiveProjection",
+    "StudyProjection",
+    "SyncResult",
+    "client",
+    "data_description",
+    "describe_data_experiment",
+    "ensure_experiment",
+    "experiment_names",
+    "is_reachable",
+    "package_versions",
+    "provenance_tags",
+    "sync_study",
+    "tracking_uri",
+]

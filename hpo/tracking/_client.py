@@ -1,0 +1,139 @@
+"""The MLflow client, the experiment names of a workspace, and the provenance tags of every run."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import TYPE_CHECKING, Any
+
+from hpo import __version__
+from hpo.errors import HpoError
+from hpo.schema import (
+    STUDY_COMMIT,
+    STUDY_DATA_VERSION,
+    STUDY_DIGESTS,
+    STUDY_DIRTY,
+    STUDY_SRC_VERSION,
+    TAG_DATA_VERSION,
+    TAG_DIGEST_PREFIX,
+    TAG_GIT_COMMIT,
+    TAG_GIT_DIRTY,
+    TAG_HPO_VERSION,
+    TAG_PACKAGE_PREFIX,
+    TAG_SRC_VERSION,
+)
+from hpo.workspace import Workspace
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+
+DEFAULT_TEMPLATES = {
+    "hpo_experiment": "{project}-HPO-{data_version}",
+    "data_experiment": "{project}-Data-{data_version}",
+    "leaderboard_experiment": "{project}-Leaderboard",
+}
+
+_PACKAGES = ("optuna", "catboost", "mlflow", "scikit-learn", "numpy", "pandas")
+
+
+def experiment_names(ws: Workspace, data_version: str) -> dict[str, str]:
+    """The three experiment names for ``data_version``, from ``[tool.hpo]`` or the defaults."""
+    values = {"project": ws.project, "data_version": data_version}
+    out = {}
+    for key, default in DEFAULT_TEMPLATES.items():
+        template = ws.templates.get(key, default)
+        try:
+            out[key.removesuffix("_experiment")] = template.format(**values)
+        except (KeyError, IndexError) as e:
+            raise HpoError(
+                f"pyproject.toml: `tool.hpo.{key}` may use {{project}} and {{data_version}}, but uses {{{e.args[0]}}}"
+            ) from None
+    return out
+
+
+def _quiet_and_quick() -> None:
+    # An unreachable tracking server must cost seconds, not MLflow's default minutes of retries:
+    # hpo then warns once and leaves the trials for `hpo sync`.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    # Model logging and loading draw download bars on stderr, over hpo's own output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # With a tracking server MLflow prints "View run ... at" to stdout for every finished run,
+    # which would break `--json` output (one object, nothing else).
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
+def client() -> MlflowClient:
+    """A client for ``MLFLOW_TRACKING_URI``, else MLflow's own default store in the workspace."""
+    _quiet_and_quick()
+    import logging
+
+    from mlflow import MlflowClient
+
+    # MLflow announces its own table migrations at INFO; hpo's terminal has no room for them.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    return MlflowClient()
+
+
+def tracking_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def ensure_experiment(c: MlflowClient, name: str) -> str:
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            c.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+    try:
+        return c.create_experiment(name)
+    except Exception:
+        # Another worker created it a moment ago.
+        exp = c.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def provenance_tags(study_attrs: dict[str, Any]) -> dict[str, str]:
+    """Tags every hpo run carries: data version, digests, source version, versions of things."""
+    digests = study_attrs.get(STUDY_DIGESTS) or {}
+    dirty = study_attrs.get(STUDY_DIRTY)
+    tags = {
+        TAG_DATA_VERSION: str(study_attrs.get(STUDY_DATA_VERSION, "unknown")),
+        TAG_SRC_VERSION: str(study_attrs.get(STUDY_SRC_VERSION, "unknown")),
+        TAG_GIT_COMMIT: str(study_attrs.get(STUDY_COMMIT, "unknown")),
+        TAG_GIT_DIRTY: "unknown" if dirty is None else str(dirty).lower(),
+        TAG_HPO_VERSION: __version__,
+        **{f"{TAG_DIGEST_PREFIX}{split}": str(d) for split, d in digests.items()},
+        **{f"{TAG_PACKAGE_PREFIX}{k}": v for k, v in package_versions().items()},
+    }
+    if study_attrs.get(STUDY_COMMIT) not in (None, "unknown"):
+        tags["mlflow.source.git.commit"] = str(study_attrs[STUDY_COMMIT])
+    return tags
+
+
+def is_reachable(c: MlflowClient) -> str | None:
+    """``None`` when the tracking store answers, else why not (one line)."""
+    try:
+        c.search_experiments(max_results=1)
+        return None
+    except Exception as e:  # any failure means: keep going, log later with `hpo sync`
+        return f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"

@@ -1,0 +1,58 @@
+"""The data-version experiment's description: the data overview and the source versions seen."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hpo.schema import (
+    NOTE,
+)
+from hpo.tracking._client import ensure_experiment, experiment_names
+from hpo.workspace import Workspace
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+
+def describe_data_experiment(c: MlflowClient, ws: Workspace, overview: dict[str, Any], src_version: str | None = None) -> str:
+    """Create the data-version experiment if needed and keep its description up to date.
+
+    The description states rows and columns per split, the target and the digests, and lists
+    every src_version that has produced runs there (``src_version`` adds one).
+    """
+    name = experiment_names(ws, str(overview["version"]))["data"]
+    exp_id = ensure_experiment(c, name)
+    exp = c.get_experiment(exp_id)
+    known = [v for v in (exp.tags.get("hpo.src_versions") or "").split(",") if v]
+    if src_version and src_version not in known:
+        known.append(src_version)
+        c.set_experiment_tag(exp_id, "hpo.src_versions", ",".join(known))
+    text = data_description(overview, known)
+    if exp.tags.get(NOTE) != text:
+        c.set_experiment_tag(exp_id, NOTE, text)
+    return exp_id
+
+
+def data_description(overview: dict[str, Any], src_versions: list[str]) -> str:
+    rows = overview["rows"]
+    lines = [
+        f"# Data version {overview['version']}",
+        "",
+        f"Source: `{overview['source']}`. Target: `{overview['target']}` ({overview['task']}). "
+        f"Features: {overview['features']} columns"
+        + (f", categorical: {', '.join(overview['cat_features'])}" if overview.get("cat_features") else "")
+        + "."
+        + (f" Classes, in the study's order: {', '.join(map(repr, overview['classes']))}." if overview.get("classes") else ""),
+        "",
+        "| split | rows | columns | digest (sha256) |",
+        "|---|---|---|---|",
+    ]
+    for split in ("train", "validation", "test"):
+        lines.append(f"| {split} | {rows[split]} | {overview['features'] + 1} | `{overview['digests'][split]}` |")
+    lines += [
+        "",
+        "Results are comparable only when their test digests are equal.",
+        "",
+        "Source versions with runs here: " + (", ".join(f"`{v}`" for v in src_versions) if src_versions else "none yet") + ".",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,260 @@
+"""A study's projection into its HPO space: a parent run per study, a child run per trial, kept live
+during a run (and quiet when MLflow is down: the storage is the truth).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hpo.schema import (
+    NOTE,
+    ROLE_STUDY,
+    ROLE_TRIAL,
+    STUDY_DATA_VERSION,
+    STUDY_METRIC,
+    STUDY_MLFLOW_PARENT_RUN,
+    STUDY_SPACE_YAML,
+    TAG_BEST_TRIAL,
+    TAG_BUDGET_SLOT,
+    TAG_DURATION,
+    TAG_ERROR,
+    TAG_N_FINISHED,
+    TAG_ROLE,
+    TAG_SEED,
+    TAG_STATE,
+    TAG_STUDY,
+    TAG_TRIAL,
+    TRIAL_BEST_ITERATION,
+    TRIAL_ERROR,
+    TRIAL_FIT_SECONDS,
+    TRIAL_MLFLOW_RUN,
+    TRIAL_SEED,
+    TRIAL_SLOT,
+    TRIAL_VALIDATION_METRICS,
+)
+from hpo.tracking._client import client, ensure_experiment, experiment_names, provenance_tags, tracking_uri
+from hpo.workspace import Workspace
+
+if TYPE_CHECKING:
+    import optuna
+    from mlflow import MlflowClient
+
+_RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+
+@dataclass
+class StudyProjection:
+    """Writes one study into its HPO space. Create it once per process."""
+
+    client: MlflowClient
+    study_name: str
+    experiment_id: str
+    parent_run_id: str
+    base_tags: dict[str, str]
+    metric: str
+    fixed: dict[str, Any]
+
+    @classmethod
+    def open(cls, ws: Workspace, study: optuna.Study, c: MlflowClient | None = None) -> StudyProjection:
+        """Find or create the study's HPO experiment and parent run (the id is kept on the study)."""
+        c = c or client()
+        attrs = study.user_attrs
+        names = experiment_names(ws, str(attrs.get(STUDY_DATA_VERSION, "unknown")))
+        exp_id = ensure_experiment(c, names["hpo"])
+        base = provenance_tags(attrs)
+        parent = attrs.get(STUDY_MLFLOW_PARENT_RUN)
+        if parent is None or not _run_exists(c, parent):
+            parent = _find_parent(c, exp_id, study.study_name)
+        if parent is None:
+            parent = _create_parent(c, exp_id, study, base)
+        if attrs.get(STUDY_MLFLOW_PARENT_RUN) != parent:
+            study.set_user_attr(STUDY_MLFLOW_PARENT_RUN, parent)
+        fixed: dict[str, Any] = {}
+        if attrs.get(STUDY_SPACE_YAML):
+            import yaml
+
+            fixed = dict((yaml.safe_load(attrs[STUDY_SPACE_YAML]) or {}).get("fixed") or {})
+        return cls(c, study.study_name, exp_id, parent, base, str(attrs.get(STUDY_METRIC, "objective")), fixed)
+
+    def start_trial(self, trial: optuna.Trial | optuna.trial.FrozenTrial) -> str:
+        """Create the trial's child run (status RUNNING); returns its id."""
+        tags = {
+            **self.base_tags,
+            "mlflow.parentRunId": self.parent_run_id,
+            TAG_STUDY: self.study_name,
+            TAG_TRIAL: str(trial.number),
+            TAG_STATE: "RUNNING",
+            TAG_ROLE: ROLE_TRIAL,
+        }
+        run = self.client.create_run(self.experiment_id, tags=tags, run_name=f"{self.study_name}-{trial.number}")
+        return run.info.run_id
+
+    def finish_trial(self, run_id: str, trial: optuna.trial.FrozenTrial) -> None:
+        """Log a finished trial into its run in one batch, and close the run."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        ts = int((trial.datetime_complete or trial.datetime_start).timestamp() * 1000) if trial.datetime_start else now
+        metric = self.metric
+        metrics: list[Metric] = []
+        if trial.value is not None and trial.state.name == "COMPLETE":
+            metrics.append(Metric(f"val_{metric}", float(trial.value), ts, 0))
+        for name, value in (trial.user_attrs.get(TRIAL_VALIDATION_METRICS) or {}).items():
+            if name != metric and value is not None and value == value:
+                metrics.append(Metric(f"val_{name}", float(value), ts, 0))
+        for key in (TRIAL_FIT_SECONDS, TRIAL_BEST_ITERATION):
+            if trial.user_attrs.get(key) is not None:
+                metrics.append(Metric(key, float(trial.user_attrs[key]), ts, 0))
+        # The per-iteration validation values, as the history of one metric.
+        for step, value in sorted(trial.intermediate_values.items()):
+            if value == value:
+                metrics.append(Metric(f"val_{metric}_by_iteration", float(value), ts, int(step)))
+
+        params = {**self.fixed, **trial.params}
+        tags = {
+            TAG_STATE: trial.state.name,
+            TAG_SEED: str(trial.user_attrs.get(TRIAL_SEED, "")),
+            TAG_BUDGET_SLOT: str(trial.user_attrs.get(TRIAL_SLOT, "")),
+        }
+        error = trial.user_attrs.get(TRIAL_ERROR)
+        if error is None and trial.state.name == "FAIL":
+            error = "its worker stopped sending heartbeats (killed or lost); the trial was requeued in its budget slot"
+        if error:
+            tags[TAG_ERROR] = str(error)[:5000]
+        if trial.datetime_start and trial.datetime_complete:
+            tags[TAG_DURATION] = f"{(trial.datetime_complete - trial.datetime_start).total_seconds():.3f}"
+        for i in range(0, max(len(metrics), 1), 1000):  # MLflow takes 1,000 metrics per batch
+            self.client.log_batch(
+                run_id,
+                metrics=metrics[i : i + 1000],
+                params=[Param(k, _param_str(v)) for k, v in params.items()] if i == 0 else [],
+                tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [],
+            )
+        end = int(trial.datetime_complete.timestamp() * 1000) if trial.datetime_complete else now
+        self.client.set_terminated(run_id, status=_RUN_STATUS.get(trial.state.name, "FAILED"), end_time=end)
+
+    def finish_study(self, study: optuna.Study) -> None:
+        """Close the parent run with the study's best value so far (a resumed study reopens it)."""
+        from mlflow.entities import Metric, RunTag
+
+        complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+        metrics, tags = [], [RunTag(TAG_N_FINISHED, str(len(study.get_trials(deepcopy=False))))]
+        if complete:
+            best = study.best_trial
+            metrics.append(Metric(f"best_val_{self.metric}", float(best.value), int(time.time() * 1000), len(complete)))  # type: ignore[arg-type]
+            tags.append(RunTag(TAG_BEST_TRIAL, str(best.number)))
+        self.client.log_batch(self.parent_run_id, metrics=metrics, tags=tags)
+        self.client.set_terminated(self.parent_run_id, status="FINISHED")
+
+    def trial_runs(self) -> dict[int, tuple[str, str]]:
+        """The study's child runs in MLflow: trial number -> (run id, recorded trial state)."""
+        out: dict[int, tuple[str, str]] = {}
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{TAG_STUDY}` = '{self.study_name}' and tags.`{TAG_ROLE}` = '{ROLE_TRIAL}'",
+                max_results=1000,
+                page_token=token,
+            )
+            for r in page:
+                number = int(r.data.tags[TAG_TRIAL])
+                # Keep the first run of a trial; a duplicate (should never happen) stays visible in MLflow.
+                out.setdefault(number, (r.info.run_id, r.data.tags.get(TAG_STATE, "RUNNING")))
+            token = page.token
+            if not token:
+                return out
+
+
+def _param_str(v: Any) -> str:
+    return str(v)[:6000]
+
+
+def _run_exists(c: MlflowClient, run_id: str) -> bool:
+    try:
+        return c.get_run(run_id).info.lifecycle_stage == "active"
+    except Exception:
+        return False
+
+
+def _find_parent(c: MlflowClient, exp_id: str, study: str) -> str | None:
+    runs = c.search_runs(
+        [exp_id], filter_string=f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_ROLE}` = '{ROLE_STUDY}'", max_results=1
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def _create_parent(c: MlflowClient, exp_id: str, study: optuna.Study, base: dict[str, str]) -> str:
+    attrs = study.user_attrs
+    tags = {**base, TAG_STUDY: study.study_name, TAG_ROLE: ROLE_STUDY}
+    if attrs.get("derived_from"):
+        tags["derived_from"] = str(attrs["derived_from"].get("study"))
+    tags[NOTE] = (
+        f"hpo study `{study.study_name}`: metric {attrs.get('metric')} on data {attrs.get('data_version')}, "
+        f"source {attrs.get('src_version')}. Child runs are its trials; the Optuna storage is the source of truth."
+    )
+    run = c.create_run(exp_id, tags=tags, run_name=study.study_name)
+    run_id = run.info.run_id
+    if attrs.get(STUDY_SPACE_YAML):
+        c.log_text(run_id, attrs["space_yaml"], "space.yaml")
+    from mlflow.entities import Param
+
+    params = [Param("study", study.study_name), Param("metric", str(attrs.get("metric"))), Param("seed", str(attrs.get("seed")))]
+    c.log_batch(run_id, params=params)
+    return run_id
+
+
+class LiveProjection:
+    """Logs trials as they run; on the first MLflow failure it warns once and stops trying.
+
+    Trials are never failed because of MLflow: what was not logged is left for ``hpo sync``.
+    """
+
+    def __init__(self, open_projection: Any, warn: Any) -> None:
+        self._warn = warn
+        self._projection: StudyProjection | None = None
+        try:
+            self._projection = open_projection()
+        except Exception as e:
+            self._disable(e)
+
+    @property
+    def active(self) -> bool:
+        return self._projection is not None
+
+    def start(self, trial: optuna.Trial) -> str | None:
+        if self._projection is None:
+            return None
+        try:
+            run_id = self._projection.start_trial(trial)
+        except Exception as e:
+            self._disable(e)
+            return None
+        trial.set_user_attr(TRIAL_MLFLOW_RUN, run_id)
+        return run_id
+
+    def finish(self, run_id: str | None, trial: optuna.trial.FrozenTrial) -> None:
+        if self._projection is None or run_id is None:
+            return
+        try:
+            self._projection.finish_trial(run_id, trial)
+        except Exception as e:
+            self._disable(e)
+
+    def close(self, study: optuna.Study) -> None:
+        if self._projection is None:
+            return
+        try:
+            self._projection.finish_study(study)
+        except Exception as e:
+            self._disable(e)
+
+    def _disable(self, e: Exception) -> None:
+        self._projection = None
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        self._warn(
+            f"warning: MLflow at {tracking_uri()} is unreachable ({type(e).__name__}: {first}); "
+            "trials go on in Optuna and `hpo sync` will log them later"
+        )

@@ -1,0 +1,52 @@
+"""``hpo sync``: rebuild a study's projection from the storage, idempotently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hpo.tracking._projection import StudyProjection
+from hpo.workspace import Workspace
+
+if TYPE_CHECKING:
+    import optuna
+    from mlflow import MlflowClient
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    study: str
+    experiment_id: str
+    created: int
+    completed: int
+    unchanged: int
+
+
+def sync_study(ws: Workspace, study: optuna.Study, c: MlflowClient | None = None) -> SyncResult:
+    """Rebuild the study's projection: every finished trial gets exactly one complete run.
+
+    Trials inherited from a parent study (warm start) get none: the parent's runs hold them.
+
+    Idempotent: runs are found by their study and trial-number tags, so a second sync (or a
+    sync after a live ``hpo run``) creates nothing.
+    """
+    from optuna.trial import TrialState
+
+    projection = StudyProjection.open(ws, study, c)
+    runs = projection.trial_runs()
+    created = completed = unchanged = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+        if "inherited_from" in t.user_attrs:
+            continue  # a warm-start observation: its run is the parent study's
+        if t.number in runs:
+            run_id, state = runs[t.number]
+            if state == t.state.name:
+                unchanged += 1
+                continue
+            projection.finish_trial(run_id, t)  # created live, but its end was never logged
+            completed += 1
+        else:
+            projection.finish_trial(projection.start_trial(t), t)
+            created += 1
+    projection.finish_study(study)
+    return SyncResult(study.study_name, projection.experiment_id, created, completed, unchanged)
