@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.errors import StudyError
 from hpo.schema import TRIAL_INHERITED_FROM, TRIAL_MLFLOW_RUN, TRIAL_SEED, StudyRecord
-from hpo.storage import open_storage
+from hpo.storage import complete_trials, open_storage, study_id, trial_by_number, trial_counts
 
 if TYPE_CHECKING:
     import optuna
@@ -23,7 +23,7 @@ def hpo_study_names(url: str) -> list[str]:
 def newest_study_name(url: str) -> str | None:
     """The most recently created study in the storage at ``url``."""
     studies = open_storage(url, create=False).get_all_studies()
-    return max(studies, key=lambda s: s._study_id).study_name if studies else None
+    return max(studies, key=study_id).study_name if studies else None
 
 
 def load_named_or_newest(url: str, name: str | None) -> optuna.Study:
@@ -50,120 +50,6 @@ def load_study(url: str, name: str) -> optuna.Study:
     except KeyError:
         names = optuna.get_all_study_names(storage)
         raise StudyError(f"no study {name!r} in {url} (studies: {', '.join(names) or 'none'})") from None
-
-
-def trial_counts(study: optuna.Study) -> dict[str, int]:
-    """Trials per state (only states that occur), without loading the trials.
-
-    Optuna's ``get_n_trials`` builds every trial of the study to count them (seconds at 5,000
-    trials); for an RDB storage this is one ``GROUP BY`` query.
-    """
-    try:
-        from optuna.storages import RDBStorage
-        from optuna.storages._rdb.models import TrialModel
-        from sqlalchemy import func
-        from sqlalchemy.orm import Session
-
-        storage = getattr(study._storage, "_backend", study._storage)
-        if not isinstance(storage, RDBStorage):
-            raise TypeError("not an RDB storage")
-        with Session(storage.engine) as session:
-            rows = (
-                session.query(TrialModel.state, func.count(TrialModel.trial_id))
-                .filter(TrialModel.study_id == study._study_id)
-                .group_by(TrialModel.state)
-                .all()
-            )
-        counts = {state.name: int(n) for state, n in rows}
-    except Exception:
-        counts = {}
-        for t in study.get_trials(deepcopy=False):
-            counts[t.state.name] = counts.get(t.state.name, 0) + 1
-    from optuna.trial import TrialState
-
-    return {s.name: counts[s.name] for s in TrialState if counts.get(s.name)}
-
-
-def complete_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The study's COMPLETE trials with their number, value, params and distributions only.
-
-    Analysis needs nothing else, and Optuna's ``get_trials`` also builds every intermediate value
-    and attribute: on a 5,000-trial study with 50 reports per trial that is most of the time
-    (see ``benchmarks/analyze_large_study.py``). For an RDB storage this reads the three tables
-    it needs in three queries; any other storage (or an unexpected schema) uses ``get_trials``.
-    """
-    from optuna.trial import TrialState
-
-    try:
-        return _complete_trials_rdb(study)
-    except Exception:
-        return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-
-
-def _complete_trials_rdb(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    from optuna.distributions import json_to_distribution
-    from optuna.storages import RDBStorage
-    from optuna.storages._rdb.models import TrialModel, TrialParamModel, TrialValueModel
-    from optuna.trial import FrozenTrial, TrialState
-    from sqlalchemy.orm import Session
-
-    storage = study._storage
-    storage = getattr(storage, "_backend", storage)  # Optuna wraps an RDBStorage in a cache
-    if not isinstance(storage, RDBStorage):
-        raise TypeError("not an RDB storage")
-    with Session(storage.engine) as session:
-        rows = (
-            session.query(TrialModel.trial_id, TrialModel.number)
-            .filter(TrialModel.study_id == study._study_id, TrialModel.state == TrialState.COMPLETE)
-            .all()
-        )
-        ids = {trial_id: number for trial_id, number in rows}
-        values = {
-            trial_id: TrialValueModel.stored_repr_to_value(value, kind)
-            for trial_id, value, kind in session.query(
-                TrialValueModel.trial_id, TrialValueModel.value, TrialValueModel.value_type
-            )
-            .join(TrialModel, TrialModel.trial_id == TrialValueModel.trial_id)
-            .filter(
-                TrialModel.study_id == study._study_id, TrialModel.state == TrialState.COMPLETE, TrialValueModel.objective == 0
-            )
-        }
-        params: dict[int, list[tuple[str, float, str]]] = {}
-        for trial_id, name, value, dist in (
-            session.query(
-                TrialParamModel.trial_id,
-                TrialParamModel.param_name,
-                TrialParamModel.param_value,
-                TrialParamModel.distribution_json,
-            )
-            .join(TrialModel, TrialModel.trial_id == TrialParamModel.trial_id)
-            .filter(TrialModel.study_id == study._study_id, TrialModel.state == TrialState.COMPLETE)
-        ):
-            params.setdefault(trial_id, []).append((name, value, dist))
-    parsed: dict[str, object] = {}
-    out = []
-    for trial_id, number in sorted(ids.items(), key=lambda kv: kv[1]):
-        dists, ps = {}, {}
-        for name, internal, dist_json in params.get(trial_id, []):
-            d = parsed.get(dist_json) or parsed.setdefault(dist_json, json_to_distribution(dist_json))
-            dists[name] = d
-            ps[name] = d.to_external_repr(internal)  # type: ignore[attr-defined]
-        out.append(
-            FrozenTrial(
-                number=number,
-                state=TrialState.COMPLETE,
-                value=values.get(trial_id),
-                datetime_start=None,
-                datetime_complete=None,
-                params=ps,
-                distributions=dists,  # type: ignore[arg-type]
-                user_attrs={},
-                system_attrs={},
-                intermediate_values={},
-                trial_id=trial_id,
-            )
-        )
-    return out
 
 
 # --- `hpo studies` and `hpo show` ----------------------------------------------------------------
@@ -194,7 +80,7 @@ def study_infos(url: str) -> list[StudyInfo]:
 
     storage = open_storage(url, create=False)
     out = []
-    for frozen in sorted(storage.get_all_studies(), key=lambda s: s._study_id):
+    for frozen in sorted(storage.get_all_studies(), key=study_id):
         study = optuna.load_study(study_name=frozen.study_name, storage=storage)
         out.append(_info(study))
     return out
@@ -284,8 +170,7 @@ def show_study(url: str, name: str) -> StudyDetail:
     space = yaml.safe_load(record.space_yaml or "{}") or {}
     best = None
     if info.best_trial is not None:
-        storage = study._storage
-        t = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study._study_id, info.best_trial))
+        t = trial_by_number(study, info.best_trial)
         best = BestTrialDetail(
             number=t.number,
             value=t.value,

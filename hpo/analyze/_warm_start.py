@@ -26,6 +26,7 @@ from hpo.schema import (
     TRIAL_VALIDATION_METRICS,
 )
 from hpo.space import CategoricalParam, FloatParam, IntParam, SpaceFile
+from hpo.storage import in_distribution
 from hpo.studies import load_study
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ def inherited_trials(prep: Prepared, url: str) -> Inheritance:
 
 def _inside(t: optuna.trial.FrozenTrial, dists: dict[str, Any], space: SpaceFile, parent_fixed: dict[str, Any]) -> bool:
     for name, dist in dists.items():
-        if name not in t.params or not dist._contains(dist.to_internal_repr(t.params[name])):
+        if name not in t.params or not in_distribution(dist, t.params[name]):
             return False
     if set(t.params) - set(dists) - set(space.fixed):
         return False  # the parent tuned something this space no longer has

@@ -33,6 +33,7 @@ from hpo.schema import (
     TAG_TRIAL,
     TRIAL_INHERITED_FROM,
 )
+from hpo.storage import trial_by_number
 from hpo.studies import load_named_or_newest, load_study, trial_counts
 from hpo.tracking import StudyProjection, experiment_names, sync_study
 from hpo.workspace import Workspace, load_workspace
@@ -204,7 +205,7 @@ def _resolve_trial(url: str, study: str | None, ref: str) -> tuple[optuna.Study,
     except ValueError:
         raise HpoError(f"TRIAL must be a trial number or `best`, but got {ref!r}") from None
     try:
-        t = s._storage.get_trial(s._storage.get_trial_id_from_study_id_trial_number(s._study_id, number))
+        t = trial_by_number(s, number)
     except KeyError:
         n = sum(trial_counts(s).values())
         raise StudyError(f"study {name!r} has no trial #{number} (trials #0-#{n - 1})") from None

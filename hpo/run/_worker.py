@@ -24,7 +24,7 @@ from hpo.schema import (
     TRIAL_TRACEBACK,
 )
 from hpo.space import LoadedSpace
-from hpo.storage import MAX_RETRY, open_storage, stale_trial_ids
+from hpo.storage import MAX_RETRY, heartbeat, heartbeat_enabled, open_storage, stale_trial_ids, storage_of, study_id, trial_id
 from hpo.studies import trial_counts
 from hpo.tracking import LiveProjection, StudyProjection, client, describe_data_experiment
 from hpo.workspace import Workspace
@@ -44,21 +44,20 @@ def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> li
     Returns the numbers of the trials failed here; another worker may fail the same ones first.
     """
     from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.storages._heartbeat import is_heartbeat_enabled
     from optuna.trial import TrialState
 
-    storage = study._storage
-    if not is_heartbeat_enabled(storage):
+    storage = storage_of(study)
+    if not heartbeat_enabled(storage):
         return []
     failed = []
-    for trial_id in stale_trial_ids(storage, study._study_id):
+    for stale in stale_trial_ids(storage, study_id(study)):
         try:
             # Only one process wins this transition, so each dead trial is requeued once.
-            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+            if not storage.set_trial_state_values(stale, state=TrialState.FAIL):
                 continue
         except UpdateFinishedTrialError:
             continue
-        frozen = storage.get_trial(trial_id)
+        frozen = storage.get_trial(stale)
         requeue(study, frozen)
         if tracker is not None:
             tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
@@ -144,14 +143,14 @@ def _worker_loop(
         if args.deadline is not None and time.time() >= args.deadline:
             break
         fail_stale(study, tracker)
-        trial_id = claim_trial(study, args.budget)
-        if trial_id is None:
+        claimed = claim_trial(study, args.budget)
+        if claimed is None:
             if args.budget is not None and running_trials(study):
                 # Another worker's trial may yet die: stay until it ends or is requeued as stale.
                 time.sleep(IDLE_POLL_SECONDS)
                 continue
             break
-        frozen = run_trial(study, trial_id, objective, tracker)
+        frozen = run_trial(study, claimed, objective, tracker)
         if on_trial:
             on_trial(frozen)
 
@@ -161,46 +160,43 @@ def claim_trial(study: optuna.Study, budget: int | None) -> int | None:
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
-    storage = study._storage
-    for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,)):
+    storage = storage_of(study)
+    for t in storage.get_all_trials(study_id(study), deepcopy=False, states=(TrialState.WAITING,)):
         slot = t.user_attrs.get(TRIAL_SLOT)
         if budget is not None and (slot is None or slot >= budget):
             continue  # enqueued by someone else, or left over from a larger budget
         try:
             # The storage sets RUNNING only if the trial is still WAITING: one worker wins.
-            if storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
-                return t._trial_id
+            if storage.set_trial_state_values(trial_id(t), state=TrialState.RUNNING):
+                return trial_id(t)
         except UpdateFinishedTrialError:
             continue
     if budget is None:
-        return storage.create_new_trial(study._study_id)
+        return storage.create_new_trial(study_id(study))
     return None
 
 
 def run_trial(
-    study: optuna.Study, trial_id: int, objective: Callable[[Any], float], tracker: LiveProjection | None = None
+    study: optuna.Study, claimed: int, objective: Callable[[Any], float], tracker: LiveProjection | None = None
 ) -> optuna.trial.FrozenTrial:
     """Run one claimed trial with heartbeats, tell the storage how it ended, then project it."""
-    frozen = _run_trial(study, trial_id, objective, tracker)
+    frozen = _run_trial(study, claimed, objective, tracker)
     if tracker is not None:
         tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
     return frozen
 
 
 def _run_trial(
-    study: optuna.Study, trial_id: int, objective: Callable[[Any], float], tracker: LiveProjection | None
+    study: optuna.Study, claimed: int, objective: Callable[[Any], float], tracker: LiveProjection | None
 ) -> optuna.trial.FrozenTrial:
     import optuna
-    from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
     from optuna.trial import TrialState
 
-    storage = study._storage
-    if is_heartbeat_enabled(storage):
-        storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-    trial = optuna.Trial(study, trial_id)
+    beating = heartbeat(claimed, storage_of(study))  # the first beat now, before MLflow is asked anything
+    trial = optuna.Trial(study, claimed)
     if tracker is not None:
         tracker.start(trial)
-    with get_heartbeat_thread(trial_id, storage):
+    with beating:
         try:
             value = objective(trial)
         except optuna.TrialPruned:

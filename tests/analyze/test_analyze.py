@@ -212,3 +212,32 @@ def test_warm_start_refuses_a_parent_with_other_data(workspace: Path, mlflow_sto
     code, _, err = invoke("run", str(path))
     assert code == 2 and "study 'small' has other data (split digests); set `warm_start: false`" in err, err
     assert optuna.get_all_study_names(storage(workspace)) == ["small"]
+
+
+def test_warm_start_skips_parent_trials_whose_choice_was_dropped(workspace: Path, mlflow_store: str) -> None:
+    # A derived space that drops a categorical choice: the parent's trials with that choice lie
+    # outside it and are not inherited (this used to end `hpo run` in a ValueError traceback).
+    params = {
+        "depth": {"type": "int", "low": 2, "high": 4},
+        "grow_policy": {"type": "categorical", "choices": ["SymmetricTree", "Depthwise"]},
+    }
+    parent = write_space(workspace / "search_spaces", "parent.yaml", study="parent", n_trials=6, params=params)
+    assert invoke("run", str(parent), "--quiet")[0] == 0
+    kept = {**params, "grow_policy": {"type": "categorical", "choices": ["SymmetricTree"]}}
+    child = write_space(
+        workspace / "search_spaces",
+        "child.yaml",
+        study="child",
+        n_trials=2,
+        params=kept,
+        derived_from={"study": "parent", "warm_start": True},
+    )
+    code, out, err = invoke("run", str(child), "--json")
+    assert code == 0, err
+    symmetric = [
+        t
+        for t in optuna.load_study(study_name="parent", storage=storage(workspace)).trials
+        if t.params["grow_policy"] == "SymmetricTree"
+    ]
+    assert 0 < len(symmetric) < 6  # the parent tried both choices
+    assert json.loads(out)["inherited"] == len(symmetric)

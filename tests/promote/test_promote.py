@@ -16,6 +16,7 @@ import yaml
 from mlflow import MlflowClient
 
 from hpo.metrics import metrics_for
+from hpo.storage import trial_id
 from tests.conftest import ROOT, invoke, write_space
 
 PROJECT_DATA = "{project}-Data-v0.1.0"
@@ -239,7 +240,7 @@ def test_pruned_and_failed_trials_are_refused(workspace: Path, mlflow_store: str
 def test_a_tampered_trial_value_fails_the_check_and_logs_nothing(workspace: Path, mlflow_store: str, git_study: Path) -> None:
     best = load(workspace, "small").best_trial
     with sqlite3.connect(workspace / "studies" / "hpo.db") as db:
-        db.execute("UPDATE trial_values SET value = value + 0.01 WHERE trial_id = ?", (best._trial_id,))
+        db.execute("UPDATE trial_values SET value = value + 0.01 WHERE trial_id = ?", (trial_id(best),))
     code, out, err = invoke("promote", str(best.number))
     assert code == 1
     assert f"trial #{best.number} of study 'small' did not reproduce" in err and "nothing was logged" in err

@@ -1,14 +1,9 @@
-"""Optuna storages: the source of truth for studies and trials.
-
-SQLite under ``studies/`` by default (optuna-dashboard opens it directly); any SQLAlchemy URL
-(PostgreSQL for many hosts) otherwise. Every RDB storage gets heartbeats, so a trial whose
-worker died is failed and retried instead of staying RUNNING forever.
-"""
+"""Opening a storage (SQLite in WAL mode, or any SQLAlchemy URL, always with heartbeats) and the
+study lock that serialises creating a study across processes and hosts."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import sqlite3
 from collections.abc import Iterator
@@ -76,35 +71,6 @@ def _enable_wal(path: Path) -> None:
         con.execute("PRAGMA journal_mode=WAL")
     finally:
         con.close()
-
-
-def stale_trial_ids(storage: Any, study_id: int) -> list[int]:
-    """RUNNING trials whose worker is gone: Optuna's stale trials, plus those that never beat.
-
-    Optuna only looks at trials with a heartbeat row. A worker killed between claiming a trial
-    and its first heartbeat leaves one without, which would otherwise stay RUNNING forever.
-    """
-    ids = list(storage._get_stale_trial_ids(study_id))
-    try:
-        from optuna.storages._rdb import models
-        from optuna.trial import TrialState
-        from sqlalchemy.orm import Session
-
-        cutoff = datetime.datetime.now() - datetime.timedelta(seconds=storage.grace_period or GRACE_PERIOD)
-        with Session(storage.engine) as session:
-            beating = session.query(models.TrialHeartbeatModel.trial_id)
-            rows = (
-                session.query(models.TrialModel.trial_id)
-                .filter(models.TrialModel.study_id == study_id)
-                .filter(models.TrialModel.state == TrialState.RUNNING)
-                .filter(models.TrialModel.datetime_start < cutoff)  # type: ignore[operator]
-                .filter(models.TrialModel.trial_id.not_in(beating))
-                .all()
-            )
-        ids += [r[0] for r in rows if r[0] not in ids]
-    except Exception:
-        pass  # an unexpected schema: Optuna's own rule still applies
-    return ids
 
 
 @contextlib.contextmanager

@@ -1,0 +1,45 @@
+"""Optuna storages: the source of truth for studies and trials.
+
+SQLite under ``studies/`` by default (optuna-dashboard opens it directly); any SQLAlchemy URL
+(PostgreSQL for many hosts) otherwise. Every RDB storage gets heartbeats, so a trial whose
+worker died is failed and retried instead of staying RUNNING forever.
+
+- :mod:`._open`: opening a storage, and the study lock;
+- :mod:`._optuna`: every use of Optuna's private API and all SQL against its tables.
+"""
+
+from hpo.storage._open import GRACE_PERIOD, HEARTBEAT_INTERVAL, MAX_RETRY, SQLITE_TIMEOUT, open_storage, sqlite_path, study_lock
+from hpo.storage._optuna import (
+    complete_trials,
+    heartbeat,
+    heartbeat_enabled,
+    in_distribution,
+    rdb_backend,
+    stale_trial_ids,
+    storage_of,
+    study_id,
+    trial_by_number,
+    trial_counts,
+    trial_id,
+)
+
+__all__ = [
+    "GRACE_PERIOD",
+    "HEARTBEAT_INTERVAL",
+    "MAX_RETRY",
+    "SQLITE_TIMEOUT",
+    "complete_trials",
+    "heartbeat",
+    "heartbeat_enabled",
+    "in_distribution",
+    "open_storage",
+    "rdb_backend",
+    "sqlite_path",
+    "stale_trial_ids",
+    "storage_of",
+    "study_id",
+    "study_lock",
+    "trial_by_number",
+    "trial_counts",
+    "trial_id",
+]

@@ -1,0 +1,220 @@
+"""Every use of Optuna's private API, and all of hpo's SQL against Optuna's tables, in one place.
+
+Optuna keeps a study's storage and ids, a trial's id, heartbeats and its table models private; hpo
+needs them to claim budget slots atomically, fail trials whose worker died, and read large studies
+fast. An Optuna upgrade that moves them breaks this module only, and
+``tests/test_storage.py`` pins each accessor here to Optuna's public API, so it breaks loudly.
+Each fast path falls back to Optuna's public (slower) accessors when the storage is not an RDB one.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, Any
+
+from hpo.storage._open import GRACE_PERIOD
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study lives in."""
+    return study._storage
+
+
+def study_id(study: Any) -> int:
+    """The storage id of a ``Study`` or ``FrozenStudy`` (``storage.get_study_id_from_name`` without the query)."""
+    return study._study_id
+
+
+def trial_id(trial: optuna.trial.FrozenTrial | optuna.Trial) -> int:
+    """A trial's id in its storage (``get_trial_id_from_study_id_trial_number`` without the query)."""
+    return trial._trial_id
+
+
+def rdb_backend(storage: optuna.storages.BaseStorage) -> Any:
+    """The ``RDBStorage`` behind ``storage`` (Optuna wraps it in a cache), or None for another kind."""
+    from optuna.storages import RDBStorage
+
+    backend = getattr(storage, "_backend", storage)
+    return backend if isinstance(backend, RDBStorage) else None
+
+
+def trial_by_number(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    """One trial, read alone (``study.trials[number]`` reads them all). Raises KeyError if absent."""
+    storage = storage_of(study)
+    return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id(study), number))
+
+
+def heartbeat_enabled(storage: optuna.storages.BaseStorage) -> bool:
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return bool(is_heartbeat_enabled(storage))
+
+
+def heartbeat(trial: int, storage: optuna.storages.BaseStorage) -> Any:
+    """Record one heartbeat for ``trial`` now; the returned context manager keeps beating while open."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    if heartbeat_enabled(storage):
+        storage.record_heartbeat(trial)  # type: ignore[attr-defined]
+    return get_heartbeat_thread(trial, storage)
+
+
+def in_distribution(dist: Any, value: Any) -> bool:
+    """Whether ``value`` (external form) lies in the Optuna distribution ``dist``."""
+    try:
+        internal = dist.to_internal_repr(value)
+    except ValueError:  # a categorical value that is not a choice
+        return False
+    return bool(dist._contains(internal))
+
+
+def stale_trial_ids(storage: Any, sid: int) -> list[int]:
+    """RUNNING trials whose worker is gone: Optuna's stale trials, plus those that never beat.
+
+    Optuna only looks at trials with a heartbeat row. A worker killed between claiming a trial
+    and its first heartbeat leaves one without, which would otherwise stay RUNNING forever.
+    """
+    ids = list(storage._get_stale_trial_ids(sid))
+    backend = rdb_backend(storage)
+    if backend is None:
+        return ids
+    try:
+        from optuna.storages._rdb import models
+        from optuna.trial import TrialState
+        from sqlalchemy.orm import Session
+
+        # Optuna 5 stores the start as naive UTC in `_datetime_start_utc` (`datetime_start` became a
+        # Python property); older versions kept naive local time in the `datetime_start` column.
+        started = getattr(models.TrialModel, "_datetime_start_utc", None)
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        if started is None:
+            started, now = models.TrialModel.datetime_start, datetime.datetime.now()
+        cutoff = now - datetime.timedelta(seconds=backend.grace_period or GRACE_PERIOD)
+        with Session(backend.engine) as session:
+            beating = session.query(models.TrialHeartbeatModel.trial_id)
+            rows = (
+                session.query(models.TrialModel.trial_id)
+                .filter(models.TrialModel.study_id == sid)
+                .filter(models.TrialModel.state == TrialState.RUNNING)
+                .filter(started < cutoff)  # type: ignore[operator]
+                .filter(models.TrialModel.trial_id.not_in(beating))
+                .all()
+            )
+        ids += [r[0] for r in rows if r[0] not in ids]
+    except Exception:
+        pass  # an unexpected schema: Optuna's own rule still applies
+    return ids
+
+
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    """Trials per state (only states that occur), without loading the trials.
+
+    Optuna's ``get_n_trials`` builds every trial of the study to count them (seconds at 5,000
+    trials); for an RDB storage this is one ``GROUP BY`` query.
+    """
+    try:
+        from optuna.storages._rdb.models import TrialModel
+        from sqlalchemy import func
+        from sqlalchemy.orm import Session
+
+        storage = rdb_backend(storage_of(study))
+        if storage is None:
+            raise TypeError("not an RDB storage")
+        with Session(storage.engine) as session:
+            rows = (
+                session.query(TrialModel.state, func.count(TrialModel.trial_id))
+                .filter(TrialModel.study_id == study_id(study))
+                .group_by(TrialModel.state)
+                .all()
+            )
+        counts = {state.name: int(n) for state, n in rows}
+    except Exception:
+        counts = {}
+        for t in study.get_trials(deepcopy=False):
+            counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    from optuna.trial import TrialState
+
+    return {s.name: counts[s.name] for s in TrialState if counts.get(s.name)}
+
+
+def complete_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's COMPLETE trials with their number, value, params and distributions only.
+
+    Analysis needs nothing else, and Optuna's ``get_trials`` also builds every intermediate value
+    and attribute: on a 5,000-trial study with 50 reports per trial that is most of the time
+    (see ``benchmarks/analyze_large_study.py``). For an RDB storage this reads the three tables
+    it needs in three queries; any other storage (or an unexpected schema) uses ``get_trials``.
+    """
+    from optuna.trial import TrialState
+
+    try:
+        return _complete_trials_rdb(study)
+    except Exception:
+        return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def _complete_trials_rdb(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    from optuna.distributions import json_to_distribution
+    from optuna.storages._rdb.models import TrialModel, TrialParamModel, TrialValueModel
+    from optuna.trial import FrozenTrial, TrialState
+    from sqlalchemy.orm import Session
+
+    storage = rdb_backend(storage_of(study))
+    if storage is None:
+        raise TypeError("not an RDB storage")
+    with Session(storage.engine) as session:
+        rows = (
+            session.query(TrialModel.trial_id, TrialModel.number)
+            .filter(TrialModel.study_id == study_id(study), TrialModel.state == TrialState.COMPLETE)
+            .all()
+        )
+        ids = {trial_id: number for trial_id, number in rows}
+        values = {
+            trial_id: TrialValueModel.stored_repr_to_value(value, kind)
+            for trial_id, value, kind in session.query(
+                TrialValueModel.trial_id, TrialValueModel.value, TrialValueModel.value_type
+            )
+            .join(TrialModel, TrialModel.trial_id == TrialValueModel.trial_id)
+            .filter(
+                TrialModel.study_id == study_id(study), TrialModel.state == TrialState.COMPLETE, TrialValueModel.objective == 0
+            )
+        }
+        params: dict[int, list[tuple[str, float, str]]] = {}
+        for trial_id, name, value, dist in (
+            session.query(
+                TrialParamModel.trial_id,
+                TrialParamModel.param_name,
+                TrialParamModel.param_value,
+                TrialParamModel.distribution_json,
+            )
+            .join(TrialModel, TrialModel.trial_id == TrialParamModel.trial_id)
+            .filter(TrialModel.study_id == study_id(study), TrialModel.state == TrialState.COMPLETE)
+        ):
+            params.setdefault(trial_id, []).append((name, value, dist))
+    parsed: dict[str, object] = {}
+    out = []
+    for trial_id, number in sorted(ids.items(), key=lambda kv: kv[1]):
+        dists, ps = {}, {}
+        for name, internal, dist_json in params.get(trial_id, []):
+            d = parsed.get(dist_json) or parsed.setdefault(dist_json, json_to_distribution(dist_json))
+            dists[name] = d
+            ps[name] = d.to_external_repr(internal)  # type: ignore[attr-defined]
+        out.append(
+            FrozenTrial(
+                number=number,
+                state=TrialState.COMPLETE,
+                value=values.get(trial_id),
+                datetime_start=None,
+                datetime_complete=None,
+                params=ps,
+                distributions=dists,  # type: ignore[arg-type]
+                user_attrs={},
+                system_attrs={},
+                intermediate_values={},
+                trial_id=trial_id,
+            )
+        )
+    return out
