@@ -49,8 +49,18 @@ TRIAL_INHERITED_FROM = "inherited_from"  # warm start: {study, trial, storage}
 TRIAL_RETRY_HISTORY = "retry_history"
 TRIAL_FAILED_TRIAL = "failed_trial"
 
-# --- MLflow run tags ----------------------------------------------------------------------------
+# --- MLflow metric names ---------------------------------------------------------------------------
+VAL = "val_"  # + a metric name: on the validation split
+TEST = "test_"  # + a metric name: on the test split (promoted runs only)
+BY_ITERATION = "_by_iteration"  # val_<metric> + this: the per-iteration values, as a metric history
+BEST = "best_"  # best_val_<metric>: a study's best value, on its parent run
+# fit_seconds and best_iteration are logged under their trial attribute names (TRIAL_FIT_SECONDS, ...).
+
+# --- MLflow run and experiment tags ----------------------------------------------------------------
 NOTE = "mlflow.note.content"  # MLflow's own: a run's or experiment's description
+MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's own: the commit the UI shows
+TAG_SRC_VERSIONS = "hpo.src_versions"  # on a data-version experiment: every src_version with runs there
+TAG_DERIVED_FROM = "derived_from"  # on a study's parent run: its parent study
 TAG_STUDY = "hpo.study"
 TAG_TRIAL = "hpo.trial_number"
 TAG_STATE = "hpo.trial_state"

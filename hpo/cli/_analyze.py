@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -32,7 +31,7 @@ def analyze(
         from rich.console import Console
 
         from hpo.analyze import analyze_study
-        from hpo.cli._output import print_analysis
+        from hpo.cli._output import print_analysis, print_json
         from hpo.workspace import relative_path
 
         err = Console(stderr=True)
@@ -49,7 +48,7 @@ def analyze(
             warn=lambda text: err.print(f"warning: {text}", highlight=False, markup=False),
         )
         if as_json:
-            typer.echo(json.dumps(result.as_dict()))
+            print_json(result.as_dict())
             return
         out = Console()
         if not out.is_terminal:

@@ -19,6 +19,13 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+def print_json(data: Any, indent: int | None = None) -> None:
+    """`--json`: one JSON document on stdout, nothing else."""
+    import typer
+
+    typer.echo(json.dumps(data, indent=indent))
+
+
 def fmt(value: Any) -> str:
     """A value in a table cell: floats to 6 significant digits, nothing as `-`."""
     if value is None:

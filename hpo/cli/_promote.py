@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
@@ -32,7 +31,9 @@ def promote(
     """Re-train a trial, verify it reproduces, and log it into its data-version experiment."""
 
     def body() -> None:
+        from hpo.cli._output import print_json
         from hpo.promote import promote as run_promote
+        from hpo.schema import VAL
         from hpo.tracking import tracking_uri
 
         say = (lambda _: None) if as_json else (lambda line: typer.echo(line, err=True))
@@ -49,9 +50,9 @@ def promote(
             say=say,
         )
         if as_json:
-            typer.echo(json.dumps(r.as_dict()))
+            print_json(r.as_dict())
             return
-        metric = r.check.name.removeprefix("val_") if r.check else None
+        metric = r.check.name.removeprefix(VAL) if r.check else None
         test = f"; test {metric} {r.test_metrics[metric]:.6g}" if metric and metric in r.test_metrics else ""
         verb = "Already promoted" if r.existing else "Promoted"
         typer.echo(
@@ -76,11 +77,12 @@ def reproduce(
     """Re-train a promoted run from its tags and params alone and compare every metric it logged."""
 
     def body() -> None:
+        from hpo.cli._output import print_json
         from hpo.promote import reproduce as run_reproduce
 
         r = run_reproduce(run_id, tolerance=tolerance)
         if as_json:
-            typer.echo(json.dumps(r.as_dict()))
+            print_json(r.as_dict())
         else:
             if r.src_version != r.current_src_version:
                 typer.echo(

@@ -27,14 +27,14 @@ def run(
     def body() -> None:
         from rich.console import Console
 
-        from hpo.cli._output import BarProgress, print_result
+        from hpo.cli._output import BarProgress, print_json, print_result
         from hpo.run import run_study
 
         err = Console(stderr=True)
         progress = None if quiet or as_json else BarProgress(err)
         result = run_study(space, storage=storage, jobs=jobs, progress=progress)
         if as_json:
-            typer.echo(json.dumps(result.as_dict()))
+            print_json(result.as_dict())
         elif quiet:
             b = result.after.best
             if b is not None:

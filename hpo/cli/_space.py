@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -36,6 +35,7 @@ def validate(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of a space file (for editor completion)."""
+    from hpo.cli._output import print_json
     from hpo.space import schema as get_schema
 
-    typer.echo(json.dumps(get_schema(), indent=2))
+    print_json(get_schema(), indent=2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
@@ -23,14 +22,14 @@ def studies(
         from rich.console import Console
         from rich.table import Table
 
-        from hpo.cli._output import fmt, states
+        from hpo.cli._output import fmt, print_json, states
         from hpo.studies import study_infos
         from hpo.workspace import load_workspace
 
         url = load_workspace().storage_url(storage)
         infos = study_infos(url)
         if as_json:
-            typer.echo(json.dumps([i.as_dict() for i in infos]))
+            print_json([i.as_dict() for i in infos])
             return
         if not infos:
             typer.echo(f"no studies in {url}")
@@ -64,13 +63,13 @@ def show(
     """Show one study: provenance, budget, lineage and its best trial."""
 
     def body() -> None:
-        from hpo.cli._output import show_lines
+        from hpo.cli._output import print_json, show_lines
         from hpo.studies import show_study
         from hpo.workspace import load_workspace
 
         s = show_study(load_workspace().storage_url(storage), study)
         if as_json:
-            typer.echo(json.dumps(s.as_dict()))
+            print_json(s.as_dict())
             return
         typer.echo("\n".join(show_lines(s)))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
@@ -19,6 +18,7 @@ def sync(
     """Rebuild the MLflow projection of studies from the Optuna storage (idempotent)."""
 
     def body() -> None:
+        from hpo.cli._output import print_json
         from hpo.studies import hpo_study_names, load_study
         from hpo.tracking import client, sync_study, tracking_uri
         from hpo.workspace import load_workspace
@@ -30,7 +30,7 @@ def sync(
         for name in names:
             r = sync_study(ws, load_study(url, name), c)
             if as_json:
-                typer.echo(json.dumps(r.__dict__))
+                print_json(r.__dict__)
             else:
                 typer.echo(
                     f"{name}: {r.created} run(s) created, {r.completed} completed, {r.unchanged} already logged "

@@ -31,7 +31,11 @@ from hpo.schema import (
     TAG_SRC_VERSION,
     TAG_STUDY,
     TAG_TRIAL,
+    TEST,
+    TRIAL_ERROR,
     TRIAL_INHERITED_FROM,
+    VAL,
+    StudyRecord,
 )
 from hpo.storage import trial_by_number
 from hpo.studies import load_named_or_newest, load_study, trial_counts
@@ -131,7 +135,7 @@ def promote(
     data = recipe.load_data(ws, where)
     say(f"  data      {recipe.data_version}: train/validation/test digests match the study")
     fit = recipe.train(data)
-    check = Check(f"val_{recipe.metric}", float(t.value), float(fit.objective), tolerance)  # type: ignore[arg-type]
+    check = Check(f"{VAL}{recipe.metric}", float(t.value), float(fit.objective), tolerance)  # type: ignore[arg-type]
     if not check.ok:
         raise ReproductionError(
             f"{where} did not reproduce: re-trained validation {recipe.metric} is {check.reproduced:.10g}, but the trial "
@@ -144,7 +148,7 @@ def promote(
     )
 
     test = evaluate(fit.model, data.test, data)
-    scored = {**{f"val_{k}": v for k, v in fit.metrics.items()}, **{f"test_{k}": v for k, v in test.items()}}
+    scored = {**{f"{VAL}{k}": v for k, v in fit.metrics.items()}, **{f"{TEST}{k}": v for k, v in test.items()}}
     undefined = [k for k, v in scored.items() if not math.isfinite(v)]
     if undefined:
         say(f"  note      {', '.join(undefined)} undefined (NaN, e.g. constant predictions); logged as NaN")
@@ -188,7 +192,7 @@ def _result(
         model_uri=tags.get(TAG_MODEL_URI),
         native_model_uri=tags.get(TAG_NATIVE_MODEL_URI),
         model_check=json.loads(tags[TAG_MODEL_CHECK]) if TAG_MODEL_CHECK in tags else None,
-        test_metrics=_prefixed(run.data.metrics, "test_"),
+        test_metrics=_prefixed(run.data.metrics, TEST),
         source={k: tags.get(k) for k in (TAG_SRC_VERSION, TAG_GIT_COMMIT, TAG_GIT_DIRTY)},
     )
 
@@ -210,7 +214,7 @@ def _resolve_trial(url: str, study: str | None, ref: str) -> tuple[optuna.Study,
         n = sum(trial_counts(s).values())
         raise StudyError(f"study {name!r} has no trial #{number} (trials #0-#{n - 1})") from None
     if t.state.name != "COMPLETE":
-        why = f": {t.user_attrs['error']}" if t.user_attrs.get("error") else ""
+        why = f": {t.user_attrs[TRIAL_ERROR]}" if t.user_attrs.get(TRIAL_ERROR) else ""
         raise StudyError(
             f"trial #{number} of study {name!r} is {t.state.name}{why}; only COMPLETE trials can be promoted "
             f"(`hpo promote best --study {name}` takes the best one)"
@@ -219,7 +223,7 @@ def _resolve_trial(url: str, study: str | None, ref: str) -> tuple[optuna.Study,
 
 
 def _origin(s: optuna.Study, origin: dict[str, Any], url: str) -> tuple[optuna.Study, optuna.trial.FrozenTrial]:
-    parent_url = (s.user_attrs.get("derived_from") or {}).get("storage") or url
+    parent_url = (StudyRecord.from_study(s).derived_from or {}).get("storage") or url
     try:
         parent = load_study(parent_url, origin["study"])
     except StudyError as e:

@@ -22,6 +22,8 @@ from hpo.schema import (
     TAG_SRC_VERSION,
     TAG_STUDY,
     TAG_TRIAL,
+    TEST,
+    VAL,
 )
 from hpo.tracking import ensure_experiment, experiment_names
 from hpo.workspace import Workspace
@@ -49,7 +51,7 @@ def register_model(c: MlflowClient, run: Run, name: str, alias: str) -> dict[str
         keep = (TAG_STUDY, TAG_TRIAL, TAG_DATA_VERSION, TAG_SRC_VERSION, TAG_DIGEST_PREFIX + "test", TAG_METRIC)
         with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Successfully registered..." there
             mv = mlflow.register_model(uri, name, tags={k: tags[k] for k in keep if k in tags})
-        c.update_model_version(name, mv.version, description=tags.get("mlflow.note.content", ""))
+        c.update_model_version(name, mv.version, description=tags.get(NOTE, ""))
         version = mv.version
     else:
         version = existing.version
@@ -66,7 +68,7 @@ def post_leaderboard(c: MlflowClient, ws: Workspace, run: Run) -> dict[str, Any]
 
     tags, metrics = run.data.tags, run.data.metrics
     version, metric = tags[TAG_DATA_VERSION], tags[TAG_METRIC]
-    value = metrics[f"val_{metric}"]
+    value = metrics[f"{VAL}{metric}"]
     exp_id = ensure_experiment(c, experiment_names(ws, version)["leaderboard"])
     found = c.search_runs(
         [exp_id],
@@ -78,13 +80,13 @@ def post_leaderboard(c: MlflowClient, ws: Workspace, run: Run) -> dict[str, Any]
     )
     leader = found[0] if found else None
     if leader is not None:
-        current = leader.data.metrics.get(f"val_{metric}")
+        current = leader.data.metrics.get(f"{VAL}{metric}")
         same = leader.data.tags.get(TAG_PROMOTED_RUN) == run.info.run_id
         better = current is None or (value > current if METRICS[metric].higher_is_better else value < current)
         if same or not better:
             held = "holds" if same else f"keeps run {leader.data.tags.get(TAG_PROMOTED_RUN)} (validation {metric} {current:.6g})"
             return {"run_id": leader.info.run_id, "updated": False, "message": f"{version}: the leaderboard {held}"}
-        step = len(c.get_metric_history(leader.info.run_id, f"val_{metric}"))
+        step = len(c.get_metric_history(leader.info.run_id, f"{VAL}{metric}"))
         lb_id = leader.info.run_id
     else:
         lb_id = c.create_run(
@@ -96,8 +98,8 @@ def post_leaderboard(c: MlflowClient, ws: Workspace, run: Run) -> dict[str, Any]
     from mlflow.entities import Metric, RunTag
 
     now = run.info.end_time or run.info.start_time
-    logged = [Metric(f"val_{metric}", value, now, step)]
-    logged += [Metric(k, v, now, step) for k, v in metrics.items() if k.startswith("test_")]
+    logged = [Metric(f"{VAL}{metric}", value, now, step)]
+    logged += [Metric(k, v, now, step) for k, v in metrics.items() if k.startswith(TEST)]
     link = {
         TAG_PROMOTED_RUN: run.info.run_id,
         TAG_PROMOTED_EXPERIMENT: run.info.experiment_id,

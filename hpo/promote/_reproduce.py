@@ -15,6 +15,8 @@ from hpo.schema import (
     TAG_MODEL_URI,
     TAG_NATIVE_MODEL_URI,
     TAG_SRC_VERSION,
+    TEST,
+    VAL,
 )
 from hpo.workspace import Workspace, load_workspace
 
@@ -67,7 +69,7 @@ def reproduce(run_id: str, *, tolerance: float = DEFAULT_TOLERANCE, workspace: W
     uri = run.data.tags.get(TAG_MODEL_URI) if TAG_NATIVE_MODEL_URI in run.data.tags else None
     model_check = None if uri is None else check_predictions(uri, fit.model, data.test, "test", data)
     checks = []
-    for prefix, values in (("val_", fit.metrics), ("test_", test)):
+    for prefix, values in ((VAL, fit.metrics), (TEST, test)):
         for name, value in values.items():
             logged = run.data.metrics.get(f"{prefix}{name}")
             if logged is not None:

@@ -34,6 +34,10 @@ from hpo.schema import (
     TAG_TOLERANCE,
     TAG_TRIAL,
     TAG_TRIAL_VALUE,
+    TEST,
+    TRIAL_BEST_ITERATION,
+    TRIAL_FIT_SECONDS,
+    VAL,
 )
 from hpo.space import SplitFiles
 from hpo.tracking import describe_data_experiment, provenance_tags
@@ -102,11 +106,11 @@ def _log_promoted(
 
         now = run.info.start_time
         # An undefined metric is logged as NaN, not left out: every metric of the task is on the run.
-        metrics = [Metric(f"val_{k}", float(v), now, 0) for k, v in fit.metrics.items()]
-        metrics += [Metric(f"test_{k}", float(v), now, 0) for k, v in test.items()]
-        metrics.append(Metric("fit_seconds", round(fit.fit_seconds, 4), now, 0))
+        metrics = [Metric(f"{VAL}{k}", float(v), now, 0) for k, v in fit.metrics.items()]
+        metrics += [Metric(f"{TEST}{k}", float(v), now, 0) for k, v in test.items()]
+        metrics.append(Metric(TRIAL_FIT_SECONDS, round(fit.fit_seconds, 4), now, 0))
         if fit.best_iteration is not None:
-            metrics.append(Metric("best_iteration", float(fit.best_iteration), now, 0))
+            metrics.append(Metric(TRIAL_BEST_ITERATION, float(fit.best_iteration), now, 0))
         params = [Param(k, encode_param(v)) for k, v in recipe.params.items()]
         c.log_batch(run_id, metrics=metrics, params=params)
         with mlflow.start_run(run_id=run_id):

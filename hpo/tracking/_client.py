@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from hpo import __version__
 from hpo.errors import HpoError
 from hpo.schema import (
+    MLFLOW_GIT_COMMIT,
     STUDY_COMMIT,
     STUDY_DATA_VERSION,
     STUDY_DIGESTS,
@@ -126,7 +127,7 @@ def provenance_tags(study_attrs: dict[str, Any]) -> dict[str, str]:
         **{f"{TAG_PACKAGE_PREFIX}{k}": v for k, v in package_versions().items()},
     }
     if study_attrs.get(STUDY_COMMIT) not in (None, "unknown"):
-        tags["mlflow.source.git.commit"] = str(study_attrs[STUDY_COMMIT])
+        tags[MLFLOW_GIT_COMMIT] = str(study_attrs[STUDY_COMMIT])
     return tags
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.schema import (
     NOTE,
+    TAG_SRC_VERSIONS,
 )
 from hpo.tracking._client import ensure_experiment, experiment_names
 from hpo.workspace import Workspace
@@ -23,10 +24,10 @@ def describe_data_experiment(c: MlflowClient, ws: Workspace, overview: dict[str,
     name = experiment_names(ws, str(overview["version"]))["data"]
     exp_id = ensure_experiment(c, name)
     exp = c.get_experiment(exp_id)
-    known = [v for v in (exp.tags.get("hpo.src_versions") or "").split(",") if v]
+    known = [v for v in (exp.tags.get(TAG_SRC_VERSIONS) or "").split(",") if v]
     if src_version and src_version not in known:
         known.append(src_version)
-        c.set_experiment_tag(exp_id, "hpo.src_versions", ",".join(known))
+        c.set_experiment_tag(exp_id, TAG_SRC_VERSIONS, ",".join(known))
     text = data_description(overview, known)
     if exp.tags.get(NOTE) != text:
         c.set_experiment_tag(exp_id, NOTE, text)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo.schema import (
+    BEST,
+    BY_ITERATION,
     NOTE,
     ROLE_STUDY,
     ROLE_TRIAL,
@@ -18,6 +20,7 @@ from hpo.schema import (
     STUDY_SPACE_YAML,
     TAG_BEST_TRIAL,
     TAG_BUDGET_SLOT,
+    TAG_DERIVED_FROM,
     TAG_DURATION,
     TAG_ERROR,
     TAG_N_FINISHED,
@@ -33,6 +36,8 @@ from hpo.schema import (
     TRIAL_SEED,
     TRIAL_SLOT,
     TRIAL_VALIDATION_METRICS,
+    VAL,
+    StudyRecord,
 )
 from hpo.tracking._client import client, ensure_experiment, experiment_names, provenance_tags, tracking_uri
 from hpo.workspace import Workspace
@@ -100,17 +105,17 @@ class StudyProjection:
         metric = self.metric
         metrics: list[Metric] = []
         if trial.value is not None and trial.state.name == "COMPLETE":
-            metrics.append(Metric(f"val_{metric}", float(trial.value), ts, 0))
+            metrics.append(Metric(f"{VAL}{metric}", float(trial.value), ts, 0))
         for name, value in (trial.user_attrs.get(TRIAL_VALIDATION_METRICS) or {}).items():
             if name != metric and value is not None and value == value:
-                metrics.append(Metric(f"val_{name}", float(value), ts, 0))
+                metrics.append(Metric(f"{VAL}{name}", float(value), ts, 0))
         for key in (TRIAL_FIT_SECONDS, TRIAL_BEST_ITERATION):
             if trial.user_attrs.get(key) is not None:
                 metrics.append(Metric(key, float(trial.user_attrs[key]), ts, 0))
         # The per-iteration validation values, as the history of one metric.
         for step, value in sorted(trial.intermediate_values.items()):
             if value == value:
-                metrics.append(Metric(f"val_{metric}_by_iteration", float(value), ts, int(step)))
+                metrics.append(Metric(f"{VAL}{metric}{BY_ITERATION}", float(value), ts, int(step)))
 
         params = {**self.fixed, **trial.params}
         tags = {
@@ -143,7 +148,7 @@ class StudyProjection:
         metrics, tags = [], [RunTag(TAG_N_FINISHED, str(len(study.get_trials(deepcopy=False))))]
         if complete:
             best = study.best_trial
-            metrics.append(Metric(f"best_val_{self.metric}", float(best.value), int(time.time() * 1000), len(complete)))  # type: ignore[arg-type]
+            metrics.append(Metric(f"{BEST}{VAL}{self.metric}", float(best.value), int(time.time() * 1000), len(complete)))  # type: ignore[arg-type]
             tags.append(RunTag(TAG_BEST_TRIAL, str(best.number)))
         self.client.log_batch(self.parent_run_id, metrics=metrics, tags=tags)
         self.client.set_terminated(self.parent_run_id, status="FINISHED")
@@ -187,21 +192,21 @@ def _find_parent(c: MlflowClient, exp_id: str, study: str) -> str | None:
 
 
 def _create_parent(c: MlflowClient, exp_id: str, study: optuna.Study, base: dict[str, str]) -> str:
-    attrs = study.user_attrs
+    record = StudyRecord.from_study(study)
     tags = {**base, TAG_STUDY: study.study_name, TAG_ROLE: ROLE_STUDY}
-    if attrs.get("derived_from"):
-        tags["derived_from"] = str(attrs["derived_from"].get("study"))
+    if record.parent:
+        tags[TAG_DERIVED_FROM] = record.parent
     tags[NOTE] = (
-        f"hpo study `{study.study_name}`: metric {attrs.get('metric')} on data {attrs.get('data_version')}, "
-        f"source {attrs.get('src_version')}. Child runs are its trials; the Optuna storage is the source of truth."
+        f"hpo study `{study.study_name}`: metric {record.metric} on data {record.data_version}, "
+        f"source {record.src_version}. Child runs are its trials; the Optuna storage is the source of truth."
     )
     run = c.create_run(exp_id, tags=tags, run_name=study.study_name)
     run_id = run.info.run_id
-    if attrs.get(STUDY_SPACE_YAML):
-        c.log_text(run_id, attrs["space_yaml"], "space.yaml")
+    if record.space_yaml:
+        c.log_text(run_id, record.space_yaml, "space.yaml")
     from mlflow.entities import Param
 
-    params = [Param("study", study.study_name), Param("metric", str(attrs.get("metric"))), Param("seed", str(attrs.get("seed")))]
+    params = [Param("study", study.study_name), Param("metric", str(record.metric)), Param("seed", str(record.seed))]
     c.log_batch(run_id, params=params)
     return run_id
 
