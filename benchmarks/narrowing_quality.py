@@ -179,7 +179,7 @@ def _outcome(ws: Any, dataset: str, seed: int, arm: str, names: list[str], chang
     recipe = Recipe.from_trial(*best)
     data = recipe.load_data(ws, f"{arm} best")
     fit = recipe.train(data)
-    test = evaluate(fit.model, data.test, data.task, data.classes)[metric.name]
+    test = evaluate(fit.model, data.test, data)[metric.name]
     return Outcome(dataset, seed, arm, float(best[1].value), float(test), changes, seconds)
 
 
