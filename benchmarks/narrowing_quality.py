@@ -161,9 +161,8 @@ def _resume(ws: Any, path: Path) -> None:
 
 
 def _outcome(ws: Any, dataset: str, seed: int, arm: str, names: list[str], changes: str, seconds: float) -> Outcome:
-    from hpo.models import evaluate
-
     from hpo.metrics import METRICS
+    from hpo.models import evaluate
     from hpo.promote import Recipe
     from hpo.studies import load_study
 
