@@ -129,7 +129,7 @@ def _log_promoted(
             TAG_MODEL_CHECK: json.dumps(served.as_dict()),
         }
         if data.task == "classification":
-            model_tags[TAG_CLASSES] = json.dumps(data.classes)
+            model_tags[TAG_CLASSES] = classes_tag(data.classes)
         c.log_batch(run_id, tags=[RunTag(k, v) for k, v in model_tags.items()])
         c.set_terminated(run_id, "FINISHED")
     except BaseException:
@@ -160,3 +160,15 @@ def _log_datasets(ws: Workspace, recipe: Recipe, data: DataVersion) -> None:
         with warnings.catch_warnings(record=True):
             ds = from_pandas(frame, source=source, targets=data.target, name=name, digest=part.digest[:36])
             mlflow.log_input(ds, context=context, tags={TAG_INPUT_DIGEST: part.digest, TAG_INPUT_SPLIT: split})
+
+
+# MLflow keeps at most this many characters of a tag value (mlflow.utils.validation.MAX_TAG_VAL_LENGTH).
+MAX_TAG_LENGTH = 8000
+
+
+def classes_tag(classes: list[Any]) -> str:
+    """The class order as JSON, or, when that is longer than a tag holds, where to find it."""
+    text = json.dumps(classes)
+    if len(text) <= MAX_TAG_LENGTH:
+        return text
+    return f"{len(classes)} classes, too many for a tag: the order is in the logged model's artifact encoding.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -337,3 +338,16 @@ def test_a_trial_run_while_mlflow_was_down_gets_its_hpo_run_before_it_is_linked(
     hpo_run = MlflowClient().get_run(result["hpo_run_id"])
     assert hpo_run.data.tags["hpo.trial_number"] == str(result["trial"])
     assert hpo_run.data.tags["hpo.promoted_run_id"] == result["run_id"]
+
+
+def test_a_class_order_too_long_for_an_mlflow_tag_points_to_the_model_instead() -> None:
+    from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
+
+    from hpo.promote._writer import MAX_TAG_LENGTH, classes_tag
+
+    assert MAX_TAG_LENGTH == MAX_TAG_VAL_LENGTH  # MLflow's own limit, which a longer tag would break
+    few = [0, 1, 10]
+    assert json.loads(classes_tag(few)) == few
+    many = [f"category-{i:04d}" for i in range(1000)]
+    tag = classes_tag(many)
+    assert len(tag) <= MAX_TAG_VAL_LENGTH and "1000 classes" in tag and "encoding.json" in tag
