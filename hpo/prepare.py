@@ -12,7 +12,7 @@ from pathlib import Path
 from hpo.data import DataVersion, load_data
 from hpo.errors import SpaceError
 from hpo.metrics import METRICS
-from hpo.models import CATBOOST_DEFAULT_ITERATIONS, check_model_params
+from hpo.models import MODELS, check_model_params
 from hpo.space import GridSamplerConfig, LoadedSpace, SpaceFile, load_space
 from hpo.workspace import Workspace, load_workspace
 
@@ -46,7 +46,7 @@ class Prepared:
         p = self.space.params.get("iterations")
         if p is not None and hasattr(p, "high"):
             return int(p.high)
-        return int(self.space.fixed.get("iterations", CATBOOST_DEFAULT_ITERATIONS))
+        return int(self.space.fixed.get("iterations", MODELS[self.space.model].default_iterations))
 
 
 def prepare(space_path: str | Path, workspace: Workspace | None = None) -> Prepared:

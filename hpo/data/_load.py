@@ -53,7 +53,7 @@ def load_data(config: DataConfig, *, task: Task | None = None, base: Path | None
             _check_numeric_target(table[config.target], config.target, where, f"{config.source}")
         frames = _split(table, config, task, where)
 
-    _check_target_present(frames, config, where, names)
+    files = isinstance(config.source, SplitFiles)  # one table's target was checked whole, before the split
     split_column = config.split.column if isinstance(config.split, ColumnSplit) else None
     for name, frame in frames.items():
         missing = [c for c in config.drop if c not in frame.columns and c != split_column]
@@ -61,9 +61,10 @@ def load_data(config: DataConfig, *, task: Task | None = None, base: Path | None
             raise DataError(f"{where}: `data.drop` names {missing[0]!r}, which is not a column of {names[name]}")
         if len(frame) == 0:
             raise DataError(f"{where}: {names[name]} is empty; check `data.split` or the {name} file")
-        _check_target(frame[config.target], config.target, where, names[name])
-        if task == "regression":
-            _check_numeric_target(frame[config.target], config.target, where, names[name])
+        if files:
+            _check_target(frame[config.target], config.target, where, names[name])
+            if task == "regression":
+                _check_numeric_target(frame[config.target], config.target, where, names[name])
 
     columns = [c for c in frames["train"].columns if c != config.target and c not in config.drop]
     for name in ("validation", "test"):

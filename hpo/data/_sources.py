@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.data._version import Task, infer_task
+from hpo.data._version import Task
 from hpo.errors import DataError
 from hpo.space import ColumnSplit, DataConfig, RatioSplit
 
@@ -64,7 +64,8 @@ def _load_source(source: str, target: str, base: Path, where: str) -> pd.DataFra
     return _read_table(_resolve(source, base, where, "data.source"), where, "data.source")
 
 
-def _split(table: pd.DataFrame, config: DataConfig, task: Task | None, where: str) -> dict[str, pd.DataFrame]:
+def _split(table: pd.DataFrame, config: DataConfig, task: Task, where: str) -> dict[str, pd.DataFrame]:
+    """The three splits of one table, whose target the caller has checked (present and complete)."""
     split = config.split
     if isinstance(split, ColumnSplit):
         if split.column not in table.columns:
@@ -82,9 +83,6 @@ def _split(table: pd.DataFrame, config: DataConfig, task: Task | None, where: st
     assert isinstance(split, RatioSplit)
     import numpy as np
 
-    if config.target not in table.columns:
-        cols = ", ".join(map(str, table.columns[:12]))
-        raise DataError(f"{where}: `data.target` {config.target!r} is not a column of {config.source} (columns: {cols})")
     n = len(table)
     n_test = int(round(n * split.test))
     n_val = int(round(n * split.validation))
@@ -95,9 +93,8 @@ def _split(table: pd.DataFrame, config: DataConfig, task: Task | None, where: st
     # Split by row position, never by content: changing one row's values moves no row to
     # another split, so only the digest of the split that holds it changes.
     order = np.random.default_rng(split.seed).permutation(n)
-    y = table[config.target]
-    if (task or infer_task(y.dropna())) == "classification" and y.notna().all():
-        order = _stratified_order(y.to_numpy(), order)
+    if task == "classification":
+        order = _stratified_order(table[config.target].to_numpy(), order)
     test_idx, val_idx, train_idx = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
     return {
         "train": table.iloc[np.sort(train_idx)],

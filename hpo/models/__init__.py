@@ -6,13 +6,11 @@
 - :mod:`._fit`: one training and its scores, for any family (trials, promotion, reproduction).
 """
 
-from hpo.models._catboost import DEFAULT_ITERATIONS as CATBOOST_DEFAULT_ITERATIONS
 from hpo.models._fit import FitResult, evaluate, predict, score, train, trial_seed
 from hpo.models._interface import REPORTS_PER_FIT, Fitted, ModelSpec, Reporter
 from hpo.models._registry import MODELS, check_model_params
 
 __all__ = [
-    "CATBOOST_DEFAULT_ITERATIONS",
     "MODELS",
     "REPORTS_PER_FIT",
     "FitResult",

@@ -39,8 +39,8 @@ class ModelSpec:
     ``hard_limits`` bound parameters the library itself rejects outside a range (used to check
     space files and to keep a widened range legal). ``reserved`` are constructor arguments hpo
     sets itself, so a space file must not. ``known_params`` lists the arguments the library
-    takes (None: any name is accepted). ``max_iterations`` reads the largest number of boosting
-    iterations (the pruners' resource) from fixed params.
+    takes (None: any name is accepted). ``default_iterations`` is the library's number of boosting
+    iterations when a space sets none (the pruners' resource).
     """
 
     name: str
