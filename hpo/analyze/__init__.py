@@ -1,7 +1,8 @@
 """Analysis of a finished study: per-parameter trends, the recommended next space, its reports,
 and warm-starting the derived study from its parent.
 
-- :mod:`._stats` computes (trials in, :class:`Analysis` out), with the rules of :mod:`._recommend`;
+- :mod:`._stats` computes (trials in, :class:`Analysis` out), weighing the evidence of
+  :mod:`._evidence` by the rules of :mod:`._recommend` and :mod:`._categorical`;
 - :mod:`._report` draws the figures, HTML and Markdown from an :class:`Analysis`;
 - :mod:`._derive` writes the derived space file, :mod:`._warm_start` seeds its study;
 - :mod:`._study` is ``hpo analyze``: all of the above for a study in a storage.
@@ -16,6 +17,7 @@ from hpo.analyze._results import (
     CategoricalAnalysis,
     ChoiceStat,
     Group,
+    Noise,
     NumericAnalysis,
     ParamAnalysis,
     Recommendation,
@@ -36,6 +38,7 @@ __all__ = [
     "DerivedSpace",
     "Group",
     "Inheritance",
+    "Noise",
     "NumericAnalysis",
     "ParamAnalysis",
     "Recommendation",

@@ -1,14 +1,17 @@
-"""The recommendation for a numeric parameter: widen at an edge with a significant trend, narrow
-around the top trials, fix on no effect, else keep (the rules are in :mod:`._results`' docstring)."""
+"""The recommendation for a numeric parameter: move an edge the best trials press against, narrow
+around an interior optimum, fix on evidence of no effect, else keep (the rules are in
+:mod:`._results`' docstring)."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING, Any
 
+from hpo.analyze._evidence import _clear, _no_effect, _Stats, _why_no_effect
 from hpo.analyze._results import (
     EDGE_ZONE,
     MARGIN,
+    MIN_TOP,
     WIDEN_BY,
     Recommendation,
     _Context,
@@ -23,36 +26,43 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def _recommend_numeric(a: dict[str, Any], t: np.ndarray, ys: np.ndarray, ctx: _Context, is_int: bool, tf: Any) -> Recommendation:
-    import numpy as np
-
+def _recommend_numeric(st: _Stats, ctx: _Context, evidence: dict[str, Any]) -> Recommendation:
+    a, t, ys, tf = st.base, st.t, st.ys, st.tf
+    is_int = a["type"] == "int"
     name, n, log = a["name"], a["n"], a["log"]
     searched = _range_str(a["low"], a["high"], is_int)
     if n < ctx.min_trials:
         return Recommendation("none", f"only {n} COMPLETE trial(s) with {name}; a recommendation needs at least {ctx.min_trials}")
     if a["spearman_rho"] is None:
         return Recommendation("none", f"every COMPLETE trial has the same {name} or the same objective; nothing to compare")
+    if ctx.noisy:
+        return Recommendation("keep", f"the study's values cannot be told apart from noise: keep {searched}", evidence=evidence)
 
     per = "value" if _per_value(a) else "bin"
-    evidence = f"rho={a['spearman_rho']:+.2f} (p={_p(a['spearman_p'])}), per-{per} test p={_p(a['groups_p'])}"
-    effect = min(a["spearman_p"], a["groups_p"] if a["groups_p"] is not None else 1.0) < ctx.alpha
-    if not effect:
-        if n >= 3 * ctx.min_trials and a["best"] is not None:
+    described = (
+        f"rho={a['spearman_rho']:+.2f} (p={_p(a['spearman_p'])}), per-{per} test p={_p(a['groups_p'])}; "
+        f"descriptive p-values, clear below {ctx.alpha_each:.2g}"
+    )
+    if ctx.noise is not None:
+        described += f"; groups' means differ by {st.effect:.3g} against a noise floor of {ctx.noise.sd:.3g}"
+    if not _clear(st, ctx):
+        if a["best"] is not None and _no_effect(st, ctx, n):
             value = a["best"] if is_int else _round_sig(a["best"], 6)
             return Recommendation(
                 "fix",
-                f"no effect on the objective over {n} trials ({evidence}): "
+                f"no effect on the objective over {n} trials ({_why_no_effect(st, ctx)}): "
                 f"fix {name} at {_num(value)}, its value in the best trial",
                 value=value,
+                evidence=evidence,
             )
-        return Recommendation("keep", f"no clear effect yet ({evidence}) after {n} trials: keep {searched}")
+        return Recommendation("keep", f"no clear effect ({described}) after {n} trials: keep {searched}", evidence=evidence)
 
     lo_t, hi_t = float(tf(a["low"])), float(tf(a["high"]))
     width = hi_t - lo_t
-    u = (t - lo_t) / width if width > 0 else np.zeros_like(t)
+    u = (t - lo_t) / width if width > 0 else 0.0 * t
     u_best = (float(tf(a["best"])) - lo_t) / width if width > 0 and a["best"] is not None else 0.5
     good_rho = ctx.sign * a["spearman_rho"]
-    top_lo_t, top_hi_t = float(tf(a["top_low"])), float(tf(a["top_high"]))
+    band = st.band or (float(tf(a["top_low"])), float(tf(a["top_high"])))
     limit_lo, limit_hi = ctx.hard_limits.get(name, (None, None))
     if limit_lo is None and a["low"] >= 0 and not log:
         limit_lo = 0  # a non-negative parameter stays non-negative
@@ -60,7 +70,7 @@ def _recommend_numeric(a: dict[str, Any], t: np.ndarray, ys: np.ndarray, ctx: _C
     for side in ("upper", "lower"):
         outward = good_rho > 0 if side == "upper" else good_rho < 0
         at_edge = u_best >= 1 - EDGE_ZONE if side == "upper" else u_best <= EDGE_ZONE
-        if not (at_edge and outward and a["spearman_p"] < ctx.alpha):
+        if not (at_edge and outward and a["spearman_p"] < ctx.alpha_each):
             continue
         half = u >= 0.5 if side == "upper" else u <= 0.5
         local = _spearman(u[half], ctx.sign * ys[half])
@@ -72,32 +82,33 @@ def _recommend_numeric(a: dict[str, Any], t: np.ndarray, ys: np.ndarray, ctx: _C
             new_hi_t = hi_t + WIDEN_BY * width
             if limit_t is not None:
                 new_hi_t = min(new_hi_t, limit_t)
-            new_lo_t = max(lo_t, top_lo_t - MARGIN * width)
+            new_lo_t = max(lo_t, band[0] - MARGIN * width)
             low, high = _snap(new_lo_t, new_hi_t, log, is_int, a["step"], a["low"], limits=(limit_lo, limit_hi))
             widened = high > a["high"]
         else:
             new_lo_t = lo_t - WIDEN_BY * width
             if limit_t is not None:
                 new_lo_t = max(new_lo_t, limit_t)
-            new_hi_t = min(hi_t, top_hi_t + MARGIN * width)
+            new_hi_t = min(hi_t, band[1] + MARGIN * width)
             low, high = _snap(new_lo_t, new_hi_t, log, is_int, a["step"], a["low"], limits=(limit_lo, limit_hi))
             widened = low < a["low"]
         edge_value = a["high"] if side == "upper" else a["low"]
-        trend = f"the objective still {'improves' if outward else 'worsens'} towards it ({evidence})"
+        trend = f"the objective still improves towards it ({described})"
         if widened:
             return Recommendation(
                 "widen",
                 f"best trial has {name}={_num(a['best'])}, at the {side} edge of {searched}, and {trend}: "
-                f"search {_range_str(low, high, is_int)}, past the edge"
+                f"search {_range_str(low, high, is_int)}, the edge moved out by the searched width"
                 + (f" (limit {_num(limit)})" if limit is not None and (high == limit or low == limit) else ""),
                 low=low,
                 high=high,
                 log=log,
+                evidence=evidence,
             )
         # Already at the model's limit: the best that can be done is to narrow towards it.
         reason_limit = f"best trial has {name}={_num(edge_value)}, at the {side} edge, which is the model's limit ({_num(limit)})"
-        return _narrow(a, ctx, is_int, tf, lo_t, hi_t, top_lo_t, top_hi_t, width, reason_limit, evidence)
-    return _narrow(a, ctx, is_int, tf, lo_t, hi_t, top_lo_t, top_hi_t, width, None, evidence)
+        return _narrow(a, ctx, is_int, tf, lo_t, hi_t, band, width, reason_limit, described, evidence)
+    return _narrow(a, ctx, is_int, tf, lo_t, hi_t, band, width, None, described, evidence)
 
 
 def _narrow(
@@ -107,25 +118,38 @@ def _narrow(
     tf: Any,
     lo_t: float,
     hi_t: float,
-    top_lo_t: float,
-    top_hi_t: float,
+    band: tuple[float, float],
     width: float,
     prefix: str | None,
-    evidence: str,
+    described: str,
+    evidence: dict[str, Any],
 ) -> Recommendation:
     name, log = a["name"], a["log"]
     searched = _range_str(a["low"], a["high"], is_int)
-    new_lo_t = max(lo_t, top_lo_t - MARGIN * width)
-    new_hi_t = min(hi_t, top_hi_t + MARGIN * width)
+    inv = (lambda v: 10**v) if log else (lambda v: v)
+    resampled = _range_str(_num_of(inv(band[0]), is_int), _num_of(inv(band[1]), is_int), is_int)
+    top = (
+        f"the top {ctx.top_count} trials have {name} in {_range_str(a['top_low'], a['top_high'], is_int)}, "
+        f"{resampled} over {evidence.get('bootstrap', {}) and evidence['bootstrap']['resamples']} bootstrap resamples"
+    )
+    if ctx.top_count < MIN_TOP or evidence.get("bootstrap") is None:
+        return Recommendation(
+            "keep", f"only {ctx.top_count} top trials; a narrowed range needs {MIN_TOP}: keep {searched}", evidence=evidence
+        )
+    new_lo_t = max(lo_t, band[0] - MARGIN * width)
+    new_hi_t = min(hi_t, band[1] + MARGIN * width)
     low, high = _snap(new_lo_t, new_hi_t, log, is_int, a["step"], a["low"], limits=(a["low"], a["high"]))
-    top = f"the top {ctx.top_count} trials ({ctx.top:.0%}) have {name} in {_range_str(a['top_low'], a['top_high'], is_int)}"
     new_width = float(tf(high)) - float(tf(low)) if high > low else 0.0
     if width <= 0 or new_width >= (1 - MARGIN) * width:
-        return Recommendation("keep", f"{top}, nearly all of {searched} ({evidence}): keep {searched}")
-    reason = f"{top} ({evidence}): search {_range_str(low, high, is_int)} instead of {searched}"
+        return Recommendation("keep", f"{top}, nearly all of {searched} ({described}): keep {searched}", evidence=evidence)
+    reason = f"{top} ({described}): search {_range_str(low, high, is_int)} instead of {searched}"
     if prefix:
         reason = f"{prefix}; {reason}"
-    return Recommendation("narrow", reason, low=low, high=high, log=log)
+    return Recommendation("narrow", reason, low=low, high=high, log=log, evidence=evidence)
+
+
+def _num_of(x: float, is_int: bool) -> Any:
+    return round(x) if is_int else _round_sig(x, 4)
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:

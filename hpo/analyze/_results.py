@@ -6,23 +6,39 @@ Pure computation: trials in, dataclasses out. No plotting, no files, no storage,
 the terminal table, the HTML report, the dashboard note and the derived space are all built
 from an :class:`Analysis` elsewhere (``hpo.report``, ``hpo.derive``).
 
-How a numeric parameter is judged (all on COMPLETE trials, in the parameter's own scale: log10
-when its distribution is log):
+How a verdict is reached (all on COMPLETE trials, in the parameter's own scale: log10 when its
+distribution is log). The p-values come from trials a sampler chose adaptively, so they are
+*descriptive*: thresholds on them gate a verdict, they are not tests with a guaranteed error rate.
 
-* **effect**: Spearman's rho (a monotone trend) or a Kruskal-Wallis test across the per-value
-  or binned groups (any shape, e.g. an interior optimum) is significant at ``alpha``;
-* **no effect**: ``fix`` it at the best trial's value once there are ``3 × min_trials`` trials
-  to back that up, else ``keep`` the range;
-* **widen**: the best trial sits in the outer 10% of the range at one edge, the trend towards
-  that edge is significant overall and does not turn back within the edge half: the optimum may
-  lie outside, so the range is extended past the edge by a quarter of its width (within the
-  model's hard limits), and tightened on the other side to where the top trials start;
-* **narrow**: otherwise, the range the top trials hold plus a margin of a tenth of the searched
-  width each side (ints snapped outward, log kept). If that is not at least 10% narrower, ``keep``.
+* **noise floor**: for a study hpo ran, the best trial is re-fitted with a few other seeds; the
+  standard deviation of those values is the floor (``noise``). Differences below it are no
+  differences.
+* **clear effect** of a parameter: Spearman's rho (a monotone trend) or a Kruskal-Wallis test
+  across the per-value or binned groups (any shape) is below ``alpha`` divided by the number of
+  tests (two per parameter, every parameter of the study: Bonferroni), and, where a noise floor
+  is known, its groups' means differ by at least the floor.
+* **the study is noise** when no parameter has a clear effect, or when the top trials' median is
+  within the noise floor of the median trial: every parameter is then ``keep``, with a
+  study-level message.
+* **fix** (no effect) only when another parameter clearly has one, this parameter's tests are far
+  from significance (p >= 0.1), and the spread of its groups' true means (noise removed: a
+  random-effects estimate) is below a quarter of the clear parameters' and below the noise floor:
+  absence of evidence alone never fixes anything.
+* **top trials**: the best ``top`` fraction, at least ``MIN_TOP``, and every trial within the noise
+  floor of the best. Their range is taken from ``BOOTSTRAP`` resamples of the trials: the 5th
+  percentile of the resampled top trials' lows to the 95th percentile of their highs.
+* **widen** (move an edge): the best trial sits in the outer tenth of the range, the trend
+  towards that edge is clear and does not turn back within the edge half: the edge moves out by
+  the searched width (``WIDEN_BY``; in log10 for log ranges) within the model's hard limits, and
+  the other side comes in to where the resampled top trials start, less a margin.
+* **narrow**: the resampled top range plus a margin of a tenth of the searched width each side
+  (ints snapped outward); only with a clear effect, ``MIN_TOP`` top trials, and at least 10%
+  narrower, else ``keep``.
 
 A categorical choice is ``drop``-ped when a one-sided Mann-Whitney test says its objective is
-worse than that of the best choice (Bonferroni-corrected over the choices compared); when one
-choice is left, the parameter is ``fix``-ed at it.
+worse than that of the best choice (Bonferroni-corrected over the choices compared) and, with a
+noise floor, its mean is worse by at least the floor; when one choice is left, the parameter is
+``fix``-ed at it.
 
 Below ``min_trials`` COMPLETE trials (default 10) nothing is recommended (kind ``none``).
 """
@@ -40,8 +56,11 @@ MIN_TRIALS = 10
 TOP_FRACTION = 0.2
 ALPHA = 0.05
 EDGE_ZONE = 0.1  # the outer tenth of a range counts as "at the edge"
-WIDEN_BY = 0.25  # a widened range reaches this fraction of the searched width past the edge
+WIDEN_BY = 1.0  # a moved edge goes this fraction of the searched width past it (log10 for log ranges)
 MARGIN = 0.1  # a narrowed range keeps this fraction of the searched width around the top trials
+MIN_TOP = 5  # top trials needed before a range is narrowed
+BOOTSTRAP = 200  # resamples of the trials behind a narrowed range
+NO_EFFECT_P = 0.1  # a parameter is fixed only when its tests are at least this far from significance
 MAX_PER_VALUE = 25  # int parameters with at most this many values get one group per value
 N_BINS = 10
 
@@ -59,6 +78,7 @@ class Recommendation:
     log: bool = False
     choices: list[Any] | None = None
     value: Any = None
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,6 +160,15 @@ ParamAnalysis = NumericAnalysis | CategoricalAnalysis
 
 
 @dataclass(frozen=True)
+class Noise:
+    """The study's noise floor: the spread of one configuration's value over seeds."""
+
+    sd: float
+    source: str  # in words, e.g. "3 re-fits of trial #12 with other seeds"
+    values: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Analysis:
     """The trends of one study, per parameter, with the settings they were computed under."""
 
@@ -155,6 +184,8 @@ class Analysis:
     best_value: float | None
     importance_method: str | None
     params: dict[str, ParamAnalysis]
+    noise: Noise | None = None
+    message: str | None = None  # a study-level verdict, e.g. that its values are noise
 
     @property
     def enough(self) -> bool:
@@ -189,6 +220,11 @@ class _Context:
     alpha: float
     hard_limits: dict[str, tuple[float | None, float | None]]
     best: optuna.trial.FrozenTrial | None
+    alpha_each: float = 0.05  # alpha over the number of tests (Bonferroni)
+    noise: Noise | None = None
+    noisy: bool = False  # the study's values cannot be told apart from noise
+    others_clear: frozenset[str] = frozenset()  # parameters with a clear effect
+    clear_effect: float = 0.0  # the largest effect among them
 
 
 def _py(x: Any, is_int: bool) -> Any:

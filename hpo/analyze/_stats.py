@@ -3,10 +3,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from hpo.analyze._categorical import _categorical, _categorical_stats
+from hpo.analyze._evidence import (
+    _Bootstrap,
+    _CategoricalStats,
+    _clear,
+    _evidence,
+    _group,
+    _group_sd,
+    _kruskal,
+    _Stats,
+    _top_count,
+)
 from hpo.analyze._recommend import _recommend_numeric
 from hpo.analyze._results import (
     ALPHA,
@@ -15,15 +28,12 @@ from hpo.analyze._results import (
     N_BINS,
     TOP_FRACTION,
     Analysis,
-    CategoricalAnalysis,
-    ChoiceStat,
     Group,
+    Noise,
     NumericAnalysis,
     ParamAnalysis,
-    Recommendation,
     _Context,
     _num,
-    _p,
     _py,
 )
 
@@ -44,6 +54,7 @@ def analyze(
     hard_limits: dict[str, tuple[float | None, float | None]] | None = None,
     importance: Literal["ped-anova", "fanova", "mdi"] | None = "ped-anova",
     n_trials: int | None = None,
+    noise: Noise | None = None,
 ) -> Analysis:
     """Statistics and a recommendation for each parameter of ``trials``.
 
@@ -55,6 +66,7 @@ def analyze(
         hard_limits: per parameter, the model's own (low, high) bounds; a widened range stays inside.
         importance: Optuna's importance evaluator, or None to skip it.
         n_trials: trials in the study in every state (default: ``len(trials)``), for the report.
+        noise: the study's noise floor, where it could be measured.
     """
     import numpy as np
 
@@ -62,26 +74,72 @@ def analyze(
         raise ValueError(f"`top` must lie in (0, 1), but got {top}")
     complete = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
     sign = 1.0 if direction == "maximize" else -1.0
-    names = list(params) if params else _param_names(complete or list(trials))
+    every = _param_names(complete or list(trials))
+    names = list(params) if params else every
     n = len(complete)
-    top_count = min(n, max(3, math.ceil(top * n)))
     best = max(complete, key=lambda t: sign * t.value) if complete else None  # type: ignore[operator]
+    values = np.array([t.value for t in complete], dtype=float)
+    top_count = _top_count(values, sign, top, noise)
     # Importance is shared out over every parameter, even when only some are analysed.
     imp = _importances(complete, direction, _param_names(complete), top, importance) if n >= min_trials else {}
-    ctx = _Context(sign, top, top_count, min_trials, alpha, hard_limits or {}, best)
+    ctx = _Context(sign, top, top_count, min_trials, alpha, hard_limits or {}, best, alpha / max(1, 2 * len(every)), noise)
+    boot = _Bootstrap(values, sign, top_count)
 
-    out: dict[str, ParamAnalysis] = {}
-    for name in names:
+    # Pass 1: every parameter's statistics, so that each verdict can weigh the others' evidence.
+    stats_: dict[str, _Stats | _CategoricalStats] = {}
+    for name in every:
         with_param = [t for t in complete if name in t.params]
         dist = _distribution(name, with_param or [t for t in trials if name in t.distributions])
-        values = [t.params[name] for t in with_param]
-        ys = np.array([t.value for t in with_param], dtype=float)
         if dist is None:
             continue
+        xs = [t.params[name] for t in with_param]
+        ys = np.array([t.value for t in with_param], dtype=float)
+        on = boot if len(with_param) == n else _Bootstrap(ys, sign, _top_count(ys, sign, top, noise))
         if dist.__class__.__name__ == "CategoricalDistribution":
-            out[name] = _categorical(name, dist.choices, values, ys, ctx, imp.get(name))
+            stats_[name] = _categorical_stats(name, dist.choices, xs, ys, ctx)
         else:
-            out[name] = _numeric(name, dist, np.array(values, dtype=float), ys, ctx, imp.get(name))
+            stats_[name] = _numeric_stats(name, dist, np.array(xs, dtype=float), ys, ctx, on)
+    clear = {k: st.effect_sd for k, st in stats_.items() if _clear(st, ctx)}
+    message = None
+    if n >= min_trials:
+        spread = abs(float(np.median(np.sort(sign * values)[-top_count:])) - float(np.median(sign * values)))
+        if not clear and noise is not None and any(st.min_p < ctx.alpha_each for st in stats_.values()):
+            message = (
+                f"no parameter's effect over {n} COMPLETE trials reaches the noise floor "
+                f"({noise.sd:.3g}, {noise.source})"
+            )
+        elif not clear:
+            message = (
+                f"no parameter has a clear effect on the objective over {n} COMPLETE trials (every descriptive "
+                f"p-value is above {ctx.alpha_each:.2g}, i.e. {alpha} over {2 * len(every)} tests)"
+            )
+        elif noise is not None and spread < noise.sd:
+            message = (
+                f"the top trials' median is only {spread:.3g} better than the median trial, below the noise floor "
+                f"({noise.sd:.3g}, {noise.source})"
+            )
+        if message is not None:
+            message = (
+                "the study's values cannot be told apart from noise: "
+                + message
+                + ". Every parameter is kept. What would help: more trials, or a less noisy validation "
+                "(a larger validation split, or cross-validation)"
+            )
+    ctx = dataclasses.replace(
+        ctx, noisy=message is not None, others_clear=frozenset(clear), clear_effect=max(clear.values(), default=0.0)
+    )
+
+    # Pass 2: the recommendations.
+    out: dict[str, ParamAnalysis] = {}
+    for name in names:
+        if name not in stats_:
+            continue
+        st = stats_[name]
+        if isinstance(st, _CategoricalStats):
+            out[name] = _categorical(st, ctx, imp.get(name))
+        else:
+            rec = _recommend_numeric(st, ctx, _evidence(st, ctx))
+            out[name] = NumericAnalysis(**st.base, importance=imp.get(name), recommendation=rec)
     return Analysis(
         study=study_name,
         direction=direction,
@@ -95,6 +153,8 @@ def analyze(
         best_value=None if best is None else float(best.value),  # type: ignore[arg-type]
         importance_method=importance if imp else None,
         params=out,
+        noise=noise,
+        message=message,
     )
 
 
@@ -157,7 +217,7 @@ def _importances(
     return {k: float(v) for k, v in result.items()}
 
 
-def _numeric(name: str, dist: Any, xs: np.ndarray, ys: np.ndarray, ctx: _Context, importance: float | None) -> NumericAnalysis:
+def _numeric_stats(name: str, dist: Any, xs: np.ndarray, ys: np.ndarray, ctx: _Context, boot: _Bootstrap) -> _Stats:
     import numpy as np
     from scipy import stats
 
@@ -178,13 +238,14 @@ def _numeric(name: str, dist: Any, xs: np.ndarray, ys: np.ndarray, ctx: _Context
     gp = _kruskal([ys[m] for m in members])
 
     top_low = top_high = best_x = None
+    band = None
     if n:
         order = np.argsort(-ctx.sign * ys, kind="stable")
-        k = min(n, max(3, math.ceil(ctx.top * n)))
-        top_x = xs[order[:k]]
+        top_x = xs[order[: boot.k]]
         top_low, top_high = _py(top_x.min(), is_int), _py(top_x.max(), is_int)
         if ctx.best is not None and name in ctx.best.params:
             best_x = _py(ctx.best.params[name], is_int)
+        band = boot.envelope(t)
 
     base = dict(
         name=name,
@@ -203,10 +264,11 @@ def _numeric(name: str, dist: Any, xs: np.ndarray, ys: np.ndarray, ctx: _Context
         top_low=top_low,
         top_high=top_high,
         best=best_x,
-        importance=importance,
     )
-    rec = _recommend_numeric(base, t, ys, ctx, is_int, tf)
-    return NumericAnalysis(**base, recommendation=rec)  # type: ignore[arg-type]
+    means = [g.mean for g in groups if g.count >= 3 and g.mean is not None]
+    effect = float(max(means) - min(means)) if len(means) >= 2 else 0.0
+    min_p = min(p for p in (spp, gp, 1.0) if p is not None)
+    return _Stats(base, t, ys, tf, effect, _group_sd([ys[m] for m in members]), min_p, band)
 
 
 def _groups(xs: np.ndarray, ys: np.ndarray, dist: Any, is_int: bool, log: bool, sign: float) -> tuple[list[Group], list[Any]]:
@@ -231,79 +293,3 @@ def _groups(xs: np.ndarray, ys: np.ndarray, dist: Any, is_int: bool, log: bool, 
             a, b = math.ceil(a), math.floor(b) if i == N_BINS - 1 else math.ceil(b) - 1
         groups.append(_group(f"{_num(a)}-{_num(b)}", a, b, ys[m], sign))
     return groups, members
-
-
-def _group(label: str, low: Any, high: Any, ys: np.ndarray, sign: float) -> Group:
-    import numpy as np
-
-    if len(ys) == 0:
-        return Group(label, low, high, 0, None, None, None)
-    best = float(ys.max() if sign > 0 else ys.min())
-    return Group(label, low, high, int(len(ys)), float(np.mean(ys)), float(np.median(ys)), best)
-
-
-def _kruskal(samples: list[np.ndarray]) -> float | None:
-    from scipy import stats
-
-    samples = [s for s in samples if len(s) >= 2]
-    if len(samples) < 2 or len({float(v) for s in samples for v in s}) < 2:
-        return None
-    return float(stats.kruskal(*samples).pvalue)
-
-
-def _categorical(
-    name: str, choices: Sequence[Any], values: list[Any], ys: np.ndarray, ctx: _Context, importance: float | None
-) -> CategoricalAnalysis:
-    import numpy as np
-    from scipy import stats
-
-    n = len(values)
-    members = {c: np.array([i for i, v in enumerate(values) if v == c], dtype=int) for c in choices}
-    good = ctx.sign * ys
-    # The reference: the choice with the best mean among those tried at least 3 times.
-    tried = [c for c in choices if len(members[c]) >= 3]
-    ref = max(tried, key=lambda c: float(np.mean(good[members[c]]))) if tried else None
-    compared = [c for c in tried if c != ref]
-    p_worse: dict[Any, float] = {}
-    for c in compared:
-        p_worse[c] = float(stats.mannwhitneyu(good[members[c]], good[members[ref]], alternative="less").pvalue)
-    worse = {c for c, p in p_worse.items() if p < ctx.alpha / max(len(compared), 1)}
-
-    stats_ = [
-        ChoiceStat(c, g.count, g.mean, g.median, g.best, p_worse.get(c), c in worse)
-        for c in choices
-        for g in [_group(str(c), c, c, ys[members[c]], ctx.sign)]
-    ]
-    gp = _kruskal([ys[members[c]] for c in choices])
-    order = np.argsort(-good, kind="stable")
-    top_choices = list(dict.fromkeys(values[i] for i in order[: ctx.top_count]))
-    best = ctx.best.params.get(name) if ctx.best is not None else None
-
-    if n < ctx.min_trials:
-        rec = Recommendation("none", f"only {n} COMPLETE trial(s) with {name}; a recommendation needs at least {ctx.min_trials}")
-    elif worse:
-        keep = [c for c in choices if c not in worse]
-        ref_mean = float(np.mean(ys[members[ref]]))
-        why = "; ".join(
-            f"{c} is worse than {ref} (mean {np.mean(ys[members[c]]):.4g} vs {ref_mean:.4g}, "
-            f"one-sided Mann-Whitney p={_p(p_worse[c])})"
-            for c in choices
-            if c in worse
-        )
-        if len(keep) == 1:
-            rec = Recommendation("fix", f"{why}: fix {name} at {keep[0]}", value=keep[0], choices=keep)
-        else:
-            rec = Recommendation("drop", f"{why}: drop {', '.join(str(c) for c in choices if c in worse)}", choices=keep)
-    elif (gp is None or gp >= ctx.alpha) and n >= 3 * ctx.min_trials and best is not None:
-        rec = Recommendation(
-            "fix",
-            f"no choice matters over {n} trials (test across choices p={_p(gp)}): fix {name} at {best}, as in the best trial",
-            value=best,
-        )
-    else:
-        untried = [str(c) for c in choices if len(members[c]) < 3]
-        note = f"; {', '.join(untried)} tried fewer than 3 times" if untried else ""
-        rec = Recommendation(
-            "keep", f"no choice is clearly worse (test across choices p={_p(gp)}{note}): keep all", choices=list(choices)
-        )
-    return CategoricalAnalysis(name, n, stats_, gp, best, importance, rec, top_choices=top_choices)

@@ -212,3 +212,59 @@ def test_derived_space_fixes_drops_and_carries_everything_else_over(tmp_path: Pa
         before.n_trials,
     )
     assert next_study_name("small-gen3", set()) == "small-gen4"
+
+
+def tpe_study_of(tmp_path: Path, objective: Callable[[optuna.Trial], float], n: int) -> list[optuna.trial.FrozenTrial]:
+    """A study as plain Optuna makes it: TPE, so the trials are chosen adaptively."""
+    url = f"sqlite:///{tmp_path / 'tpe.db'}"
+    study = optuna.create_study(storage=url, study_name="tpe", direction="maximize", sampler=optuna.samplers.TPESampler(seed=3))
+    study.optimize(objective, n_trials=n)
+    return optuna.load_study(study_name="tpe", storage=url).get_trials()
+
+
+def test_a_study_of_pure_noise_keeps_every_parameter_and_says_why(tmp_path: Path) -> None:
+    # Values independent of the params: nothing can be learned, so nothing may be fixed or narrowed.
+    rng = np.random.default_rng(7)
+
+    def objective(t: optuna.Trial) -> float:
+        t.suggest_int("depth", 2, 10)
+        t.suggest_float("learning_rate", 0.01, 0.3, log=True)
+        t.suggest_float("l2_leaf_reg", 1, 10)
+        t.suggest_categorical("grow_policy", ["SymmetricTree", "Depthwise", "Lossguide"])
+        return float(rng.normal(0.7, 0.02))
+
+    a = analyze("tpe", tpe_study_of(tmp_path, objective, 80), "maximize")
+    assert {n: p.recommendation.kind for n, p in a.params.items()} == dict.fromkeys(a.params, "keep")
+    assert a.message is not None and "cannot be told apart from noise" in a.message
+    assert "more trials" in a.message
+    assert a.as_dict()["message"] == a.message
+
+
+def test_a_noise_floor_above_the_differences_keeps_everything(tmp_path: Path) -> None:
+    # A clear trend of 0.1 over the range: real without a floor, noise when re-fits spread by 0.5.
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        return 0.1 * t.suggest_float("x", 0, 1) + t.suggest_float("y", 0, 1) * 0 + rng.normal(0, 0.005)
+
+    from hpo.analyze import Noise
+
+    trials = study_of(tmp_path, objective, 60)
+    assert analyze("known", trials, "maximize").message is None
+    a = analyze("known", trials, "maximize", noise=Noise(0.5, "3 re-fits with other seeds", [0.1, 0.9, 0.5]))
+    assert a.message is not None and "noise floor" in a.message
+    assert all(p.recommendation.kind == "keep" for p in a.params.values())
+    assert a.params["x"].recommendation.evidence["noise"] == 0.5
+
+
+def test_evidence_is_stated_and_the_range_comes_from_resampling(tmp_path: Path) -> None:
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        return -abs(t.suggest_int("depth", 1, 16) - 7) + rng.normal(0, 0.3)
+
+    p = analyze("known", study_of(tmp_path, objective, 50), "maximize").params["depth"]
+    rec = p.recommendation
+    ev = rec.evidence
+    assert ev["n_top"] >= ev["min_top"] == 5
+    assert ev["bootstrap"]["resamples"] == 200
+    # The resampled range holds the raw top range, and the narrowed range holds both with a margin.
+    assert ev["bootstrap"]["low"] <= p.top_low and ev["bootstrap"]["high"] >= p.top_high
+    assert rec.low <= ev["bootstrap"]["low"] and rec.high >= ev["bootstrap"]["high"]
+    assert "descriptive" in rec.reason and "bootstrap" in rec.reason
