@@ -115,7 +115,18 @@ PRUNERS: dict[str, Callable[[Any, int], optuna.pruners.BasePruner]] = {
 }
 
 
-def make_sampler(config: Any, seed: int) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    config: Any, seed: int, source_trials: list[optuna.trial.FrozenTrial] | None = None
+) -> optuna.samplers.BaseSampler:
+    """``source_trials``: a parent study's trials, which warm-start a ``cmaes`` sampler (WS-CMA-ES)."""
+    if source_trials and config.name == "cmaes":
+        import warnings
+
+        import optuna
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.CmaEsSampler(n_startup_trials=config.n_startup_trials, seed=seed, source_trials=source_trials)
     return SAMPLERS[config.name](config, seed)
 
 

@@ -24,10 +24,11 @@ from hpo.analyze._results import (
 )
 from hpo.analyze._stats import analyze
 from hpo.analyze._study import DASHBOARD_POINTS, IMPORTANCE_METHODS, AnalyzeResult, analyze_study
-from hpo.analyze._warm_start import Inheritance, inherited_trials, to_distribution
+from hpo.analyze._warm_start import RUN_FIRST, Inheritance, inherited_trials, source_trials, to_distribution
 
 __all__ = [
     "DASHBOARD_POINTS",
+    "RUN_FIRST",
     "IMPORTANCE_METHODS",
     "MIN_TRIALS",
     "TOP_FRACTION",
@@ -52,6 +53,7 @@ __all__ = [
     "markdown",
     "next_study_name",
     "recommended",
+    "source_trials",
     "to_distribution",
     "write_space",
 ]

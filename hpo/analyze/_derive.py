@@ -19,6 +19,29 @@ from hpo.errors import HpoError
 from hpo.space import parse_space
 
 _GEN_RE = re.compile(r"^(?P<base>.+)-gen(?P<n>\d+)$")
+_VERSION_SUFFIX_RE = re.compile(r"-v\d+\.\d+\.\d+(-gen\d+)?$")
+
+
+def parse_new_data(version: str | None, source: str | None) -> dict[str, Any] | None:
+    """``hpo analyze --data-version/--data-source`` as a ``data`` section update, checked."""
+    if version is None:
+        return None
+    from hpo.space._data import _VERSION_RE
+
+    if not _VERSION_RE.match(version):
+        raise HpoError(f"--data-version must look like v<MAJOR>.<MINOR>.<PATCH> (e.g. v0.2.0), but got {version!r}")
+    out: dict[str, Any] = {"version": version}
+    if source is not None:
+        if "=" in source:
+            parts = dict(p.split("=", 1) for p in source.split(",") if "=" in p)
+            if set(parts) != {"train", "validation", "test"} or source.count("=") != 3:
+                raise HpoError(f"--data-source with '=' must be train=PATH,validation=PATH,test=PATH, but got {source!r}")
+            out["source"] = parts
+        elif not source.strip():
+            raise HpoError("--data-source must not be empty")
+        else:
+            out["source"] = source
+    return out
 
 
 @dataclass(frozen=True)
@@ -36,8 +59,13 @@ def derive_space(
     at: str,
     storage: str | None,
     warm_start: bool,
+    data: dict[str, Any] | None = None,
 ) -> DerivedSpace | None:
-    """The parent's space with the analysis' recommendations applied, or None if nothing changes."""
+    """The parent's space with the analysis' recommendations applied, or None if nothing changes.
+
+    ``data``: a new data version (``version``, optionally ``source``) for the derived space: it is
+    then written even when no parameter changes, to search the new data from what the parent learned.
+    """
     raw = yaml.safe_load(parent_yaml)
     params: dict[str, Any] = raw["params"]
     fixed: dict[str, Any] = dict(raw.get("fixed") or {})
@@ -56,6 +84,15 @@ def derive_space(
         elif rec.kind == "drop":
             params[name] = {**params[name], "choices": rec.choices}
         changes.append(f"{name}: {rec.kind}: {rec.reason}")
+    if data is not None:
+        old = raw["data"].get("version")
+        raw["data"] = {**raw["data"], **data}
+        if isinstance(data.get("source"), dict):
+            raw["data"].pop("split", None)  # three files are the split
+        changes.append(
+            f"data: {old} -> {data['version']}: transfer to the new data version; the parent's best configurations "
+            "that fit this space run first, and no value is copied (other data is not comparable)"
+        )
     if not changes:
         return None
     raw["study"] = study
@@ -71,8 +108,13 @@ def derive_space(
     return DerivedSpace(study, text, changes)
 
 
-def next_study_name(parent: str, taken: set[str]) -> str:
-    """``name`` -> ``name-gen2`` -> ``name-gen3``; skipping names already taken."""
+def next_study_name(parent: str, taken: set[str], data_version: str | None = None) -> str:
+    """``name`` -> ``name-gen2`` -> ``name-gen3``; skipping names already taken. For a new data
+    version: ``name-v0.1.0`` -> ``name-v0.2.0`` (``name`` -> ``name-v0.2.0``), then ``-gen2`` on."""
+    if data_version is not None:
+        base = _VERSION_SUFFIX_RE.sub("", parent)
+        new = f"{base}-{data_version}"
+        return new if new not in taken else next_study_name(new, taken)
     m = _GEN_RE.match(parent)
     base, n = (m["base"], int(m["n"]) + 1) if m else (parent, 2)
     while f"{base}-gen{n}" in taken:

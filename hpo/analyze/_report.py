@@ -68,7 +68,7 @@ def figures(
         with_param = [t for t in complete if name in t.params]
         drawn = [t for t in shown if name in t.params]
         fig = (
-            _numeric_figure(p, with_param, drawn, top_numbers, metric)
+            _numeric_figure(p, with_param, drawn, top_numbers, metric, a)
             if isinstance(p, NumericAnalysis)
             else _categorical_figure(p, drawn, metric)
         )
@@ -98,6 +98,7 @@ def _numeric_figure(
     drawn: Sequence[optuna.trial.FrozenTrial],
     top: set[int],
     metric: str,
+    a: Analysis,
 ) -> go.Figure:
     import numpy as np
     import plotly.graph_objects as go
@@ -158,7 +159,36 @@ def _numeric_figure(
             row=1,
             col=1,
         )
-    elif r.kind == "fix":
+    band = (r.evidence or {}).get("bootstrap")
+    if band:
+        # Where the top trials sit, over bootstrap resamples: the evidence behind a narrowed range.
+        fig.add_vrect(
+            x0=band["low"],
+            x1=band["high"],
+            fillcolor="rgba(0,0,0,0)",
+            line={"color": "#08519c", "width": 1, "dash": "dot"},
+            annotation_text=f"top trials, {band['resamples']} resamples",
+            annotation_position="bottom left",
+            annotation_font_size=10,
+            row=1,
+            col=1,
+        )
+    if a.noise is not None and a.best_value is not None:
+        # Trials in this band are within the noise floor of the best: no measurable difference.
+        edge = a.best_value - a.noise.sd if a.direction == "maximize" else a.best_value + a.noise.sd
+        fig.add_hrect(
+            y0=min(edge, a.best_value),
+            y1=max(edge, a.best_value),
+            fillcolor="#fdae6b",
+            opacity=0.2,
+            line_width=0,
+            annotation_text=f"noise floor (sd {a.noise.sd:.3g})",
+            annotation_position="bottom right",
+            annotation_font_size=10,
+            row=1,
+            col=1,
+        )
+    if r.kind == "fix":
         fig.add_vline(
             x=r.value, line={"color": _KIND_COLOUR["fix"], "dash": "dot"}, annotation_text=f"fix {_num(r.value)}", row=1, col=1
         )
@@ -175,8 +205,10 @@ def _numeric_figure(
 
     for g in p.groups:
         inside = (xs >= g.low) & (xs <= g.high) if g.low != g.high else xs == g.low
-        fig.add_trace(_box(g.label, ys[inside], "#6baed6"), row=1, col=2)
-    fig.update_xaxes(title_text=p.name, type="category", row=1, col=2)
+        if inside.any():  # an empty value is a gap on the axis, not a box at 0
+            fig.add_trace(_box(g.label, ys[inside], "#6baed6"), row=1, col=2)
+    labels = [g.label for g in p.groups]
+    fig.update_xaxes(title_text=p.name, type="category", categoryorder="array", categoryarray=labels, row=1, col=2)
     _layout(fig, p)
     return fig
 
@@ -186,8 +218,6 @@ def _box(label: str, ys: Any, colour: str) -> go.Box:
     import numpy as np
     import plotly.graph_objects as go
 
-    if len(ys) == 0:
-        return go.Box(x=[label], q1=[None], median=[None], q3=[None], name=label, showlegend=False)
     q1, med, q3 = (float(v) for v in np.percentile(ys, [25, 50, 75]))
     return go.Box(
         x=[label],
@@ -272,6 +302,9 @@ def html_page(a: Analysis, figs: dict[str, go.Figure], metric: str, derived: str
         for i, (name, fig) in enumerate(figs.items())
     ]
     best = "-" if a.best_number is None else f"#{a.best_number}: {a.best_value:.6g}"
+    message_html = f"<p class='message'><b>{html.escape(a.message)}</b></p>" if a.message else ""
+    if a.noise is not None:
+        message_html += f"<p>Noise floor: sd {a.noise.sd:.3g} ({html.escape(a.noise.source)}).</p>"
     derived_html = f"<p>Derived space: <code>{html.escape(derived)}</code></p>" if derived else ""
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>hpo analyze: {html.escape(a.study)}</title>
@@ -284,7 +317,7 @@ tr.reason td {{ color: #555; font-size: 0.9em; border-bottom: 2px solid #ccc; }}
 <h1>Study {html.escape(a.study)}</h1>
 <p>{a.n_complete} COMPLETE of {a.n_trials} trials; metric {html.escape(metric)} ({a.direction}); best trial {best};
 top trials: the best {a.top_fraction:.0%} ({a.top_count}); importance: {a.importance_method or "not computed"}.</p>
-{derived_html}
+{message_html}{derived_html}
 <table><tr><th>parameter</th><th>searched</th><th>pearson r</th><th>spearman rho</th><th>importance</th>
 <th>top range</th><th>recommendation</th><th>next</th></tr>{rows}</table>
 {"".join(parts)}
@@ -310,6 +343,10 @@ def markdown(a: Analysis, metric: str, derived: str | None) -> str:
             f"{_f(p.importance, '.2f')} | {p.top_range} | **{p.recommendation.kind}** {recommended(p)} |"
         )
     lines.append("")
+    if a.message:
+        lines += [f"**{a.message}**", ""]
+    if a.noise is not None:
+        lines += [f"Noise floor: sd {a.noise.sd:.3g} ({a.noise.source}).", ""]
     lines += [f"- **{p.name}**: {p.recommendation.reason}" for p in a.params.values()]
     if derived:
         lines += ["", f"Derived space: `{derived}`"]

@@ -104,10 +104,7 @@ def analyze(
     if n >= min_trials:
         spread = abs(float(np.median(np.sort(sign * values)[-top_count:])) - float(np.median(sign * values)))
         if not clear and noise is not None and any(st.min_p < ctx.alpha_each for st in stats_.values()):
-            message = (
-                f"no parameter's effect over {n} COMPLETE trials reaches the noise floor "
-                f"({noise.sd:.3g}, {noise.source})"
-            )
+            message = f"no parameter's effect over {n} COMPLETE trials reaches the noise floor ({noise.sd:.3g}, {noise.source})"
         elif not clear:
             message = (
                 f"no parameter has a clear effect on the objective over {n} COMPLETE trials (every descriptive "

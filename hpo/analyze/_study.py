@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.analyze._derive import derive_space, next_study_name, write_space
+from hpo.analyze._derive import derive_space, next_study_name, parse_new_data, write_space
+from hpo.analyze._noise import NOISE_REFITS, measure_noise
 from hpo.analyze._report import figures, html_id, html_page, markdown
 from hpo.analyze._results import MIN_TRIALS, TOP_FRACTION, Analysis
 from hpo.analyze._stats import analyze
 from hpo.errors import HpoError, StudyError
 from hpo.models import MODELS
-from hpo.schema import STUDY_METRIC, STUDY_MODEL, STUDY_SPACE_YAML
+from hpo.schema import STUDY_DATA_VERSION, STUDY_METRIC, STUDY_MODEL, STUDY_SPACE_YAML
 from hpo.space import NAME_RE
 from hpo.studies import complete_trials, load_named_or_newest, study_names, trial_counts
 from hpo.tracking import StudyProjection, client, tracking_uri
@@ -72,6 +73,9 @@ def analyze_study(
     write: bool = True,
     name: str | None = None,
     warm_start: bool = True,
+    noise_refits: int = NOISE_REFITS,
+    data_version: str | None = None,
+    data_source: str | None = None,
     workspace: Workspace | None = None,
     warn: Callable[[str], None] = lambda _: None,
 ) -> AnalyzeResult:
@@ -83,16 +87,28 @@ def analyze_study(
             in the derived space's ``derived_from.storage`` (unless it holds a password).
         top: fraction of best trials whose range counts as "where the top trials sit".
         name: study name of the derived space (default ``<study>-gen<N>``).
-        warm_start: the derived study starts with the parent's trials that lie inside it.
+        warm_start: the derived study sees the parent's trials as history (same data), and runs
+            the parent's best configurations that fit it first.
+        noise_refits: for a study hpo ran, re-fit the best trial with this many other seeds to
+            measure the noise floor (0: no floor; below 2 nothing can be measured).
+        data_version: derive for this new data version (transfer: the parent's best
+            configurations run first; no values are copied, since other data is not comparable).
+        data_source: the new version's ``data.source`` (a path, ``sklearn:<name>``, or
+            ``train=PATH,validation=PATH,test=PATH``); default: the parent's.
     """
     if not 0 < top < 1:
         raise HpoError(f"--top must lie strictly between 0 and 1 (a fraction of trials), but got {top}")
     if min_trials < 3:
         raise HpoError(f"--min-trials must be >= 3, but got {min_trials}")
+    if noise_refits < 0 or noise_refits == 1:
+        raise HpoError(f"--noise-refits must be 0 (no noise floor) or at least 2, but got {noise_refits}")
     if importance is not None and importance not in IMPORTANCE_METHODS:
         raise HpoError(f"--importance must be one of {', '.join(IMPORTANCE_METHODS)} or none, but got {importance!r}")
     if name is not None and not NAME_RE.match(name):
         raise HpoError(f"--name must start with a letter or digit and hold only letters, digits, '.', '_', '-', but got {name!r}")
+    if data_source is not None and data_version is None:
+        raise HpoError("--data-source needs --data-version: a new source is a new data version")
+    new_data = parse_new_data(data_version, data_source)
     ws = workspace or load_workspace()
     url = ws.storage_url(storage)
     s = _load(url, study)
@@ -113,6 +129,9 @@ def analyze_study(
     model = MODELS.get(str(attrs.get(STUDY_MODEL)))
     metric = str(attrs.get(STUDY_METRIC) or "objective")
     direction = "maximize" if s.direction.name == "MAXIMIZE" else "minimize"
+    noise = None
+    if noise_refits and attrs.get(STUDY_SPACE_YAML) and len(trials) >= min_trials:
+        noise = measure_noise(s, trials, direction, ws, noise_refits, warn)
     analysis = analyze(
         s.study_name,
         trials,
@@ -123,6 +142,7 @@ def analyze_study(
         hard_limits=dict(model.hard_limits) if model else None,
         importance=importance,  # type: ignore[arg-type]
         n_trials=n_trials,
+        noise=noise,
     )
     result = AnalyzeResult(analysis, metric, url)
     if not write:
@@ -130,8 +150,15 @@ def analyze_study(
 
     derived = None
     hpo_study = bool(attrs.get(STUDY_SPACE_YAML))
-    if hpo_study and analysis.enough:
-        derived = _derive(s, analysis, ws, url, storage, name, warm_start)
+    if new_data is not None and not hpo_study:
+        raise StudyError(f"--data-version: study {s.study_name!r} was not run by hpo (no space recorded) to derive from")
+    if new_data is not None and new_data["version"] == attrs.get(STUDY_DATA_VERSION):
+        raise HpoError(
+            f"--data-version {new_data['version']}: that is study {s.study_name!r}'s own data version; "
+            "to derive for the same data, leave the option out"
+        )
+    if hpo_study and (analysis.enough or new_data is not None):
+        derived = _derive(s, analysis, ws, url, storage, name, warm_start, new_data)
         if derived is None:
             result.notes.append("no parameter changes: no derived space written")
     elif not hpo_study:
@@ -172,16 +199,25 @@ def _load(url: str, name: str | None) -> optuna.Study:
 
 
 def _derive(
-    s: optuna.Study, analysis: Analysis, ws: Workspace, url: str, storage: str | None, name: str | None, warm_start: bool
+    s: optuna.Study,
+    analysis: Analysis,
+    ws: Workspace,
+    url: str,
+    storage: str | None,
+    name: str | None,
+    warm_start: bool,
+    new_data: dict[str, Any] | None,
 ) -> tuple[str, Path, str] | None:
     taken = set(study_names(url))
     taken |= {p.stem for p in ws.search_spaces_dir.glob("*.yaml")}
     if name is not None and name in taken:
         raise HpoError(f"--name {name}: a study or space file of that name exists already ({url}, {ws.search_spaces_dir})")
-    new = name or next_study_name(s.study_name, taken)
+    new = name or next_study_name(s.study_name, taken, None if new_data is None else new_data["version"])
     at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     recorded = storage if storage and not _has_password(storage) else None
-    derived = derive_space(s.user_attrs[STUDY_SPACE_YAML], analysis, study=new, at=at, storage=recorded, warm_start=warm_start)
+    derived = derive_space(
+        s.user_attrs[STUDY_SPACE_YAML], analysis, study=new, at=at, storage=recorded, warm_start=warm_start, data=new_data
+    )
     if derived is None:
         return None
     return new, ws.search_spaces_dir / f"{new}.yaml", derived.text

@@ -1,13 +1,22 @@
-"""Warm start: a derived study starts with its parent's COMPLETE trials that lie inside the new space.
+"""Warm start of a derived study from its parent.
 
-They are prior observations (same value, intermediate values and seed), so no evaluation is
-wasted; the study records which trials it inherited, and each inherited trial where it came from.
+Same data (a *soft* warm start): the parent's whole COMPLETE history becomes the derived study's
+first trials, each stored with the parent's own distributions, so the sampler keeps every
+observation (also those outside the new ranges) while it samples inside them. Same value,
+intermediate values and seed: no evaluation is wasted.
+
+Other data (*transfer*, e.g. the next data version): no value is copied, since values measured
+on other data are not comparable.
+
+In both modes the parent's best configurations that fit the new space run first (the parent's
+best first), and a ``cmaes`` sampler gets the parent's trials as ``source_trials`` (WS-CMA-ES).
+The study records what it inherited, and each inherited trial where it came from.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -34,65 +43,134 @@ if TYPE_CHECKING:
 
 # Trial user attributes an inherited trial keeps from its parent.
 _KEPT_ATTRS = (TRIAL_SEED, TRIAL_FIT_SECONDS, TRIAL_BEST_ITERATION, TRIAL_VALIDATION_METRICS)
+RUN_FIRST = 3  # the parent's best configurations that run first
 
 
 @dataclass(frozen=True)
 class Inheritance:
     parent: str
-    trials: list[optuna.trial.FrozenTrial]
+    transfer: bool  # the parent measured other data: nothing but configurations carries over
+    trials: list[optuna.trial.FrozenTrial] = field(default_factory=list)  # history (same data only)
+    first: list[dict[str, Any]] = field(default_factory=list)  # configurations to run first, best first
+    first_numbers: list[int] = field(default_factory=list)  # their trial numbers in the parent
 
     @property
     def numbers(self) -> list[int]:
         return [t.user_attrs[TRIAL_INHERITED_FROM]["trial"] for t in self.trials]
 
+    def record(self) -> dict[str, Any]:
+        """What the derived study records of it (``inherited_trials``)."""
+        return {
+            "study": self.parent,
+            "mode": "transfer" if self.transfer else "history",
+            "trials": self.numbers,
+            "run_first": self.first_numbers,
+        }
 
-def inherited_trials(prep: Prepared, url: str) -> Inheritance:
-    """The parent's COMPLETE trials that lie inside this space, as new trials for it.
 
-    Raises:
-        StudyError: the parent study is missing, or measured something else (data, metric, model).
-    """
+def parent_study(prep: Prepared, url: str) -> optuna.Study:
+    """The study ``prep``'s space was derived from, checked to have measured the same thing."""
     space, where = prep.space, prep.where
     d = space.derived_from
     assert d is not None
-    parent_url = d.storage or url
     try:
-        parent = load_study(parent_url, d.study)
+        parent = load_study(d.storage or url, d.study)
     except StudyError as e:
         raise StudyError(f"{where}: `derived_from.warm_start` needs the parent study: {e}") from None
     attrs = parent.user_attrs
-    for key, ours, what in (
-        (STUDY_DIGESTS, prep.data.digests, "other data (split digests)"),
-        (STUDY_METRIC, space.metric, "another metric"),
-        (STUDY_MODEL, space.model, "another model"),
-    ):
+    for key, ours, what in ((STUDY_METRIC, space.metric, "another metric"), (STUDY_MODEL, space.model, "another model")):
         if attrs.get(key) != ours:
             raise StudyError(
                 f"{where}: `derived_from.warm_start` needs a parent that measured the same thing, but study "
                 f"{d.study!r} has {what}; set `warm_start: false`"
             )
-    parent_fixed = dict((yaml.safe_load(attrs.get(STUDY_SPACE_YAML) or "{}") or {}).get("fixed") or {})
-    dists = {name: to_distribution(p) for name, p in space.params.items()}
+    return parent
 
+
+def inherited_trials(prep: Prepared, url: str, run_first: int = RUN_FIRST) -> Inheritance:
+    """What the derived study of ``prep`` starts from (see the module docstring).
+
+    Raises:
+        StudyError: the parent study is missing, or measured with another metric or model.
+    """
     import optuna
     from optuna.trial import TrialState
 
-    out = []
-    for t in parent.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if not _inside(t, dists, space, parent_fixed):
+    space = prep.space
+    parent = parent_study(prep, url)
+    name = parent.study_name
+    transfer = parent.user_attrs.get(STUDY_DIGESTS) != prep.data.digests
+    parent_fixed = dict((yaml.safe_load(parent.user_attrs.get(STUDY_SPACE_YAML) or "{}") or {}).get("fixed") or {})
+    dists = {n: to_distribution(p) for n, p in space.params.items()}
+    sign = 1 if parent.direction.name == "MAXIMIZE" else -1
+    ranked = sorted(
+        (t for t in parent.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None),
+        key=lambda t: (-sign * t.value, t.number),  # type: ignore[operator]
+    )
+    first: list[dict[str, Any]] = []
+    first_numbers: list[int] = []
+    for t in ranked:
+        if len(first) >= run_first:
+            break
+        if _inside(t, dists, space, parent_fixed):
+            first.append({n: t.params[n] for n in dists})
+            first_numbers.append(t.number)
+    history = []
+    for t in [] if transfer else sorted(ranked, key=lambda t: t.number):
+        kept = _history_dists(t, dists, space, parent_fixed)
+        if kept is None:
             continue
-        kept = {k: t.user_attrs[k] for k in _KEPT_ATTRS if k in t.user_attrs}
-        kept[TRIAL_INHERITED_FROM] = {"study": d.study, "trial": t.number}
-        out.append(
+        attrs = {k: t.user_attrs[k] for k in _KEPT_ATTRS if k in t.user_attrs}
+        attrs[TRIAL_INHERITED_FROM] = {"study": name, "trial": t.number}
+        history.append(
             optuna.trial.create_trial(
-                params={n: t.params[n] for n in dists},
-                distributions=dists,
+                params={n: t.params[n] for n in kept},
+                distributions=kept,
                 value=t.value,
                 intermediate_values=dict(t.intermediate_values),
-                user_attrs=kept,
+                user_attrs=attrs,
             )
         )
-    return Inheritance(d.study, out)
+    return Inheritance(name, transfer, history, first, first_numbers)
+
+
+def source_trials(prep: Prepared, url: str) -> list[optuna.trial.FrozenTrial]:
+    """The parent's COMPLETE trials that tuned every parameter of this space: WS-CMA-ES' source."""
+    from optuna.trial import TrialState
+
+    parent = parent_study(prep, url)
+    names = set(prep.space.params)
+    return [t for t in parent.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if names <= set(t.params)]
+
+
+def _history_dists(
+    t: optuna.trial.FrozenTrial, dists: dict[str, Any], space: SpaceFile, parent_fixed: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The distributions a parent trial is stored under in the derived study, or None to leave it out.
+
+    Numeric parameters keep the parent's distribution, so a value outside the new range stays an
+    observation. A categorical one takes the new choices (the storage allows one set per
+    parameter), which leaves out a trial whose choice was dropped. A parameter the space now
+    fixes is not carried (it is no longer searched); a value fixed in both must agree.
+    """
+    out = {}
+    for name, dist in dists.items():
+        if name not in t.params:
+            continue
+        if dist.__class__.__name__ == "CategoricalDistribution":
+            if t.params[name] not in dist.choices:
+                return None
+            out[name] = dist
+        elif type(t.distributions[name]) is type(dist) and getattr(t.distributions[name], "log", None) == getattr(
+            dist, "log", None
+        ):
+            out[name] = t.distributions[name]
+        else:
+            return None
+    for name in set(parent_fixed) & set(space.fixed):
+        if not _same(parent_fixed[name], space.fixed[name]):
+            return None
+    return out or None
 
 
 def _inside(t: optuna.trial.FrozenTrial, dists: dict[str, Any], space: SpaceFile, parent_fixed: dict[str, Any]) -> bool:

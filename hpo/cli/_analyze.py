@@ -19,7 +19,18 @@ def analyze(
     min_trials: int = typer.Option(10, help="COMPLETE trials needed before anything is recommended."),
     importance: str = typer.Option("ped-anova", help="Optuna importance evaluator: ped-anova, fanova (slow), mdi or none."),
     name: Optional[str] = typer.Option(None, help="Study name of the derived space. Default: <study>-gen<N>."),
-    warm_start: bool = typer.Option(True, help="Let the derived study start with the parent's trials that lie inside it."),
+    warm_start: bool = typer.Option(
+        True, help="Let the derived study see the parent's trials (same data) and run its best configurations first."
+    ),
+    noise_refits: int = typer.Option(
+        3, help="Re-fit the best trial with this many other seeds to measure the noise floor (0: none)."
+    ),
+    data_version: Optional[str] = typer.Option(
+        None, help="Derive for this new data version (transfer): its study starts from this study's best configurations."
+    ),
+    data_source: Optional[str] = typer.Option(
+        None, help="The new version's data.source: a path, sklearn:<name>, or train=PATH,validation=PATH,test=PATH."
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the analysis; write nothing (no report, space, note or artifact)."
     ),
@@ -45,6 +56,9 @@ def analyze(
             write=not dry_run,
             name=name,
             warm_start=warm_start,
+            noise_refits=noise_refits,
+            data_version=data_version,
+            data_source=data_source,
             warn=lambda text: err.print(f"warning: {text}", highlight=False, markup=False),
         )
         if as_json:

@@ -165,6 +165,10 @@ def print_analysis(console: Console, a: Analysis, metric: str, groups: bool = Fa
             f"[{_KIND_STYLE[r.kind]}]{r.kind}[/] {recommended(p)}",
         )
     console.print(t)
+    if a.noise is not None:
+        console.print(f"Noise floor: sd {a.noise.sd:.3g} ({a.noise.source}).", highlight=False)
+    if a.message:
+        console.print(f"[yellow]{a.message}.[/]", highlight=False, soft_wrap=True)
     for p in a.params.values():
         console.print(f"  [bold]{p.name}[/] {p.recommendation.kind}: {p.recommendation.reason}", highlight=False, soft_wrap=True)
     if groups:
@@ -213,6 +217,17 @@ def show_lines(d: StudyDetail) -> list[str]:
     ]
     if d.children:
         lines.append(f"derived      {', '.join(d.children)}")
+    inh = r.inherited or {}
+    if inh:
+        first = ", ".join(f"#{n}" for n in inh.get("run_first", [])) or "none"
+        if inh.get("mode") == "transfer":
+            lines.append(
+                f"warm start   transfer from {inh.get('study')} (other data): its trials {first} ran first; no values copied"
+            )
+        else:
+            lines.append(
+                f"warm start   history: {len(inh.get('trials', []))} trials of {inh.get('study')}; its trials {first} ran first"
+            )
     for reason in (r.derived_from or {}).get("reasons", []):
         lines.append(f"  because    {reason}")
     b = d.best

@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hpo import __version__
-from hpo.analyze import inherited_trials
+from hpo.analyze import inherited_trials, source_trials
 from hpo.errors import StudyError
 from hpo.prepare import Prepared
 from hpo.provenance import source_version
@@ -53,7 +53,7 @@ def open_study(prep: Prepared, url: str) -> tuple[optuna.Study, bool]:
     sampler = make_sampler(space.sampler, space.seed)
     pruner = make_pruner(space.pruner, prep.max_iterations)
     inheritance = None
-    if space.derived_from is not None and space.derived_from.warm_start and not _exists(storage, space.study):
+    if warm_started(prep) and not _exists(storage, space.study):
         inheritance = inherited_trials(prep, url)  # checked before anything is written
     try:
         study = optuna.create_study(
@@ -67,10 +67,26 @@ def open_study(prep: Prepared, url: str) -> tuple[optuna.Study, bool]:
         study.set_user_attr(key, value)
     if inheritance is not None:
         study.add_trials(inheritance.trials)
-        study.set_user_attr(STUDY_INHERITED, {"study": inheritance.parent, "trials": inheritance.numbers})
+        if not isinstance(space.sampler, GridSamplerConfig):
+            # The parent's best configurations take the first budget slots.
+            first = inheritance.first[: prep.budget] if prep.budget is not None else inheritance.first
+            for slot, params in enumerate(first):
+                study.enqueue_trial(params, user_attrs={TRIAL_SLOT: slot}, skip_if_exists=False)
+        study.set_user_attr(STUDY_INHERITED, inheritance.record())
     # Written last: workers that found the study already created wait for it.
     study.set_user_attr(STUDY_READY, True)
     return study, True
+
+
+def warm_started(prep: Prepared) -> bool:
+    d = prep.space.derived_from
+    return d is not None and d.warm_start
+
+
+def sampler_for(prep: Prepared, url: str, seed: int) -> optuna.samplers.BaseSampler:
+    """The space's sampler; a warm-started ``cmaes`` one gets the parent's trials as its source."""
+    source = source_trials(prep, url) if warm_started(prep) and prep.space.sampler.name == "cmaes" else None
+    return make_sampler(prep.space.sampler, seed, source)
 
 
 def _exists(storage: optuna.storages.BaseStorage, name: str) -> bool:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from hpo.prepare import Prepared
 from hpo.run._objective import Objective
 from hpo.run._result import Progress
-from hpo.samplers import make_pruner, make_sampler
+from hpo.run._study import sampler_for
+from hpo.samplers import make_pruner
 from hpo.schema import (
     TRIAL_ERROR,
     TRIAL_FAILED_TRIAL,
@@ -133,7 +134,7 @@ def _worker_loop(
     study = optuna.load_study(
         study_name=space.study,
         storage=open_storage(args.storage, create=False),
-        sampler=make_sampler(space.sampler, seed),
+        sampler=sampler_for(prep, args.storage, seed),
         pruner=make_pruner(space.pruner, prep.max_iterations),
     )
     objective = Objective(prep, thread_count=args.threads)
