@@ -96,9 +96,15 @@ def _roc_auc(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, n_classes: int)
 
 
 def _logloss(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, n_classes: int) -> float:
-    from sklearn.metrics import log_loss
+    """scikit-learn's ``log_loss`` (probabilities clipped to [eps, 1 - eps]), in numpy: CatBoost
+    scores it on the validation set after every iteration, where ``log_loss``'s input checks
+    took 9 ms a call, more than half of a 100-iteration fit on a small table."""
+    import numpy as np
 
-    return float(log_loss(y, proba, labels=list(range(n_classes))))
+    p = np.asarray(proba, dtype=float)
+    eps = np.finfo(p.dtype).eps
+    picked = np.clip(p[np.arange(len(p)), np.asarray(y, dtype=int)], eps, 1 - eps)
+    return float(-np.mean(np.log(picked)))
 
 
 METRICS: dict[str, Metric] = {
