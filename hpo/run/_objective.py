@@ -11,6 +11,7 @@ from hpo.models import train, trial_seed
 from hpo.prepare import Prepared
 from hpo.run._suggest import suggest
 from hpo.schema import TRIAL_BEST_ITERATION, TRIAL_FIT_SECONDS, TRIAL_SEED, TRIAL_VALIDATION_METRICS, TRIAL_WORKER
+from hpo.storage import set_intermediate_values
 
 if TYPE_CHECKING:
     import optuna
@@ -39,11 +40,16 @@ class Objective:
         trial.set_user_attr(TRIAL_WORKER, f"{socket.gethostname()}:{os.getpid()}")
         tuned = suggest(trial, dict(space.params))
 
+        curve: dict[int, float] = {}
+
         def report(step: int, value: float) -> bool:
             if not math.isfinite(value):
                 return True
+            if not self._prunes:
+                curve[step] = value  # nothing reads it live: written once, after the fit
+                return True
             trial.report(value, step)
-            return not (self._prunes and trial.should_prune())
+            return not trial.should_prune()
 
         result = train(
             model=space.model,
@@ -54,6 +60,8 @@ class Objective:
             thread_count=self._threads,
             report=report,
         )
+        if curve:
+            set_intermediate_values(trial, curve)
         trial.set_user_attr(TRIAL_FIT_SECONDS, round(result.fit_seconds, 4))
         trial.set_user_attr(TRIAL_BEST_ITERATION, result.best_iteration)
         trial.set_user_attr(TRIAL_VALIDATION_METRICS, result.metrics)

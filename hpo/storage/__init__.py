@@ -15,6 +15,7 @@ from hpo.storage._optuna import (
     heartbeat_enabled,
     in_distribution,
     rdb_backend,
+    set_intermediate_values,
     stale_trial_ids,
     storage_of,
     study_id,
@@ -24,6 +25,7 @@ from hpo.storage._optuna import (
 )
 
 __all__ = [
+    "set_intermediate_values",
     "GRACE_PERIOD",
     "HEARTBEAT_INTERVAL",
     "MAX_RETRY",

@@ -41,6 +41,33 @@ def rdb_backend(storage: optuna.storages.BaseStorage) -> Any:
     return backend if isinstance(backend, RDBStorage) else None
 
 
+def set_intermediate_values(trial: optuna.Trial, values: dict[int, float]) -> None:
+    """A trial's per-step values in one transaction: ``trial.report`` commits each one (about
+    10 ms apiece on SQLite, 0.5 s for a fit's 50), which only pays when a pruner reads them live."""
+    storage = storage_of(trial.study)
+    backend = rdb_backend(storage)
+    if backend is None:
+        for step, value in values.items():
+            trial.report(value, step)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        row = models.TrialModel.find_or_raise_by_id(trial._trial_id, session)
+        backend.check_trial_is_updatable(trial._trial_id, row.state)
+        known = {v.step for v in row.intermediate_values}
+        for step, value in sorted(values.items()):
+            if step in known:
+                continue
+            stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+            session.add(
+                models.TrialIntermediateValueModel(
+                    trial_id=trial._trial_id, step=step, intermediate_value=stored, intermediate_value_type=kind
+                )
+            )
+
+
 def trial_by_number(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
     """One trial, read alone (``study.trials[number]`` reads them all). Raises KeyError if absent."""
     storage = storage_of(study)
