@@ -31,7 +31,8 @@ STUDY_DERIVED_FROM = "derived_from"  # lineage: the parent study and the analysi
 STUDY_HPO_VERSION = "hpo_version"
 STUDY_CREATED_AT = "created_at"
 STUDY_READY = "hpo_ready"  # written last: the study's attributes are complete
-STUDY_INHERITED = "inherited_trials"  # warm start: {study, trials}
+STUDY_INHERITED = "inherited_trials"  # warm start: {study, mode, trials, run_first}
+STUDY_NOISE = "noise_floor"  # hpo analyze: {trial, values}, the best trial's re-fits with other seeds
 STUDY_MLFLOW_PARENT_RUN = "mlflow_parent_run_id"  # the study's parent run in its HPO space
 
 # --- trial user attributes ------------------------------------------------------------------------

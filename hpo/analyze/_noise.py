@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from hpo.analyze._results import Noise
 from hpo.errors import HpoError
+from hpo.schema import STUDY_NOISE
 from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -28,9 +29,13 @@ def measure_noise(
     ws: Workspace,
     refits: int,
     warn: Callable[[str], None],
+    keep: bool = True,
 ) -> Noise | None:
     """The sd of the best trial's value over ``refits`` other seeds, or None (with a warning) when
-    it cannot be re-fitted here (data moved or changed, a trial without a recorded seed)."""
+    it cannot be re-fitted here (data moved or changed, a trial without a recorded seed).
+
+    The values are kept in the study (``keep``), so the next analysis with the same best trial
+    re-fits nothing."""
     from dataclasses import replace
 
     from hpo.models import trial_seed
@@ -38,6 +43,10 @@ def measure_noise(
     from hpo.storage import trial_by_number
 
     best = (max if direction == "maximize" else min)(trials, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
+    source = f"{refits} re-fits of trial #{best.number} with other seeds"
+    kept = study.user_attrs.get(STUDY_NOISE) or {}
+    if kept.get("trial") == best.number and len(kept.get("values", [])) == refits:
+        return Noise(statistics.stdev(kept["values"]), source, list(kept["values"]))
     try:
         recipe = Recipe.from_trial(study, trial_by_number(study, best.number))  # the light copy has no attributes
         data = recipe.load_data(ws, f"study {study.study_name!r}")
@@ -45,8 +54,6 @@ def measure_noise(
     except HpoError as e:
         warn(f"no noise floor: trial #{best.number} could not be re-fitted ({e})")
         return None
-    return Noise(
-        statistics.stdev(values),
-        f"{refits} re-fits of trial #{best.number} with other seeds",
-        values,
-    )
+    if keep:
+        study.set_user_attr(STUDY_NOISE, {"trial": best.number, "values": values})
+    return Noise(statistics.stdev(values), source, values)

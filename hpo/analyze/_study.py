@@ -131,7 +131,7 @@ def analyze_study(
     direction = "maximize" if s.direction.name == "MAXIMIZE" else "minimize"
     noise = None
     if noise_refits and attrs.get(STUDY_SPACE_YAML) and len(trials) >= min_trials:
-        noise = measure_noise(s, trials, direction, ws, noise_refits, warn)
+        noise = measure_noise(s, trials, direction, ws, noise_refits, warn, keep=write)
     analysis = analyze(
         s.study_name,
         trials,

@@ -141,7 +141,7 @@ def print_analysis(console: Console, a: Analysis, metric: str, groups: bool = Fa
         ("pearson r (p)", "right"),
         ("spearman rho (p)", "right"),
         ("importance", "right"),
-        (f"top {a.top_fraction:.0%} ({a.top_count})", "left"),
+        (f"top {a.top_fraction:.0%}{' + noise' if a.top_count > _top_share(a) else ''} ({a.top_count})", "left"),
         ("best", "right"),
         ("recommendation", "left"),
     ):
@@ -174,6 +174,13 @@ def print_analysis(console: Console, a: Analysis, metric: str, groups: bool = Fa
     if groups:
         for p in a.params.values():
             console.print(_group_table(p, metric))
+
+
+def _top_share(a: Analysis) -> int:
+    """The top trials by ``--top`` alone: more are top trials when they are within the noise floor."""
+    import math
+
+    return min(a.n_complete, max(3, math.ceil(a.top_fraction * a.n_complete)))
 
 
 def _group_table(p: ParamAnalysis, metric: str) -> Any:
