@@ -69,8 +69,12 @@ class _Stats:
 
 
 def _clear(st: _Stats | _CategoricalStats, ctx: _Context) -> bool:
-    """A clear effect: a descriptive p below the corrected alpha, and larger than the noise floor."""
-    return st.min_p < ctx.alpha_each and (ctx.noise is None or st.effect >= ctx.noise.sd)
+    """A clear effect. Without a noise floor: a descriptive p below the Bonferroni-corrected alpha.
+    With one (an independent measure of the noise): a p below alpha, and a spread of the groups'
+    true means (noise removed) of at least the floor."""
+    if ctx.noise is None:
+        return st.min_p < ctx.alpha_each
+    return st.min_p < ctx.alpha and st.effect_sd >= ctx.noise.sd
 
 
 def _evidence(st: _Stats | _CategoricalStats, ctx: _Context) -> dict[str, Any]:
@@ -84,7 +88,7 @@ def _evidence(st: _Stats | _CategoricalStats, ctx: _Context) -> dict[str, Any]:
         "effect": st.effect,
         "effect_sd": st.effect_sd,
         "min_p": st.min_p,
-        "p_threshold": ctx.alpha_each,
+        "p_threshold": ctx.alpha_each if ctx.noise is None else ctx.alpha,
         "clear_effect": _clear(st, ctx),
         "p_values": "descriptive: the sampler chose the trials, so they are not independent samples",
     }

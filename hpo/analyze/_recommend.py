@@ -41,10 +41,10 @@ def _recommend_numeric(st: _Stats, ctx: _Context, evidence: dict[str, Any]) -> R
     per = "value" if _per_value(a) else "bin"
     described = (
         f"rho={a['spearman_rho']:+.2f} (p={_p(a['spearman_p'])}), per-{per} test p={_p(a['groups_p'])}; "
-        f"descriptive p-values, clear below {ctx.alpha_each:.2g}"
+        f"descriptive p-values, clear below {evidence['p_threshold']:.2g}"
     )
     if ctx.noise is not None:
-        described += f"; groups' means differ by {st.effect:.3g} against a noise floor of {ctx.noise.sd:.3g}"
+        described += f"; groups' true means spread by {st.effect_sd:.3g} (sd) against a noise floor of {ctx.noise.sd:.3g}"
     if not _clear(st, ctx):
         if a["best"] is not None and _no_effect(st, ctx, n):
             value = a["best"] if is_int else _round_sig(a["best"], 6)
@@ -70,7 +70,7 @@ def _recommend_numeric(st: _Stats, ctx: _Context, evidence: dict[str, Any]) -> R
     for side in ("upper", "lower"):
         outward = good_rho > 0 if side == "upper" else good_rho < 0
         at_edge = u_best >= 1 - EDGE_ZONE if side == "upper" else u_best <= EDGE_ZONE
-        if not (at_edge and outward and a["spearman_p"] < ctx.alpha_each):
+        if not (at_edge and outward and a["spearman_p"] < evidence["p_threshold"]):
             continue
         half = u >= 0.5 if side == "upper" else u <= 0.5
         local = _spearman(u[half], ctx.sign * ys[half])

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 MIN_TRIALS = 10
 TOP_FRACTION = 0.2
 ALPHA = 0.05
-EDGE_ZONE = 0.1  # the outer tenth of a range counts as "at the edge"
+EDGE_ZONE = 0.2  # the outer fifth of a range counts as "at the edge"
 WIDEN_BY = 1.0  # a moved edge goes this fraction of the searched width past it (log10 for log ranges)
 MARGIN = 0.1  # a narrowed range keeps this fraction of the searched width around the top trials
 MIN_TOP = 5  # top trials needed before a range is narrowed

@@ -103,7 +103,7 @@ def analyze(
     message = None
     if n >= min_trials:
         spread = abs(float(np.median(np.sort(sign * values)[-top_count:])) - float(np.median(sign * values)))
-        if not clear and noise is not None and any(st.min_p < ctx.alpha_each for st in stats_.values()):
+        if not clear and noise is not None:
             message = f"no parameter's effect over {n} COMPLETE trials reaches the noise floor ({noise.sd:.3g}, {noise.source})"
         elif not clear:
             message = (
