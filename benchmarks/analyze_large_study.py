@@ -149,6 +149,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5000)
     parser.add_argument("--steps", type=int, default=50, help="intermediate values per trial")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of an earlier hpo (e.g. `git worktree add /tmp/hpo-old <rev>`): its `hpo analyze` "
+        "runs on the same study, interleaved with this one, for a side-by-side ratio",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="hpo-bench-analyze-") as tmp:
@@ -163,10 +169,13 @@ def main() -> None:
         hpo = [sys.executable, "-m", "hpo", "analyze", "--study", "big"]
         # The first run also creates the MLflow store and the parent run; keep it out of the median.
         timed([*hpo, "--json"], folder, env)
-        full, dry = [], []
+        full, dry, base = [], [], []
+        base_env = {**env, "PYTHONPATH": str(args.baseline.resolve())} if args.baseline else env
         for i in range(args.repeats):
             dry.append(timed([*hpo, "--dry-run", "--json"], folder, env))
             full.append(timed([*hpo, "--json", "--name", f"big-next{i}"], folder, env))
+            if args.baseline:
+                base.append(timed([*hpo, "--json", "--name", f"big-base{i}"], folder, base_env))
         help_s = timed([sys.executable, "-m", "hpo", "--help"], folder, env)
         stages = breakdown(folder)
 
@@ -174,6 +183,12 @@ def main() -> None:
     print(f"{'what':<44} {'median s':>9} {'runs':>22}")
     print(f"{'hpo analyze (report, note, artifact, space)':<44} {statistics.median(full):>9.2f} {_runs(full):>22}")
     print(f"{'hpo analyze --dry-run':<44} {statistics.median(dry):>9.2f} {_runs(dry):>22}")
+    if base:
+        print(f"{'baseline hpo analyze (' + args.baseline.name + ')':<44} {statistics.median(base):>9.2f} {_runs(base):>22}")
+        print(
+            f"{'ratio, this / baseline (median of pairs)':<44} "
+            f"{statistics.median(f / b for f, b in zip(full, base, strict=True)):>9.2f}"
+        )
     print(f"{'hpo --help (process start-up)':<44} {help_s:>9.2f}")
     print()
     print("one in-process run, by stage:")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import optuna
 
 NOISE_REFITS = 3
+MAX_NOISE_REFITS = 20
 
 
 def measure_noise(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.analyze._derive import derive_space, next_study_name, parse_new_data, write_space
-from hpo.analyze._noise import NOISE_REFITS, measure_noise
+from hpo.analyze._noise import MAX_NOISE_REFITS, NOISE_REFITS, measure_noise
 from hpo.analyze._report import figures, html_id, html_page, markdown
 from hpo.analyze._results import MIN_TRIALS, TOP_FRACTION, Analysis
 from hpo.analyze._stats import analyze
@@ -100,8 +100,10 @@ def analyze_study(
         raise HpoError(f"--top must lie strictly between 0 and 1 (a fraction of trials), but got {top}")
     if min_trials < 3:
         raise HpoError(f"--min-trials must be >= 3, but got {min_trials}")
-    if noise_refits < 0 or noise_refits == 1:
-        raise HpoError(f"--noise-refits must be 0 (no noise floor) or at least 2, but got {noise_refits}")
+    if noise_refits < 0 or noise_refits == 1 or noise_refits > MAX_NOISE_REFITS:
+        raise HpoError(
+            f"--noise-refits must be 0 (no noise floor) or 2 to {MAX_NOISE_REFITS} (each is one more fit), but got {noise_refits}"
+        )
     if importance is not None and importance not in IMPORTANCE_METHODS:
         raise HpoError(f"--importance must be one of {', '.join(IMPORTANCE_METHODS)} or none, but got {importance!r}")
     if name is not None and not NAME_RE.match(name):
@@ -110,6 +112,7 @@ def analyze_study(
         raise HpoError("--data-source needs --data-version: a new source is a new data version")
     new_data = parse_new_data(data_version, data_source)
     ws = workspace or load_workspace()
+    _check_sources(new_data, ws)
     url = ws.storage_url(storage)
     s = _load(url, study)
     if len(s.directions) != 1:
@@ -129,6 +132,15 @@ def analyze_study(
     model = MODELS.get(str(attrs.get(STUDY_MODEL)))
     metric = str(attrs.get(STUDY_METRIC) or "objective")
     direction = "maximize" if s.direction.name == "MAXIMIZE" else "minimize"
+    if new_data is not None and not attrs.get(STUDY_SPACE_YAML):
+        raise StudyError(f"--data-version: study {s.study_name!r} was not run by hpo (no space recorded) to derive from")
+    if new_data is not None and new_data["version"] == attrs.get(STUDY_DATA_VERSION):
+        raise HpoError(
+            f"--data-version {new_data['version']}: study {s.study_name!r} ran on that version already; "
+            "to derive for the same data, leave the option out"
+        )
+    if write:
+        _check_name(name, _taken(url, ws), url, ws)  # before the noise floor is kept in the study
     noise = None
     if noise_refits and attrs.get(STUDY_SPACE_YAML) and len(trials) >= min_trials:
         noise = measure_noise(s, trials, direction, ws, noise_refits, warn, keep=write)
@@ -150,13 +162,6 @@ def analyze_study(
 
     derived = None
     hpo_study = bool(attrs.get(STUDY_SPACE_YAML))
-    if new_data is not None and not hpo_study:
-        raise StudyError(f"--data-version: study {s.study_name!r} was not run by hpo (no space recorded) to derive from")
-    if new_data is not None and new_data["version"] == attrs.get(STUDY_DATA_VERSION):
-        raise HpoError(
-            f"--data-version {new_data['version']}: that is study {s.study_name!r}'s own data version; "
-            "to derive for the same data, leave the option out"
-        )
     if hpo_study and (analysis.enough or new_data is not None):
         derived = _derive(s, analysis, ws, url, storage, name, warm_start, new_data)
         if derived is None:
@@ -208,10 +213,8 @@ def _derive(
     warm_start: bool,
     new_data: dict[str, Any] | None,
 ) -> tuple[str, Path, str] | None:
-    taken = set(study_names(url))
-    taken |= {p.stem for p in ws.search_spaces_dir.glob("*.yaml")}
-    if name is not None and name in taken:
-        raise HpoError(f"--name {name}: a study or space file of that name exists already ({url}, {ws.search_spaces_dir})")
+    taken = _taken(url, ws)
+    _check_name(name, taken, url, ws)
     new = name or next_study_name(s.study_name, taken, None if new_data is None else new_data["version"])
     at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     recorded = storage if storage and not _has_password(storage) else None
@@ -221,6 +224,27 @@ def _derive(
     if derived is None:
         return None
     return new, ws.search_spaces_dir / f"{new}.yaml", derived.text
+
+
+def _taken(url: str, ws: Workspace) -> set[str]:
+    return set(study_names(url)) | {p.stem for p in ws.search_spaces_dir.glob("*.yaml")}
+
+
+def _check_name(name: str | None, taken: set[str], url: str, ws: Workspace) -> None:
+    if name is not None and name in taken:
+        raise HpoError(f"--name {name}: a study or space file of that name exists already ({url}, {ws.search_spaces_dir})")
+
+
+def _check_sources(new_data: dict[str, Any] | None, ws: Workspace) -> None:
+    """The new data version's files exist (relative paths are relative to the workspace, as in a space file)."""
+    source = (new_data or {}).get("source")
+    paths = list(source.values()) if isinstance(source, dict) else [source] if source else []
+    for p in paths:
+        if p.startswith("sklearn:"):
+            continue
+        path = Path(p) if Path(p).is_absolute() else ws.root / p
+        if not path.is_file():
+            raise HpoError(f"--data-source: {p} is not a file (relative paths start at the workspace, {ws.root})")
 
 
 def _has_password(url: str) -> bool:
