@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-import yaml
 from mlflow import MlflowClient
 
 from hpo.space import load_space
 from tests.conftest import invoke, shared_workspace, write_space
 
-# With 40 CatBoost iterations, bigger learning rates and deeper trees keep helping: the best
-# trials sit on the upper edges, so the analysis widens both.
+# With 40 CatBoost iterations, bigger learning rates keep helping: the best trials sit on the
+# upper edge of learning_rate. The metric is r2, which (unlike pearson_r, blind to the scale of
+# the predictions) is far from the best when the rate is too small to fit in 40 iterations, so the
+# effect stands well above the noise floor of re-fits and the analysis widens learning_rate.
 EDGY = {
     "depth": {"type": "int", "low": 2, "high": 4},
     "learning_rate": {"type": "float", "low": 0.001, "high": 0.3, "log": True},
 }
 
 
+def edgy_space(ws: Path) -> Path:
+    return write_space(ws / "search_spaces", "small.yaml", n_trials=16, metric="r2", params=EDGY)
+
+
 def storage(ws: Path) -> str:
     return f"sqlite:///{ws / 'studies' / 'hpo.db'}"
+
+
+def study_values(ws: Path, name: str = "small") -> list[float]:
+    return [t.value for t in optuna.load_study(study_name=name, storage=storage(ws)).trials if t.value is not None]
 
 
 def dashboard_study(ws: Path, name: str) -> dict[str, Any]:
@@ -50,7 +60,7 @@ def dashboard_study(ws: Path, name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def edgy_study(workspace: Path, mlflow_store: str) -> Path:
-    space = write_space(workspace / "search_spaces", "small.yaml", n_trials=16, params=EDGY)
+    space = edgy_space(workspace)
     assert invoke("run", str(space), "--quiet")[0] == 0
     return space
 
@@ -59,7 +69,7 @@ def edgy_study(workspace: Path, mlflow_store: str) -> Path:
 def read_only_edgy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The edgy study once for the tests that must write nothing (each asserts that it did not)."""
     with shared_workspace(tmp_path_factory, "edgy") as ws:
-        space = write_space(ws / "search_spaces", "small.yaml", n_trials=16, params=EDGY)
+        space = edgy_space(ws)
         assert invoke("run", str(space), "--quiet")[0] == 0
         yield ws
 
@@ -67,29 +77,49 @@ def read_only_edgy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_analyze_reports_everywhere_and_its_derived_space_runs_warm_started(
     workspace: Path, mlflow_store: str, edgy_study: Path
 ) -> None:
-    # A dry run prints the table and writes nothing.
-    code, out, _ = invoke("analyze", "--param", "learning_rate", "--dry-run")
+    # A dry run prints the table, the noise floor and the verdicts, and writes nothing.
+    code, dry, _ = invoke("analyze", "--param", "learning_rate", "--dry-run")
     assert code == 0
-    for column in ("pearson r (p)", "spearman rho (p)", "top 20% (4)", "recommendation", "learning_rate widen"):
-        assert column in out
+    for column in ("pearson r (p)", "spearman rho (p)", "recommendation", "learning_rate widen"):
+        assert column in dry
+    assert "Noise floor: sd " in dry and "cannot be told apart from noise" not in dry
     assert not (workspace / "studies" / "small").exists()
     assert sorted(p.name for p in (workspace / "search_spaces").iterdir()) == ["small.yaml"]
 
     code, out, err = invoke("analyze", "--json")
     assert code == 0, err
     result = json.loads(out)
-    assert result["study"] == "small" and result["n_complete"] == 16
+    assert result["study"] == "small" and result["n_complete"] == 16 and result["message"] is None
+    # The noise floor: the best trial re-fitted with 3 (the default) other seeds.
+    noise = result["noise"]
+    assert len(noise["values"]) == 3 and noise["sd"] == pytest.approx(statistics.stdev(noise["values"]))
+    assert noise["source"] == f"3 re-fits of trial #{result['best_number']} with other seeds"
+    kept = optuna.load_study(study_name="small", storage=storage(workspace)).user_attrs["noise_floor"]
+    assert kept == {"trial": result["best_number"], "values": noise["values"]}  # the next analysis re-fits nothing
+    # The top trials: the best 20% (at least 3), and every trial within the noise floor of the best.
+    within = sum(v >= result["best_value"] - noise["sd"] for v in study_values(workspace))
+    assert result["top_count"] == max(4, within) and f"top 20% ({result['top_count']})" in dry
     lr = result["params"]["learning_rate"]
     assert {"pearson_r", "spearman_rho", "importance", "top_low", "top_high", "groups"} <= set(lr)
     assert lr["spearman_rho"] > 0.3 and 0 < lr["importance"] <= 1
     rec = lr["recommendation"]
-    assert rec["kind"] == "widen" and 0.3 < rec["high"] <= 1.0 and rec["low"] > 0.001, rec
+    # The upper edge moves out by the searched width (x300 in log10), which CatBoost's limit of 1 caps.
+    assert rec["kind"] == "widen" and rec["high"] == 1.0 and rec["low"] > 0.001 and rec["log"], rec
+    assert "(limit 1)" in rec["reason"]
+    # The evidence behind it: a descriptive p-value below alpha, and a spread of the groups' true
+    # means (noise removed) of at least the measured noise floor.
+    ev = rec["evidence"]
+    assert ev["clear_effect"] and ev["p_threshold"] == 0.05 and ev["min_p"] < ev["p_threshold"]
+    assert ev["noise"] == noise["sd"] and ev["effect_sd"] >= noise["sd"]
+    assert ev["n_top"] == result["top_count"] and ev["min_top"] == 5
+    assert ev["bootstrap"]["resamples"] == 200 and ev["bootstrap"]["low"] <= lr["top_low"]
     assert result["params"]["depth"]["recommendation"]["kind"] in ("widen", "narrow", "keep")
 
     # The HTML report: one figure per parameter, plotly inlined so it opens offline.
     page = (workspace / "studies" / "small" / "analysis.html").read_text()
     assert 'id="hpo-learning_rate"' in page and 'id="hpo-depth"' in page and "plotly.js" in page.lower()
-    assert json.loads((workspace / "studies" / "small" / "analysis.json").read_text())["study"] == "small"
+    assert "Noise floor: sd" in page
+    assert json.loads((workspace / "studies" / "small" / "analysis.json").read_text())["noise"] == noise
 
     # optuna-dashboard serves the note and the figures from the study.
     served = dashboard_study(workspace, "small")
@@ -116,25 +146,49 @@ def test_analyze_reports_everywhere_and_its_derived_space_runs_warm_started(
     same = ("data", "metric", "model", "seed", "sampler", "pruner", "fixed", "n_trials")
     assert {k: getattr(derived, k) for k in same} == {k: getattr(parent_space, k) for k in same}
 
-    # Running it works, and it starts from the parent's trials that lie inside the new space.
+    # Running it works. A soft warm start: the study holds the parent's whole COMPLETE history,
+    # also the trials outside the new ranges, each under the parent's own distributions; then the
+    # parent's best configurations that fit the new space take the first budget slots, best first.
     parent_trials = optuna.load_study(study_name="small", storage=storage(workspace)).get_trials()
     new_lr, new_depth = derived.params["learning_rate"], derived.params["depth"]
-    inside = [
-        t.number
-        for t in parent_trials
-        if new_lr.low <= t.params["learning_rate"] <= new_lr.high and new_depth.low <= t.params["depth"] <= new_depth.high
-    ]
-    assert 0 < len(inside) < 16
+
+    def fits(t: optuna.trial.FrozenTrial) -> bool:
+        return new_lr.low <= t.params["learning_rate"] <= new_lr.high and new_depth.low <= t.params["depth"] <= new_depth.high
+
+    assert 0 < sum(map(fits, parent_trials)) < 16
+    ranked = sorted(parent_trials, key=lambda t: (-t.value, t.number))
+    run_first = [t.number for t in ranked if fits(t)][:3]
+    assert run_first[0] == result["best_number"]
     code, out, err = invoke("run", str(derived_path), "--json")
     assert code == 0, err
     run = json.loads(out)
-    assert run["inherited"] == len(inside) and run["ran"] == 16
+    assert run["inherited"] == 16 and run["ran"] == 16
     child = optuna.load_study(study_name="small-gen2", storage=storage(workspace))
-    assert child.user_attrs["inherited_trials"] == {"study": "small", "trials": inside}
+    assert child.user_attrs["inherited_trials"] == {
+        "study": "small",
+        "mode": "history",
+        "trials": list(range(16)),
+        "run_first": run_first,
+    }
+    assert len(child.trials) == 32
     by_number = {t.number: t for t in parent_trials}
-    for t in child.trials[: len(inside)]:
+    history = child.trials[:16]
+    for t in history:
         origin = by_number[t.user_attrs["inherited_from"]["trial"]]
         assert t.value == origin.value and t.params == origin.params and t.user_attrs["seed"] == origin.user_attrs["seed"]
+        assert t.distributions == origin.distributions  # the range it was sampled from, not the new one
+    assert {t.user_attrs["inherited_from"]["trial"] for t in history} == set(by_number)
+    assert any(not fits(t) for t in history)
+    new = child.trials[16:]
+    assert all("inherited_from" not in t.user_attrs for t in new)
+    assert [t.params for t in new[:3]] == [by_number[n].params for n in run_first]
+    assert new[0].params == by_number[result["best_number"]].params
+    assert new[0].distributions["learning_rate"].high == new_lr.high  # sampled in the new space
+    assert all(fits(t) for t in new)
+    code, out, err = invoke("show", "small-gen2")
+    assert code == 0, err
+    first = ", ".join(f"#{n}" for n in run_first)
+    assert f"warm start   history: 16 trials of small; its trials {first} ran first" in out
     # Inherited trials are the parent's runs in MLflow, not new ones.
     assert invoke("sync", "--study", "small-gen2", "--json")[0] == 0
     c = MlflowClient(mlflow_store)
@@ -156,7 +210,12 @@ def test_no_warm_start_inherits_nothing(workspace: Path, mlflow_store: str, edgy
     code, out, err = invoke("run", "search_spaces/cold.yaml", "--json")
     assert code == 0, err
     assert json.loads(out)["inherited"] == 0
-    assert "inherited_trials" not in optuna.load_study(study_name="cold", storage=storage(workspace)).user_attrs
+    cold = optuna.load_study(study_name="cold", storage=storage(workspace))
+    assert "inherited_trials" not in cold.user_attrs and len(cold.trials) == 16
+    # Nor does the parent's best configuration run first.
+    best = optuna.load_study(study_name="small", storage=storage(workspace)).best_params
+    assert cold.trials[0].params != best
+    assert "warm start" not in invoke("show", "cold")[1]
 
 
 def test_analyze_works_on_a_study_hpo_did_not_create(workspace: Path, mlflow_store: str) -> None:
@@ -182,6 +241,18 @@ def test_analyze_works_on_a_study_hpo_did_not_create(workspace: Path, mlflow_sto
         (["--importance", "shap"], "--importance must be one of ped-anova, fanova, mdi or none"),
         (["--name", "small"], "--name small: a study or space file of that name exists already"),
         (["--name", "bad name"], "--name must start with a letter or digit"),
+        (["--noise-refits", "1"], "--noise-refits must be 0 (no noise floor) or 2 to 20 (each is one more fit), but got 1"),
+        (["--noise-refits", "-1"], "--noise-refits must be 0 (no noise floor) or 2 to 20"),
+        (["--noise-refits", "21"], "--noise-refits must be 0 (no noise floor) or 2 to 20"),
+        (["--data-version", "v0.1.0"], "--data-version v0.1.0: study 'small' ran on that version already"),
+        (["--data-version", "v0.1.0", "--dry-run"], "--data-version v0.1.0: study 'small' ran on that version already"),
+        (["--data-version", "0.2.0"], "--data-version must look like v<MAJOR>.<MINOR>.<PATCH> (e.g. v0.2.0), but got '0.2.0'"),
+        (["--data-source", "rows.csv"], "--data-source needs --data-version: a new source is a new data version"),
+        (
+            ["--data-version", "v0.2.0", "--data-source", "train=a.csv,validation=b.csv"],
+            "--data-source with '=' must be train=PATH,validation=PATH,test=PATH",
+        ),
+        (["--data-version", "v0.2.0", "--data-source", "missing.csv"], "--data-source: missing.csv is not a file"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(read_only_edgy: Path, args: list[str], message: str) -> None:
@@ -189,10 +260,99 @@ def test_bad_input_is_one_line_and_writes_nothing(read_only_edgy: Path, args: li
     before = optuna.load_study(study_name="small", storage=storage(workspace)).user_attrs
     code, out, err = invoke("analyze", *args)
     assert code == 2
-    assert err.count("\n") == 1 and message in err, err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
     assert not (workspace / "studies" / "small").exists()
     assert sorted(p.name for p in (workspace / "search_spaces").iterdir()) == ["small.yaml"]
     assert optuna.load_study(study_name="small", storage=storage(workspace)).user_attrs == before
+
+
+def test_the_noise_floor_is_the_spread_of_re_fits_of_the_best_trial(read_only_edgy: Path) -> None:
+    workspace = read_only_edgy
+    code, out, err = invoke("analyze", "--dry-run", "--json", "--importance", "none")
+    assert code == 0, err
+    result = json.loads(out)
+    noise = result["noise"]
+    assert noise["source"] == f"3 re-fits of trial #{result['best_number']} with other seeds"
+    assert len(noise["values"]) == 3 and noise["sd"] == pytest.approx(statistics.stdev(noise["values"]))
+    # The best configuration with other seeds: its value give or take the noise, each seed its own.
+    assert len(set(noise["values"])) == 3 and result["best_value"] not in noise["values"]
+    assert all(abs(v - result["best_value"]) < 0.2 for v in noise["values"])
+    assert result["params"]["learning_rate"]["recommendation"]["evidence"]["noise"] == noise["sd"]
+    # The seeds are fixed: the same analysis finds the same floor.
+    again = json.loads(invoke("analyze", "--dry-run", "--json", "--importance", "none")[1])
+    assert again["noise"] == noise
+    code, out, err = invoke("analyze", "--dry-run", "--json", "--importance", "none", "--noise-refits", "2")
+    assert code == 0, err
+    assert len(json.loads(out)["noise"]["values"]) == 2
+
+    # --noise-refits 0: no floor, so a clear effect needs a p-value below alpha over every test
+    # (Bonferroni: 2 tests x 2 parameters) instead.
+    code, out, err = invoke("analyze", "--dry-run", "--json", "--importance", "none", "--noise-refits", "0")
+    assert code == 0, err
+    bare = json.loads(out)
+    assert bare["noise"] is None
+    lr = bare["params"]["learning_rate"]["recommendation"]
+    assert lr["evidence"]["noise"] is None and lr["evidence"]["p_threshold"] == pytest.approx(0.05 / 4)
+    assert lr["kind"] == "widen" and lr["evidence"]["min_p"] < 0.05 / 4
+    code, out, err = invoke("analyze", "--dry-run", "--noise-refits", "0")
+    assert code == 0 and "Noise floor" not in out, err
+    assert "noise_floor" not in optuna.load_study(study_name="small", storage=storage(workspace)).user_attrs
+    assert not (workspace / "studies" / "small").exists()
+    assert sorted(p.name for p in (workspace / "search_spaces").iterdir()) == ["small.yaml"]
+
+
+def test_a_new_data_version_runs_the_parents_best_configurations_first_and_copies_no_value(
+    workspace: Path, mlflow_store: str
+) -> None:
+    parent_space = write_space(workspace / "search_spaces", "small.yaml", n_trials=4)
+    assert invoke("run", str(parent_space), "--quiet")[0] == 0
+    from sklearn.datasets import load_diabetes
+
+    rows = workspace / "data" / "v0.2.0" / "diabetes.csv"
+    rows.parent.mkdir(parents=True)
+    load_diabetes(as_frame=True).frame.iloc[:350].to_csv(rows, index=False)  # other rows: other split digests
+
+    code, out, err = invoke("analyze", "--data-version", "v0.2.0", "--data-source", "data/v0.2.0/diabetes.csv", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    # 4 trials recommend nothing, but a new data version gets a space of its own all the same.
+    assert {p["recommendation"]["kind"] for p in result["params"].values()} == {"none"}
+    path = workspace / "search_spaces" / "small-v0.2.0.yaml"
+    assert result["derived_study"] == "small-v0.2.0" and result["derived_space"] == str(path)
+    before, derived = load_space(parent_space).space, load_space(path).space
+    assert derived.study == "small-v0.2.0"
+    assert (derived.data.version, derived.data.source) == ("v0.2.0", "data/v0.2.0/diabetes.csv")
+    assert derived.data.split == before.data.split and derived.data.target == before.data.target
+    same = ("params", "metric", "model", "seed", "sampler", "pruner", "fixed", "n_trials")
+    assert {k: getattr(derived, k) for k in same} == {k: getattr(before, k) for k in same}
+    assert derived.derived_from is not None and derived.derived_from.study == "small" and derived.derived_from.warm_start
+    assert [r for r in derived.derived_from.reasons if r.startswith("data: v0.1.0 -> v0.2.0: transfer")]
+
+    code, out, err = invoke("run", str(path), "--json")
+    assert code == 0, err
+    run = json.loads(out)
+    assert run["inherited"] == 0 and run["ran"] == 4
+    parent = optuna.load_study(study_name="small", storage=storage(workspace))
+    child = optuna.load_study(study_name="small-v0.2.0", storage=storage(workspace))
+    ranked = [t.number for t in sorted(parent.trials, key=lambda t: (-t.value, t.number))]
+    assert child.user_attrs["inherited_trials"] == {"study": "small", "mode": "transfer", "trials": [], "run_first": ranked[:3]}
+    assert ranked[0] == parent.best_trial.number
+    # The parent's best configurations run first, best first, on the new data: no value is copied.
+    assert len(child.trials) == 4 and all("inherited_from" not in t.user_attrs for t in child.trials)
+    assert child.trials[0].number == 0 and child.trials[0].params == parent.best_trial.params
+    assert [t.params for t in child.trials[:3]] == [parent.trials[n].params for n in ranked[:3]]
+    assert child.trials[0].value != parent.best_trial.value
+    assert child.user_attrs["data_version"] == "v0.2.0"
+    assert child.user_attrs["data_digests"]["train"] != parent.user_attrs["data_digests"]["train"]
+
+    code, out, err = invoke("show", "small-v0.2.0")
+    assert code == 0, err
+    first = ", ".join(f"#{n}" for n in ranked[:3])
+    assert f"warm start   transfer from small (other data): its trials {first} ran first; no values copied" in out
+    # Its trials are new runs, in the HPO space of the new data version.
+    c = MlflowClient(mlflow_store)
+    exp = c.get_experiment_by_name(f"{workspace.name}-HPO-v0.2.0")
+    assert len(c.search_runs([exp.experiment_id], "tags.`hpo.role` = 'trial'")) == 4
 
 
 def test_warm_start_from_a_missing_parent_refuses_before_writing(workspace: Path, mlflow_store: str) -> None:
@@ -203,41 +363,64 @@ def test_warm_start_from_a_missing_parent_refuses_before_writing(workspace: Path
     assert not (workspace / "studies" / "hpo.db").exists() or optuna.get_all_study_names(storage(workspace)) == []
 
 
-def test_warm_start_refuses_a_parent_with_other_data(workspace: Path, mlflow_store: str, edgy_study: Path) -> None:
-    raw = yaml.safe_load(edgy_study.read_text())
-    raw.update(study="other-data", derived_from={"study": "small", "warm_start": True})
-    raw["data"]["split"]["seed"] = 1  # other rows in each split: other digests
-    path = workspace / "search_spaces" / "other.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    code, _, err = invoke("run", str(path))
-    assert code == 2 and "study 'small' has other data (split digests); set `warm_start: false`" in err, err
+def test_warm_start_refuses_a_parent_that_measured_another_metric(workspace: Path, mlflow_store: str) -> None:
+    # Other data is a transfer (above); another metric is another question, whose answers do not carry over.
+    parent = write_space(workspace / "search_spaces", "small.yaml", n_trials=2)
+    assert invoke("run", str(parent), "--quiet")[0] == 0
+    child = write_space(
+        workspace / "search_spaces",
+        "other.yaml",
+        study="other-metric",
+        metric="rmse",
+        derived_from={"study": "small", "warm_start": True},
+    )
+    code, _, err = invoke("run", str(child))
+    assert code == 2 and err.count("\n") == 1, err
+    assert "study 'small' has another metric; set `warm_start: false`" in err, err
     assert optuna.get_all_study_names(storage(workspace)) == ["small"]
 
 
-def test_warm_start_skips_parent_trials_whose_choice_was_dropped(workspace: Path, mlflow_store: str) -> None:
-    # A derived space that drops a categorical choice: the parent's trials with that choice lie
-    # outside it and are not inherited (this used to end `hpo run` in a ValueError traceback).
+def test_warm_start_keeps_the_new_choices_and_strips_what_the_space_now_fixes(workspace: Path, mlflow_store: str) -> None:
+    # A derived space that drops a categorical choice and fixes a parameter: the parent's trials
+    # with the dropped choice are left out (the storage holds one set of choices per parameter;
+    # this used to end `hpo run` in a ValueError traceback), the others come without the fixed one.
     params = {
         "depth": {"type": "int", "low": 2, "high": 4},
         "grow_policy": {"type": "categorical", "choices": ["SymmetricTree", "Depthwise"]},
+        "l2_leaf_reg": {"type": "float", "low": 1, "high": 10},
     }
     parent = write_space(workspace / "search_spaces", "parent.yaml", study="parent", n_trials=6, params=params)
     assert invoke("run", str(parent), "--quiet")[0] == 0
-    kept = {**params, "grow_policy": {"type": "categorical", "choices": ["SymmetricTree"]}}
-    child = write_space(
-        workspace / "search_spaces",
-        "child.yaml",
-        study="child",
-        n_trials=2,
-        params=kept,
-        derived_from={"study": "parent", "warm_start": True},
-    )
-    code, out, err = invoke("run", str(child), "--json")
-    assert code == 0, err
     symmetric = [
         t
         for t in optuna.load_study(study_name="parent", storage=storage(workspace)).trials
         if t.params["grow_policy"] == "SymmetricTree"
     ]
     assert 0 < len(symmetric) < 6  # the parent tried both choices
+    best = max(symmetric, key=lambda t: t.value)
+    child = write_space(
+        workspace / "search_spaces",
+        "child.yaml",
+        study="child",
+        n_trials=2,
+        params={"depth": params["depth"], "grow_policy": {"type": "categorical", "choices": ["SymmetricTree"]}},
+        fixed={"iterations": 40, "thread_count": 1, "l2_leaf_reg": best.params["l2_leaf_reg"]},
+        derived_from={"study": "parent", "warm_start": True},
+    )
+    code, out, err = invoke("run", str(child), "--json")
+    assert code == 0, err
     assert json.loads(out)["inherited"] == len(symmetric)
+    study = optuna.load_study(study_name="child", storage=storage(workspace))
+    history = [t for t in study.trials if "inherited_from" in t.user_attrs]
+    assert [t.user_attrs["inherited_from"]["trial"] for t in history] == [t.number for t in symmetric]
+    for t, origin in zip(history, symmetric, strict=True):
+        assert t.value == origin.value and t.params == {"depth": origin.params["depth"], "grow_policy": "SymmetricTree"}
+        assert t.distributions == {
+            "depth": origin.distributions["depth"],
+            "grow_policy": optuna.distributions.CategoricalDistribution(["SymmetricTree"]),
+        }
+    # Only the best trial has the now fixed l2_leaf_reg: it alone runs first.
+    assert study.user_attrs["inherited_trials"]["run_first"] == [best.number]
+    first = study.trials[len(history)]
+    assert "inherited_from" not in first.user_attrs
+    assert first.params == {"depth": best.params["depth"], "grow_policy": "SymmetricTree"}

@@ -268,3 +268,34 @@ def test_evidence_is_stated_and_the_range_comes_from_resampling(tmp_path: Path) 
     assert ev["bootstrap"]["low"] <= p.top_low and ev["bootstrap"]["high"] >= p.top_high
     assert rec.low <= ev["bootstrap"]["low"] and rec.high >= ev["bootstrap"]["high"]
     assert "descriptive" in rec.reason and "bootstrap" in rec.reason
+
+
+def test_the_report_draws_no_box_for_a_value_never_tried(tmp_path: Path) -> None:
+    # depth 5 was never tried, nor learning rates in the middle decade: their groups are empty.
+    # An empty group is a gap on the axis (which lists every group in order), not a box at 0.
+    from hpo.analyze import figures
+
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        depth = t.suggest_int("depth", 1, 8)
+        lr = t.suggest_float("learning_rate", 1e-3, 1.0, log=True)
+        if depth == 5 or 1e-2 <= lr < 1e-1:
+            raise optuna.TrialPruned()
+        return -abs(depth - 6) - abs(math.log10(lr) + 1) + rng.normal(0, 0.3)
+
+    trials = study_of(tmp_path, objective, 60)
+    a = analyze("known", trials, "maximize")
+    figs = figures(a, trials, "r2")
+    for name in ("depth", "learning_rate"):
+        p = a.params[name]
+        assert isinstance(p, NumericAnalysis)
+        empty = {g.label for g in p.groups if g.count == 0}
+        assert empty and (name != "depth" or empty == {"5"})
+        fig = figs[name]
+        boxes = [d for d in fig.data if d.type == "box"]
+        assert all(b.xaxis == "x2" for b in boxes)
+        assert [b.x[0] for b in boxes] == [g.label for g in p.groups if g.count > 0]
+        for b, g in zip(boxes, [g for g in p.groups if g.count > 0], strict=True):
+            assert b.median[0] == pytest.approx(g.median) and b.lowerfence[0] is not None
+        axis = fig.layout.xaxis2
+        assert axis.type == "category" and axis.categoryorder == "array"
+        assert list(axis.categoryarray) == [g.label for g in p.groups]
