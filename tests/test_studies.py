@@ -96,11 +96,6 @@ def test_studies_and_show_list_states_best_and_lineage(tmp_path: Path, monkeypat
     assert code == 2 and "no study 'nope'" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: hpo/run/_study.py enqueues only the first `n_trials` best configurations, but records "
-    "all of them (up to 3) in `inherited_trials.run_first`, so `hpo show` names trials that never ran",
-)
 def test_a_budget_smaller_than_the_best_configurations_records_only_those_that_ran(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

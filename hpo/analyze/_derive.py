@@ -90,12 +90,14 @@ def derive_space(
         if isinstance(data.get("source"), dict):
             raw["data"].pop("split", None)  # three files are the split
         changes.append(
-            f"data: {old} -> {data['version']}: transfer to the new data version; the parent's best configurations "
-            "that fit this space run first, and no value is copied (other data is not comparable)"
+            f"data: {old} -> {data['version']}: a new data version; where its split digests differ from the "
+            "parent's (transfer), the parent's best configurations that fit this space run first and no value is copied"
         )
     if not changes:
         return None
     raw["study"] = study
+    # A new sampler seed: with the parent's, the derived study would replay the parent's random draws.
+    raw["seed"] = int(raw.get("seed") or 0) + 1
     raw["params"] = params
     if fixed:
         raw["fixed"] = fixed

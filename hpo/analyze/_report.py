@@ -165,7 +165,7 @@ def _numeric_figure(
         fig.add_vrect(
             x0=band["low"],
             x1=band["high"],
-            fillcolor="rgba(0,0,0,0)",
+            fillcolor="rgba(8,81,156,0.10)",
             line={"color": "#08519c", "width": 1, "dash": "dot"},
             annotation_text=f"top trials, {band['resamples']} resamples",
             annotation_position="bottom left",

@@ -58,13 +58,14 @@ class Inheritance:
     def numbers(self) -> list[int]:
         return [t.user_attrs[TRIAL_INHERITED_FROM]["trial"] for t in self.trials]
 
-    def record(self) -> dict[str, Any]:
-        """What the derived study records of it (``inherited_trials``)."""
+    def record(self, ran_first: int) -> dict[str, Any]:
+        """What the derived study records of it (``inherited_trials``), when the first ``ran_first``
+        configurations were given budget slots."""
         return {
             "study": self.parent,
             "mode": "transfer" if self.transfer else "history",
             "trials": self.numbers,
-            "run_first": self.first_numbers,
+            "run_first": self.first_numbers[:ran_first],
         }
 
 

@@ -67,12 +67,11 @@ def open_study(prep: Prepared, url: str) -> tuple[optuna.Study, bool]:
         study.set_user_attr(key, value)
     if inheritance is not None:
         study.add_trials(inheritance.trials)
-        if not isinstance(space.sampler, GridSamplerConfig):
-            # The parent's best configurations take the first budget slots.
-            first = inheritance.first[: prep.budget] if prep.budget is not None else inheritance.first
-            for slot, params in enumerate(first):
-                study.enqueue_trial(params, user_attrs={TRIAL_SLOT: slot}, skip_if_exists=False)
-        study.set_user_attr(STUDY_INHERITED, inheritance.record())
+        # The parent's best configurations take the first budget slots (a grid enqueues its own points).
+        first = [] if isinstance(space.sampler, GridSamplerConfig) else inheritance.first[: prep.budget]
+        for slot, params in enumerate(first):
+            study.enqueue_trial(params, user_attrs={TRIAL_SLOT: slot}, skip_if_exists=False)
+        study.set_user_attr(STUDY_INHERITED, inheritance.record(ran_first=len(first)))
     # Written last: workers that found the study already created wait for it.
     study.set_user_attr(STUDY_READY, True)
     return study, True

@@ -143,8 +143,9 @@ def test_analyze_reports_everywhere_and_its_derived_space_runs_warm_started(
     assert derived.derived_from is not None and derived.derived_from.study == "small" and derived.derived_from.warm_start
     assert any(r.startswith("learning_rate: widen:") for r in derived.derived_from.reasons)
     assert derived.params["learning_rate"].high == rec["high"] and derived.params["learning_rate"].log
-    same = ("data", "metric", "model", "seed", "sampler", "pruner", "fixed", "n_trials")
+    same = ("data", "metric", "model", "sampler", "pruner", "fixed", "n_trials")
     assert {k: getattr(derived, k) for k in same} == {k: getattr(parent_space, k) for k in same}
+    assert derived.seed == parent_space.seed + 1  # the sampler does not replay the parent's draws
 
     # Running it works. A soft warm start: the study holds the parent's whole COMPLETE history,
     # also the trials outside the new ranges, each under the parent's own distributions; then the
@@ -323,10 +324,11 @@ def test_a_new_data_version_runs_the_parents_best_configurations_first_and_copie
     assert derived.study == "small-v0.2.0"
     assert (derived.data.version, derived.data.source) == ("v0.2.0", "data/v0.2.0/diabetes.csv")
     assert derived.data.split == before.data.split and derived.data.target == before.data.target
-    same = ("params", "metric", "model", "seed", "sampler", "pruner", "fixed", "n_trials")
+    same = ("params", "metric", "model", "sampler", "pruner", "fixed", "n_trials")
     assert {k: getattr(derived, k) for k in same} == {k: getattr(before, k) for k in same}
     assert derived.derived_from is not None and derived.derived_from.study == "small" and derived.derived_from.warm_start
-    assert [r for r in derived.derived_from.reasons if r.startswith("data: v0.1.0 -> v0.2.0: transfer")]
+    assert [r for r in derived.derived_from.reasons if r.startswith("data: v0.1.0 -> v0.2.0: a new data version")]
+    assert derived.seed == before.seed + 1
 
     code, out, err = invoke("run", str(path), "--json")
     assert code == 0, err
