@@ -206,7 +206,7 @@ def test_derived_space_fixes_drops_and_carries_everything_else_over(tmp_path: Pa
     assert (after.data, after.metric, after.seed, after.sampler, after.pruner, after.n_trials) == (
         before.data,
         before.metric,
-        before.seed,
+        before.seed + 1,  # a new sampler seed: the derived study does not replay the parent's draws
         before.sampler,
         before.pruner,
         before.n_trials,
