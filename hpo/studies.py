@@ -143,6 +143,7 @@ class StudyDetail:
             "commit": r.commit,
             "dirty": r.dirty,
             "inherited": len(r.inherited_numbers),
+            "warm_start": r.inherited,  # {study, mode, trials, run_first}, or None
             "lineage": {
                 "ancestors": self.ancestors,
                 "children": self.children,

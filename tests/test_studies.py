@@ -80,6 +80,8 @@ def test_studies_and_show_list_states_best_and_lineage(tmp_path: Path, monkeypat
     shown = json.loads(out)
     assert shown["lineage"] == {"ancestors": ["small"], "children": [], "reasons": ["depth: keep"]}
     assert shown["inherited"] == 4 and shown["n_trials"] == 3
+    assert shown["warm_start"]["mode"] == "history" and shown["warm_start"]["study"] == "small"
+    assert len(shown["warm_start"]["run_first"]) == 3 and sorted(shown["warm_start"]["trials"]) == [0, 1, 2, 3]
     assert shown["best"]["number"] == listed["small-gen2"]["best_trial"] and shown["best"]["seed"] is not None
     assert json.loads(invoke("show", "small", "--json")[1])["lineage"]["children"] == ["small-gen2"]
 
