@@ -6,6 +6,7 @@ Settings come from ``[tool.hpo]`` in the workspace's ``pyproject.toml``; zero se
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from hpo.errors import HpoError
 STORAGE_ENV = "HPO_STORAGE"
 DEFAULT_STORAGE_FILE = "hpo.db"
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _KNOWN_KEYS = {"project", "storage", "hpo_experiment", "data_experiment", "leaderboard_experiment"}
 
 
@@ -41,7 +43,15 @@ class Workspace:
         return f"sqlite:///{self.studies_dir / DEFAULT_STORAGE_FILE}"
 
     def study_dir(self, study: str) -> Path:
-        return self.studies_dir / study
+        """``studies/<study>/``. A name that is not a plain folder name (a study made with Optuna
+        can be called ``../../x`` or ``/etc``) gets a folder of its own inside ``studies/``:
+        its letters, digits, '.', '_' and '-', then a hash of the whole name."""
+        if _PLAIN_NAME.match(study):
+            return self.studies_dir / study
+        import hashlib
+
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", study).strip("._-")[:60] or "study"
+        return self.studies_dir / f"{safe}-{hashlib.sha256(study.encode()).hexdigest()[:8]}"
 
 
 def relative_path(path: Path, root: Path) -> str:

@@ -232,6 +232,22 @@ def test_analyze_works_on_a_study_hpo_did_not_create(workspace: Path, mlflow_sto
     assert MlflowClient(mlflow_store).search_experiments(filter_string="name LIKE '%HPO%'") == []
 
 
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/hpo-abs-escape", "..", "a/b"])
+def test_a_study_name_never_becomes_a_path_outside_the_workspace(workspace: Path, mlflow_store: str, name: str) -> None:
+    # Optuna accepts any study name; hpo's report folder must stay inside studies/ whatever it is.
+    (workspace / "studies").mkdir()
+    study = optuna.create_study(storage=storage(workspace), study_name=name)
+    study.optimize(lambda t: t.suggest_float("x", -5, 5) ** 2, n_trials=12)
+    around = workspace.parent
+    before = {p for p in around.rglob("*") if workspace not in p.parents and p != workspace}
+    code, out, err = invoke("analyze", "--study", name, "--noise-refits", "0")
+    assert code == 0, err
+    reports = list((workspace / "studies").glob("*/analysis.html"))
+    assert len(reports) == 1 and reports[0].parent.parent == workspace / "studies"
+    assert {p for p in around.rglob("*") if workspace not in p.parents and p != workspace} == before
+    assert not Path("/tmp/hpo-abs-escape").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
