@@ -138,7 +138,11 @@ def write_space(path: Path, text: str) -> None:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style for sections, flow style for one parameter (`depth: {type: int, low: 2, high: 10}`)."""
+    """Block style for sections, flow style for one parameter (`depth: {type: int, low: 2, high: 10}`);
+    no aliases (a space file refuses them), even where two values are the same object."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:

@@ -57,7 +57,7 @@ class Recipe:
             raise StudyError(
                 f"study {study.study_name!r} was not created by hpo: it records no space or data digests to re-train from"
             )
-        space = parse_space(attrs[STUDY_SPACE_YAML], f"study {study.study_name!r} (recorded space)")
+        space = parse_space(attrs[STUDY_SPACE_YAML], f"study {study.study_name!r} (recorded space)", strict=False)
         seed = trial.user_attrs.get(TRIAL_SEED)
         if seed is None:
             raise StudyError(

@@ -42,10 +42,38 @@ def load_space(path: str | Path) -> LoadedSpace:
     return LoadedSpace(path=path, text=text, space=parse_space(text, str(path)))
 
 
-def parse_space(text: str, source: str = "<string>") -> SpaceFile:
-    """Validate the YAML text of a space file; ``source`` names it in messages."""
+class _StrictLoader(yaml.SafeLoader):
+    """YAML without what a space file never needs and what hides mistakes or attacks: aliases
+    (``*name``: anchors nested a few deep, a few hundred bytes, expand to gigabytes when the
+    file is checked) and duplicate keys (YAML keeps the last one silently)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{event.anchor}) are not allowed in a space file; write the value out", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (YAML would keep only the last)", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse_space(text: str, source: str = "<string>", strict: bool = True) -> SpaceFile:
+    """Validate the YAML text of a space file; ``source`` names it in messages.
+
+    ``strict`` refuses YAML aliases and duplicate keys; a space recorded by an earlier version of
+    hpo is read without it (``strict=False``), so that studies made before stay readable."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader) if strict else yaml.safe_load(text)  # noqa: S506 (a SafeLoader)
     except yaml.MarkedYAMLError as e:
         mark, ctx = e.problem_mark, e.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

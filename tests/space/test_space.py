@@ -193,3 +193,49 @@ def test_schema_command_prints_a_json_schema() -> None:
     schema = json.loads(result.stdout)
     assert {"study", "data", "params", "metric"} <= set(schema["properties"])
     assert set(schema["required"]) >= {"study", "data", "metric", "params"}
+
+
+# Anchors nested 9 deep: a few hundred bytes that expand to 9**9 (387 million) strings when read.
+ALIAS_BOMB = "\n".join(
+    ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+)
+
+
+@pytest.mark.parametrize("where", ["choices", "fixed"])
+def test_a_yaml_alias_bomb_is_refused_before_it_expands(workspace: Path, where: str) -> None:
+    import optuna
+
+    from tests.conftest import invoke
+
+    body = yaml.safe_dump(small_space(), sort_keys=False)
+    if where == "choices":
+        body = body.replace("params:\n", "params:\n  grow_policy: {type: categorical, choices: *a8}\n")
+    else:
+        body += "fixed:\n  bomb: *a8\n"
+    path = workspace / "search_spaces" / "bomb.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(ALIAS_BOMB + "\n" + body)
+    for verb in ("validate", "run"):
+        code, out, err = invoke(verb, str(path))
+        assert code == 2, (out, err)
+        assert err.strip().count("\n") == 0 and "aliases (*a0) are not allowed in a space file" in err
+        assert err.startswith(f"error: {path}: invalid YAML (line 2,")
+    db = workspace / "studies" / "hpo.db"
+    assert not db.exists() or optuna.get_all_study_summaries(f"sqlite:///{db}") == []
+
+
+def test_a_key_given_twice_is_refused_not_silently_overwritten() -> None:
+    text = yaml.safe_dump(small_space(), sort_keys=False) + "metric: rmse\n"
+    with pytest.raises(SpaceError, match=r"^x.yaml: invalid YAML \(line \d+, column 1\): key 'metric' appears twice"):
+        parse_space(text, "x.yaml")
+
+
+def test_a_space_recorded_with_aliases_by_an_earlier_version_still_reads() -> None:
+    text = yaml.safe_dump(small_space(), sort_keys=False).replace(
+        "params:\n", "params:\n  l2_leaf_reg: &p {type: float, low: 1, high: 10}\n  random_strength: *p\n", 1
+    )
+    with pytest.raises(SpaceError, match=r"aliases \(\*p\) are not allowed"):
+        parse_space(text, "x.yaml")
+    recorded = parse_space(text, "x.yaml", strict=False)  # promote re-reads what a study recorded
+    assert recorded.params["l2_leaf_reg"] == recorded.params["random_strength"]
