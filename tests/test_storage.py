@@ -77,3 +77,42 @@ def test_stale_trials_are_found_whether_or_not_they_ever_sent_a_heartbeat(study:
     time.sleep(4.5)
     # Optuna's own rule finds the one whose heartbeat stopped; hpo adds the one that never beat.
     assert sorted(hs.stale_trial_ids(storage, hs.study_id(study))) == sorted([hs.trial_id(beat), hs.trial_id(silent)])
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("foo://bar", "error: storage foo://bar: no database kind 'foo' (sqlite, postgresql, mysql)"),
+        ("foo", "error: storage 'foo': not a storage URL"),
+        (
+            "mysql://u@127.0.0.1/x",
+            "error: storage mysql://u@127.0.0.1/x: its database driver is not installed (MySQLdb is missing",
+        ),
+        (
+            "postgresql+psycopg2://u:secret@127.0.0.1:1/x",
+            "error: storage postgresql+psycopg2://u:***@127.0.0.1:1/x: cannot be opened",
+        ),
+    ],
+)
+def test_a_storage_url_that_cannot_work_is_one_line_without_its_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    from tests.conftest import invoke
+
+    monkeypatch.chdir(tmp_path)
+    for args, env in ((["studies", "--storage", url], None), (["studies"], url)):
+        if env:
+            monkeypatch.setenv("HPO_STORAGE", env)
+        code, out, err = invoke(*args)
+        assert code == 2 and err.startswith(message) and err.count("\n") == 1 and "secret" not in err, err
+
+
+def test_a_folder_given_as_the_sqlite_file_is_one_line(tmp_path: Path) -> None:
+    from tests.conftest import invoke
+
+    code, out, err = invoke("studies", "--storage", f"sqlite:///{tmp_path}")
+    assert (
+        code == 2
+        and err
+        == f"error: storage sqlite:///{tmp_path}: {tmp_path} is a folder, not an SQLite file (e.g. sqlite:///{tmp_path}/hpo.db)\n"
+    )

@@ -141,7 +141,7 @@ CATBOOST = ModelSpec(
     default_iterations=DEFAULT_ITERATIONS,
     hard_limits={
         "depth": (1, 16),
-        "iterations": (1, None),
+        "iterations": (1, 2**31 - 1),  # a C++ int
         "learning_rate": (1e-6, 1.0),
         "l2_leaf_reg": (0.0, None),
         "random_strength": (0.0, None),

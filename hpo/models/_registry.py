@@ -32,9 +32,13 @@ def check_model_params(model: str, params: dict[str, Any], fixed: dict[str, Any]
             )
     for name, value in fixed.items():
         lo, hi = spec.hard_limits.get(name, (None, None))
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if lo is not None and value < lo or hi is not None and value > hi:
-                problems.append(f"`fixed.{name}` must lie within {spec.name}'s limits [{_fmt(lo)}, {_fmt(hi)}], but got {value}")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if name in spec.integer_params and not (number and float(value).is_integer()):
+            problems.append(f"`fixed.{name}` must be a whole number, but got {value!r}")
+        elif name in spec.hard_limits and not number:
+            problems.append(f"`fixed.{name}` must be a number, but got {value!r}")
+        elif number and (lo is not None and value < lo or hi is not None and value > hi):
+            problems.append(f"`fixed.{name}` must lie within {spec.name}'s limits [{_fmt(lo)}, {_fmt(hi)}], but got {value}")
     return problems
 
 

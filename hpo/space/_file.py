@@ -49,7 +49,7 @@ class SpaceFile(_Model):
     metric: str
     n_trials: int | None = Field(None, gt=0)
     timeout: float | None = Field(None, gt=0, description="seconds for one `hpo run`")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="numpy and Optuna's samplers take seeds below 2**32")
     sampler: SamplerConfig = Field(default_factory=lambda: TPESamplerConfig.model_validate({"name": "tpe"}))
     pruner: PrunerConfig = Field(default_factory=lambda: MedianPrunerConfig.model_validate({"name": "median"}))
     params: dict[str, Param]

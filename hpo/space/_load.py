@@ -36,9 +36,18 @@ class LoadedSpace(BaseModel):
 def load_space(path: str | Path) -> LoadedSpace:
     """Read and validate a space file; raise :class:`SpaceError` listing every problem."""
     path = Path(path)
+    if path.is_dir():
+        raise SpaceError(f"{path}: is a folder; give a space file (e.g. {path}/<study>.yaml)")
     if not path.is_file():
         raise SpaceError(f"{path}: file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SpaceError(
+            f"{path}: is not UTF-8 text (byte {e.start}: {e.object[e.start : e.start + 1]!r}); save it as UTF-8"
+        ) from None
+    except OSError as e:
+        raise SpaceError(f"{path}: cannot be read ({e.strerror})") from None
     return LoadedSpace(path=path, text=text, space=parse_space(text, str(path)))
 
 

@@ -35,6 +35,8 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
     engine_kwargs: dict[str, object] = {}
     path = sqlite_path(url)
     if path is not None:
+        if path.is_dir():
+            raise HpoError(f"storage {url}: {path} is a folder, not an SQLite file (e.g. sqlite:///{path}/hpo.db)")
         if not path.exists():
             if not create:
                 raise HpoError(f"storage {url}: no such database (run `hpo run` first, or pass --storage)")
@@ -43,14 +45,41 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT}}
     elif url.startswith(("postgresql", "mysql")):
         engine_kwargs = {"pool_pre_ping": True}
-    else:
-        return optuna.storages.get_storage(url)
+    elif "://" not in url:
+        raise HpoError(f"storage {url!r}: not a storage URL (e.g. sqlite:///studies/hpo.db or postgresql://user@host/db)")
     import warnings
 
-    with warnings.catch_warnings():
-        # Heartbeats have been "experimental" since Optuna 2.8; hpo depends on them knowingly.
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return _rdb(RDBStorage, RetryHeartbeatStaleTrialCallback, url, engine_kwargs)
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+    try:
+        with warnings.catch_warnings():
+            # Heartbeats have been "experimental" since Optuna 2.8; hpo depends on them knowingly.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return _rdb(RDBStorage, RetryHeartbeatStaleTrialCallback, url, engine_kwargs)
+    except NoSuchModuleError:
+        scheme = url.split("://")[0]
+        raise HpoError(f"storage {_safe(url)}: no database kind {scheme!r} (sqlite, postgresql, mysql)") from None
+    except ImportError as e:
+        cause = e if isinstance(e, ModuleNotFoundError) else e.__cause__
+        missing = getattr(cause, "name", None) or "a module"
+        raise HpoError(
+            f"storage {_safe(url)}: its database driver is not installed ({missing} is missing; see docs/scaling-out.md)"
+        ) from None
+    except ArgumentError as e:
+        raise HpoError(f"storage {_safe(url)}: not a valid database URL ({e})") from None
+    except OperationalError as e:
+        raise HpoError(f"storage {_safe(url)}: cannot be opened ({str(e.orig).splitlines()[0]})") from None
+
+
+def _safe(url: str) -> str:
+    """``url`` without its password, for messages."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return url.replace(f":{parts.password}@", ":***@") if parts.password else url
+    except ValueError:
+        return url
 
 
 def _rdb(RDBStorage: Any, Retry: Any, url: str, engine_kwargs: dict[str, object]) -> optuna.storages.BaseStorage:

@@ -239,3 +239,32 @@ def test_a_space_recorded_with_aliases_by_an_earlier_version_still_reads() -> No
         parse_space(text, "x.yaml")
     recorded = parse_space(text, "x.yaml", strict=False)  # promote re-reads what a study recorded
     assert recorded.params["l2_leaf_reg"] == recorded.params["random_strength"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"fixed": {"iterations": "abc"}}, "`fixed.iterations` must be a whole number, but got 'abc'"),
+        ({"fixed": {"iterations": 20.7}}, "`fixed.iterations` must be a whole number, but got 20.7"),
+        ({"fixed": {"iterations": 10**14}}, "`fixed.iterations` must lie within catboost's limits"),
+        ({"fixed": {"subsample": "most"}}, "`fixed.subsample` must be a number, but got 'most'"),
+        ({"seed": 10**23}, "`seed` Input should be less than or equal to 4294967295"),
+    ],
+)
+def test_values_a_fit_would_reject_are_refused_by_validate(workspace: Path, change: dict, message: str) -> None:
+    from tests.conftest import invoke, write_space
+
+    path = write_space(workspace / "search_spaces", "bad.yaml", **change)
+    code, out, err = invoke("validate", str(path))
+    assert code == 2 and err.count("\n") == 1 and message in err, (out, err)
+
+
+def test_a_space_file_that_is_a_folder_or_not_utf8_gets_one_line(workspace: Path) -> None:
+    from tests.conftest import invoke
+
+    latin = workspace / "search_spaces" / "latin.yaml"
+    latin.write_bytes("study: caf\xe9\n".encode("latin-1"))
+    for arg, message in ((latin, "is not UTF-8 text (byte 10: b'\\xe9'); save it as UTF-8"), (latin.parent, "is a folder")):
+        for verb in ("validate", "run"):
+            code, out, err = invoke(verb, str(arg))
+            assert code == 2 and err.startswith(f"error: {arg}: {message}") and err.count("\n") == 1, err
