@@ -28,6 +28,16 @@ def _check_numeric_target(y: pd.Series, target: str, where: str, what: str) -> N
         misfit = first_misfit(y, NUMERIC)
         got = f"holds {misfit[1]!r} (row {misfit[0] + 1})" if misfit else f"is {y.dtype}"
         raise DataError(f"{where}: `task` is regression, but `data.target` {target!r} {got} in {what}")
+    import numpy as np
+
+    values = y.to_numpy(dtype="float64")
+    limit = float(np.finfo(np.float32).max)
+    big = np.abs(values) >= limit
+    if big.any():
+        raise DataError(
+            f"{where}: `data.target` {target!r} holds {values[big][0]:g} (row {int(np.argmax(big)) + 1}) in {what}; "
+            f"regression targets must lie within +-{limit:.3g} (CatBoost stores them as 32-bit floats)"
+        )
 
 
 def _check_target(y: pd.Series, target: str, where: str, what: str) -> None:

@@ -432,3 +432,14 @@ def test_an_undefined_metric_is_logged_as_nan_and_named_never_left_out(shared_ws
     assert math.isnan(metrics["test_pearson_r"]) and math.isfinite(metrics["test_rmse"])
     code, out, err = invoke("reproduce", run_id)
     assert code == 0 and "Reproduced: all 10 metrics" in out, out + err
+
+
+def test_a_regression_target_beyond_catboosts_32_bit_floats_is_refused(workspace: Path) -> None:
+    # 1e308 is finite in float64, but CatBoost's float32 labels make it inf: every trial failed with
+    # "Invalid bias nan" and the study name was spent.
+    frame = multiclass()
+    frame["y"] = frame["x"] * 2.0
+    frame.loc[7, "y"] = 1e308
+    frame.to_csv(workspace / "t.csv", index=False)
+    data = {"version": "v0.1.0", "source": "t.csv", "target": "y", "split": {"validation": 0.2, "test": 0.2, "seed": 0}}
+    refused(workspace, space_for("huge", data, "rmse"), "`data.target` 'y'", "1e+308 (row 8)", "32-bit floats")
