@@ -130,14 +130,14 @@ def _pg_stop(pg_ctl: Path, root: Path) -> None:
 
 
 def _pg_connect(url: str, dbname: str) -> Any:
-    """An autocommit psycopg2 connection to ``dbname`` on the server of ``url`` (CREATE/DROP DATABASE need it)."""
-    import psycopg2
+    """An autocommit psycopg connection to ``dbname`` on the server of ``url`` (CREATE/DROP DATABASE need it)."""
+    import psycopg
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    conn = psycopg2.connect(host=u.host, port=u.port, user=u.username, password=u.password, dbname=dbname, connect_timeout=10)
-    conn.autocommit = True
-    return conn
+    return psycopg.connect(
+        host=u.host, port=u.port, user=u.username, password=u.password, dbname=dbname, connect_timeout=10, autocommit=True
+    )
 
 
 def _check_db_name(name: str) -> None:
@@ -147,7 +147,7 @@ def _check_db_name(name: str) -> None:
 
 def _admin(url: str, statement: str, name: str) -> None:
     """Run ``statement`` (with ``{}`` for the database name) on the server of ``url``, from database ``postgres``."""
-    from psycopg2 import sql
+    from psycopg import sql
 
     _check_db_name(name)
     conn = _pg_connect(url, "postgres")
@@ -187,7 +187,7 @@ def _start_cluster(initdb: Path, pg_ctl: Path, root: Path) -> str:
         )
         r = _pg_run([str(pg_ctl), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start"], cwd=root)
         if r.returncode == 0:
-            return f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{port}/postgres"
+            return f"postgresql://{PG_USER}@127.0.0.1:{port}/postgres"  # as the README writes it
         if "already in use" not in _read_tail(log, 10):
             break
         _pg_stop(pg_ctl, root)
@@ -199,7 +199,7 @@ def _start_cluster(initdb: Path, pg_ctl: Path, root: Path) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """A real PostgreSQL cluster on 127.0.0.1 for the session: ``postgresql+psycopg2://hpo@127.0.0.1:<port>/hpo``.
+    """A real PostgreSQL cluster on 127.0.0.1 for the session: ``postgresql://hpo@127.0.0.1:<port>/hpo``.
 
     Trust auth, fsync off, 200 connections; runs as ``nobody`` when the tests run as root. Torn down at session end.
     """

@@ -89,8 +89,8 @@ def test_stale_trials_are_found_whether_or_not_they_ever_sent_a_heartbeat(study:
             "error: storage mysql://u@127.0.0.1/x: its database driver is not installed (MySQLdb is missing",
         ),
         (
-            "postgresql+psycopg2://u:secret@127.0.0.1:1/x",
-            "error: storage postgresql+psycopg2://u:***@127.0.0.1:1/x: cannot be opened",
+            "postgresql://u:secret@127.0.0.1:1/x",
+            "error: storage postgresql://u:***@127.0.0.1:1/x: cannot be opened",
         ),
     ],
 )
