@@ -299,3 +299,33 @@ def test_the_report_draws_no_box_for_a_value_never_tried(tmp_path: Path) -> None
         axis = fig.layout.xaxis2
         assert axis.type == "category" and axis.categoryorder == "array"
         assert list(axis.categoryarray) == [g.label for g in p.groups]
+
+
+def test_a_space_derived_for_new_data_moves_edges_but_keeps_the_rest(tmp_path: Path) -> None:
+    import yaml
+
+    from hpo.analyze import derive_space
+    from hpo.space import parse_space
+    from tests.conftest import small_space
+
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        lr = t.suggest_float("learning_rate", 0.001, 0.01, log=True)  # better towards the upper edge
+        depth = t.suggest_int("depth", 1, 16)  # an interior optimum at 7
+        return math.log10(lr) - abs(depth - 7) / 4 + rng.normal(0, 0.05)
+
+    params = {
+        "learning_rate": {"type": "float", "low": 0.001, "high": 0.01, "log": True},
+        "depth": {"type": "int", "low": 1, "high": 16},
+    }
+    parent = yaml.safe_dump(small_space(params=params), sort_keys=False)
+    a = analyze("small", study_of(tmp_path, objective, 60), "maximize", hard_limits=CATBOOST_LIMITS)
+    assert {n: p.recommendation.kind for n, p in a.params.items()} == {"learning_rate": "widen", "depth": "narrow"}
+    same = parse_space(derive_space(parent, a, study="same", at="t", storage=None, warm_start=True).text)
+    new = derive_space(parent, a, study="new", at="t", storage=None, warm_start=True, data={"version": "v0.2.0"})
+    assert new is not None
+    space = parse_space(new.text)
+    assert space.data.version == "v0.2.0"
+    assert space.params["learning_rate"] == same.params["learning_rate"]  # the moved edge carries over
+    assert (space.params["depth"].low, space.params["depth"].high) == (1, 16)  # the narrowing does not
+    assert (same.params["depth"].low, same.params["depth"].high) != (1, 16)
+    assert any(r.startswith("depth: narrow not carried to new data") for r in new.changes)
