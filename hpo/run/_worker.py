@@ -107,10 +107,14 @@ class _Stop:
 
     def __init__(self, on_first: Callable[[], None] | None = None) -> None:
         self.requested = False
+        self.aborted = False
         self._on_first = on_first
 
     def handle(self, signum: int, frame: object) -> None:
         if self.requested:
+            # Raised inside a model's callback (CatBoost calls back every iteration), this comes
+            # back wrapped in the library's own error: `aborted` says what it was.
+            self.aborted = True
             raise KeyboardInterrupt
         self.requested = True
         if self._on_first:
@@ -151,7 +155,7 @@ def _worker_loop(
                 time.sleep(IDLE_POLL_SECONDS)
                 continue
             break
-        frozen = run_trial(study, claimed, objective, tracker)
+        frozen = run_trial(study, claimed, objective, tracker, aborted=lambda: stop.aborted)
         if on_trial:
             on_trial(frozen)
 
@@ -178,17 +182,27 @@ def claim_trial(study: optuna.Study, budget: int | None) -> int | None:
 
 
 def run_trial(
-    study: optuna.Study, claimed: int, objective: Callable[[Any], float], tracker: LiveProjection | None = None
+    study: optuna.Study,
+    claimed: int,
+    objective: Callable[[Any], float],
+    tracker: LiveProjection | None = None,
+    aborted: Callable[[], bool] = lambda: False,
 ) -> optuna.trial.FrozenTrial:
-    """Run one claimed trial with heartbeats, tell the storage how it ended, then project it."""
-    frozen = _run_trial(study, claimed, objective, tracker)
+    """Run one claimed trial with heartbeats, tell the storage how it ended, then project it.
+
+    ``aborted`` says whether a second Ctrl-C came, for an interrupt the model library wrapped."""
+    frozen = _run_trial(study, claimed, objective, tracker, aborted)
     if tracker is not None:
         tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
     return frozen
 
 
 def _run_trial(
-    study: optuna.Study, claimed: int, objective: Callable[[Any], float], tracker: LiveProjection | None
+    study: optuna.Study,
+    claimed: int,
+    objective: Callable[[Any], float],
+    tracker: LiveProjection | None,
+    aborted: Callable[[], bool],
 ) -> optuna.trial.FrozenTrial:
     import optuna
     from optuna.trial import TrialState
@@ -203,14 +217,22 @@ def _run_trial(
         except optuna.TrialPruned:
             return study.tell(trial, state=TrialState.PRUNED)
         except KeyboardInterrupt:
-            _record_error(trial, "interrupted (Ctrl-C); retried in the same budget slot")
-            frozen = study.tell(trial, state=TrialState.FAIL)
-            requeue(study, frozen)
+            _interrupted(study, trial)
             raise
         except Exception as e:
+            if aborted():  # the second Ctrl-C, wrapped by the library (e.g. a CatBoostError)
+                _interrupted(study, trial)
+                raise KeyboardInterrupt from None
             _record_error(trial, f"{type(e).__name__}: {e}", traceback.format_exc())
             return study.tell(trial, state=TrialState.FAIL)
     return study.tell(trial, value)
+
+
+def _interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+    from optuna.trial import TrialState
+
+    _record_error(trial, "interrupted (Ctrl-C); retried in the same budget slot")
+    requeue(study, study.tell(trial, state=TrialState.FAIL))
 
 
 def _record_error(trial: optuna.Trial, error: str, tb: str | None = None) -> None:

@@ -206,6 +206,43 @@ def test_ctrl_c_stops_after_the_running_trial_and_keeps_completed_ones(workspace
     assert r.returncode == 0 and json.loads(r.stdout)["states"] == {"COMPLETE": 40}
 
 
+def test_a_second_ctrl_c_inside_a_catboost_fit_fails_the_trial_and_requeues_its_slot(workspace: Path) -> None:
+    # Long fits, so that both signals land inside CatBoost: the second comes back from CatBoost's
+    # callback as a CatBoostError, which used to be recorded as an ordinary FAIL, never retried.
+    space = write_space(
+        workspace,
+        n_trials=3,
+        pruner={"name": "none"},
+        params={"depth": {"type": "int", "low": 8, "high": 8}},
+        fixed={"iterations": 100000, "thread_count": 1},
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpo", "run", str(space), "--json"],
+        cwd=workspace,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and _count(workspace, "RUNNING") < 1:
+        time.sleep(0.2)
+    time.sleep(2)  # well inside the fit
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    trials = load(root=workspace).trials
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert len(failed) == 1 and failed[0].user_attrs["error"] == "interrupted (Ctrl-C); retried in the same budget slot"
+    assert "traceback" not in failed[0].user_attrs
+    retry = [
+        t for t in trials if t.state.name == "WAITING" and t.user_attrs.get("budget_slot") == failed[0].user_attrs["budget_slot"]
+    ]
+    assert len(retry) == 1 and retry[0].user_attrs["seed"] == failed[0].user_attrs["seed"]
+    assert _count(workspace, "RUNNING") == 0
+
+
 def _count(ws: Path, state: str) -> int:
     if not (ws / DB).exists():
         return 0
