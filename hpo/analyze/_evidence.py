@@ -78,12 +78,14 @@ def _clear(st: _Stats | _CategoricalStats, ctx: _Context) -> bool:
 
 
 def _evidence(st: _Stats | _CategoricalStats, ctx: _Context) -> dict[str, Any]:
-    band = getattr(st, "band", None)
-    tf_inv = (lambda v: 10**v) if getattr(st, "base", {}).get("log") else (lambda v: v)
+    bootstrap = None
+    if isinstance(st, _Stats) and st.band is not None:
+        low, high = (10**b for b in st.band) if st.base["log"] else st.band  # back from the analysis scale
+        bootstrap = {"resamples": BOOTSTRAP, "low": low, "high": high}
     return {
         "n_top": ctx.top_count,
         "min_top": MIN_TOP,
-        "bootstrap": None if band is None else {"resamples": BOOTSTRAP, "low": tf_inv(band[0]), "high": tf_inv(band[1])},
+        "bootstrap": bootstrap,
         "noise": None if ctx.noise is None else ctx.noise.sd,
         "effect": st.effect,
         "effect_sd": st.effect_sd,

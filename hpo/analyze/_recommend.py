@@ -126,16 +126,16 @@ def _narrow(
 ) -> Recommendation:
     name, log = a["name"], a["log"]
     searched = _range_str(a["low"], a["high"], is_int)
-    inv = (lambda v: 10**v) if log else (lambda v: v)
-    resampled = _range_str(_num_of(inv(band[0]), is_int), _num_of(inv(band[1]), is_int), is_int)
-    top = (
-        f"the top {ctx.top_count} trials have {name} in {_range_str(a['top_low'], a['top_high'], is_int)}, "
-        f"{resampled} over {evidence.get('bootstrap', {}) and evidence['bootstrap']['resamples']} bootstrap resamples"
-    )
-    if ctx.top_count < MIN_TOP or evidence.get("bootstrap") is None:
+    boot = evidence.get("bootstrap")
+    if ctx.top_count < MIN_TOP or boot is None:
         return Recommendation(
             "keep", f"only {ctx.top_count} top trials; a narrowed range needs {MIN_TOP}: keep {searched}", evidence=evidence
         )
+    resampled = _range_str(_num_of(boot["low"], is_int), _num_of(boot["high"], is_int), is_int)
+    top = (
+        f"the top {ctx.top_count} trials have {name} in {_range_str(a['top_low'], a['top_high'], is_int)}, "
+        f"{resampled} over {boot['resamples']} bootstrap resamples"
+    )
     new_lo_t = max(lo_t, band[0] - MARGIN * width)
     new_hi_t = min(hi_t, band[1] + MARGIN * width)
     low, high = _snap(new_lo_t, new_hi_t, log, is_int, a["step"], a["low"], limits=(a["low"], a["high"]))

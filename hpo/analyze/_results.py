@@ -13,10 +13,11 @@ distribution is log). The p-values come from trials a sampler chose adaptively, 
 * **noise floor**: for a study hpo ran, the best trial is re-fitted with a few other seeds; the
   standard deviation of those values is the floor (``noise``). Differences below it are no
   differences.
-* **clear effect** of a parameter: Spearman's rho (a monotone trend) or a Kruskal-Wallis test
-  across the per-value or binned groups (any shape) is below ``alpha`` divided by the number of
-  tests (two per parameter, every parameter of the study: Bonferroni), and, where a noise floor
-  is known, its groups' means differ by at least the floor.
+* **clear effect** of a parameter: without a noise floor, Spearman's rho (a monotone trend) or a
+  Kruskal-Wallis test across the per-value or binned groups (any shape) is below ``alpha``
+  divided by the number of tests (two per parameter, every parameter of the study: Bonferroni);
+  with a floor (an independent measure of the noise), one of them is below ``alpha`` and the
+  spread of the groups' true means (noise removed: a random-effects estimate) is at least the floor.
 * **the study is noise** when no parameter has a clear effect, or when the top trials' median is
   within the noise floor of the median trial: every parameter is then ``keep``, with a
   study-level message.
@@ -27,7 +28,7 @@ distribution is log). The p-values come from trials a sampler chose adaptively, 
 * **top trials**: the best ``top`` fraction, at least ``MIN_TOP``, and every trial within the noise
   floor of the best. Their range is taken from ``BOOTSTRAP`` resamples of the trials: the 5th
   percentile of the resampled top trials' lows to the 95th percentile of their highs.
-* **widen** (move an edge): the best trial sits in the outer tenth of the range, the trend
+* **widen** (move an edge): the best trial sits in the outer fifth of the range, the trend
   towards that edge is clear and does not turn back within the edge half: the edge moves out by
   the searched width (``WIDEN_BY``; in log10 for log ranges) within the model's hard limits, and
   the other side comes in to where the resampled top trials start, less a margin.

@@ -139,8 +139,9 @@ def analyze_study(
             f"--data-version {new_data['version']}: study {s.study_name!r} ran on that version already; "
             "to derive for the same data, leave the option out"
         )
-    if write:
-        _check_name(name, _taken(url, ws), url, ws)  # before the noise floor is kept in the study
+    taken = _taken(url, ws) if write else set()
+    if name is not None and name in taken:  # before the noise floor is kept in the study
+        raise HpoError(f"--name {name}: a study or space file of that name exists already ({url}, {ws.search_spaces_dir})")
     noise = None
     if noise_refits and attrs.get(STUDY_SPACE_YAML) and len(trials) >= min_trials:
         noise = measure_noise(s, trials, direction, ws, noise_refits, warn, keep=write)
@@ -163,7 +164,7 @@ def analyze_study(
     derived = None
     hpo_study = bool(attrs.get(STUDY_SPACE_YAML))
     if hpo_study and (analysis.enough or new_data is not None):
-        derived = _derive(s, analysis, ws, url, storage, name, warm_start, new_data)
+        derived = _derive(s, analysis, ws, taken, storage, name, warm_start, new_data)
         if derived is None:
             result.notes.append("no parameter changes: no derived space written")
     elif not hpo_study:
@@ -207,14 +208,13 @@ def _derive(
     s: optuna.Study,
     analysis: Analysis,
     ws: Workspace,
-    url: str,
+    taken: set[str],
     storage: str | None,
     name: str | None,
     warm_start: bool,
     new_data: dict[str, Any] | None,
 ) -> tuple[str, Path, str] | None:
-    taken = _taken(url, ws)
-    _check_name(name, taken, url, ws)
+    """The derived space's study name, path and text; ``taken``: the study and space names in use."""
     new = name or next_study_name(s.study_name, taken, None if new_data is None else new_data["version"])
     at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     recorded = storage if storage and not _has_password(storage) else None
@@ -228,11 +228,6 @@ def _derive(
 
 def _taken(url: str, ws: Workspace) -> set[str]:
     return set(study_names(url)) | {p.stem for p in ws.search_spaces_dir.glob("*.yaml")}
-
-
-def _check_name(name: str | None, taken: set[str], url: str, ws: Workspace) -> None:
-    if name is not None and name in taken:
-        raise HpoError(f"--name {name}: a study or space file of that name exists already ({url}, {ws.search_spaces_dir})")
 
 
 def _check_sources(new_data: dict[str, Any] | None, ws: Workspace) -> None:

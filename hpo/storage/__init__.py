@@ -19,12 +19,14 @@ from hpo.storage._optuna import (
     stale_trial_ids,
     storage_of,
     study_id,
+    study_view,
     trial_by_number,
     trial_counts,
     trial_id,
 )
 
 __all__ = [
+    "study_view",
     "set_intermediate_values",
     "GRACE_PERIOD",
     "HEARTBEAT_INTERVAL",

@@ -10,6 +10,7 @@ Each fast path falls back to Optuna's public (slower) accessors when the storage
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpo.storage._open import GRACE_PERIOD
@@ -245,3 +246,36 @@ def _complete_trials_rdb(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
             )
         )
     return out
+
+
+def study_view(trials: Sequence[optuna.trial.FrozenTrial], direction: str) -> Any:
+    """Trials in memory as the study Optuna's importance evaluators read (see :class:`_TrialsView`)."""
+    return _TrialsView(trials, direction)
+
+
+class _TrialsView:
+    """What Optuna's importance evaluators read of a study (``get_trials``, ``directions``), over
+    trials already in memory: copying 5,000 trials into an in-memory study took 3.8 s of 4.2."""
+
+    def __init__(self, trials: Sequence[optuna.trial.FrozenTrial], direction: str) -> None:
+        from optuna.study import StudyDirection
+
+        self._trials = list(trials)
+        if len({trial_id(t) for t in self._trials}) < len(self._trials):
+            # Trials not read from a storage (e.g. made with create_trial) share the id -1, and
+            # PED-ANOVA tells its top trials apart by id.
+            import copy
+
+            self._trials = [copy.copy(t) for t in self._trials]
+            for i, t in enumerate(self._trials):
+                t._trial_id = i
+        self.direction = StudyDirection.MAXIMIZE if direction == "maximize" else StudyDirection.MINIMIZE
+        self.directions = [self.direction]
+
+    def _is_multi_objective(self) -> bool:
+        return False
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[optuna.trial.FrozenTrial]:
+        return [t for t in self._trials if states is None or t.state in states]
+
+    _get_trials = get_trials

@@ -183,13 +183,7 @@ def test_jobs_two_share_one_budget(workspace: Path) -> None:
 
 def test_ctrl_c_stops_after_the_running_trial_and_keeps_completed_ones(workspace: Path) -> None:
     space = write_space(workspace, n_trials=40, fixed={"iterations": 150, "thread_count": 1})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hpo", "run", str(space), "--json"],
-        cwd=workspace,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start_run(space, workspace)
     deadline = time.time() + 120
     while time.time() < deadline and _count(workspace, "COMPLETE") < 2:
         time.sleep(0.2)
@@ -216,13 +210,7 @@ def test_a_second_ctrl_c_inside_a_catboost_fit_fails_the_trial_and_requeues_its_
         params={"depth": {"type": "int", "low": 8, "high": 8}},
         fixed={"iterations": 100000, "thread_count": 1},
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hpo", "run", str(space), "--json"],
-        cwd=workspace,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start_run(space, workspace)
     deadline = time.time() + 120
     while time.time() < deadline and _count(workspace, "RUNNING") < 1:
         time.sleep(0.2)
@@ -241,6 +229,17 @@ def test_a_second_ctrl_c_inside_a_catboost_fit_fails_the_trial_and_requeues_its_
     ]
     assert len(retry) == 1 and retry[0].user_attrs["seed"] == failed[0].user_attrs["seed"]
     assert _count(workspace, "RUNNING") == 0
+
+
+def _start_run(space: Path, workspace: Path) -> subprocess.Popen[str]:
+    """`hpo run SPACE --json` in a process of its own, for tests that send it signals."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpo", "run", str(space), "--json"],
+        cwd=workspace,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _count(ws: Path, state: str) -> int:
