@@ -35,13 +35,14 @@ from hpo.schema import (
     TRIAL_SLOT,
 )
 from hpo.space import GridSamplerConfig
-from hpo.storage import open_storage
+from hpo.storage import budget_slots, open_storage
 from hpo.workspace import relative_path
 
 if TYPE_CHECKING:
     import optuna
 
 READY_WAIT_SECONDS = 60
+BUDGET_WINDOW = 8  # budget slots kept enqueued ahead of the workers
 
 
 def open_study(prep: Prepared, url: str) -> tuple[optuna.Study, bool]:
@@ -148,18 +149,28 @@ def _check_same_study(study: optuna.Study, prep: Prepared, url: str) -> None:
         )
 
 
-def top_up_budget(study: optuna.Study, prep: Prepared) -> int:
-    """Enqueue a WAITING trial for every budget slot not yet taken; returns how many."""
+def top_up_budget(study: optuna.Study, prep: Prepared, window: int = BUDGET_WINDOW) -> int:
+    """Enqueue WAITING trials for the next free budget slots, up to ``window`` waiting; returns how many.
+
+    The budget is enqueued a few slots ahead of the workers, not all at once: memory and time
+    stay independent of ``n_trials`` (a budget of 10**9 with a timeout is a valid study). Call it
+    under :func:`hpo.storage.study_lock`, so two workers never enqueue the same slot.
+    """
     budget = prep.budget
     if budget is None:
         return 0
-    used = {t.user_attrs.get(TRIAL_SLOT) for t in study.get_trials(deepcopy=False)}
-    missing = [i for i in range(budget) if i not in used]
+    taken = budget_slots(study, TRIAL_SLOT)
+    used = {slot for slot, _ in taken}
+    waiting = sum(1 for slot, state in taken if state == "WAITING" and slot < budget)
     grid = _grid_order(prep) if isinstance(prep.space.sampler, GridSamplerConfig) else None
-    for slot in missing:
-        params = grid[slot] if grid is not None else {}
-        study.enqueue_trial(params, user_attrs={TRIAL_SLOT: slot}, skip_if_exists=False)
-    return len(missing)
+    added, slot = 0, 0
+    while waiting + added < window and slot < budget:
+        if slot not in used:
+            params = grid[slot] if grid is not None else {}
+            study.enqueue_trial(params, user_attrs={TRIAL_SLOT: slot}, skip_if_exists=False)
+            added += 1
+        slot += 1
+    return added
 
 
 def _grid_order(prep: Prepared) -> list[dict[str, Any]]:

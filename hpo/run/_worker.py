@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from hpo.prepare import Prepared
 from hpo.run._objective import Objective
 from hpo.run._result import Progress
-from hpo.run._study import sampler_for
+from hpo.run._study import sampler_for, top_up_budget
 from hpo.samplers import make_pruner
 from hpo.schema import (
     TRIAL_ERROR,
@@ -25,7 +25,17 @@ from hpo.schema import (
     TRIAL_TRACEBACK,
 )
 from hpo.space import LoadedSpace
-from hpo.storage import MAX_RETRY, heartbeat, heartbeat_enabled, open_storage, stale_trial_ids, storage_of, study_id, trial_id
+from hpo.storage import (
+    MAX_RETRY,
+    heartbeat,
+    heartbeat_enabled,
+    open_storage,
+    stale_trial_ids,
+    storage_of,
+    study_id,
+    study_lock,
+    trial_id,
+)
 from hpo.studies import trial_counts
 from hpo.tracking import LiveProjection, StudyProjection, client, describe_data_experiment
 from hpo.workspace import Workspace
@@ -33,6 +43,7 @@ from hpo.workspace import Workspace
 if TYPE_CHECKING:
     import optuna
 
+STALE_ERROR = "its worker stopped sending heartbeats (killed or lost); retried in the same budget slot"
 IDLE_POLL_SECONDS = 2  # how often a worker with nothing to claim checks the trials still running
 
 
@@ -53,7 +64,9 @@ def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> li
     failed = []
     for stale in stale_trial_ids(storage, study_id(study)):
         try:
-            # Only one process wins this transition, so each dead trial is requeued once.
+            # Said while it is still RUNNING (a finished trial's attributes are frozen). Only one
+            # process wins the transition below, so each dead trial is requeued once.
+            storage.set_trial_user_attr(stale, TRIAL_ERROR, STALE_ERROR)
             if not storage.set_trial_state_values(stale, state=TrialState.FAIL):
                 continue
         except UpdateFinishedTrialError:
@@ -149,6 +162,10 @@ def _worker_loop(
             break
         fail_stale(study, tracker)
         claimed = claim_trial(study, args.budget)
+        if claimed is None and args.budget is not None:
+            with study_lock(args.storage, space.study):  # the next budget slots, enqueued once
+                top_up_budget(study, prep)
+            claimed = claim_trial(study, args.budget)
         if claimed is None:
             if args.budget is not None and running_trials(study):
                 # Another worker's trial may yet die: stay until it ends or is requeued as stale.

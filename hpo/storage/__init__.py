@@ -10,6 +10,7 @@ worker died is failed and retried instead of staying RUNNING forever.
 
 from hpo.storage._open import GRACE_PERIOD, HEARTBEAT_INTERVAL, MAX_RETRY, SQLITE_TIMEOUT, open_storage, sqlite_path, study_lock
 from hpo.storage._optuna import (
+    budget_slots,
     complete_trials,
     heartbeat,
     heartbeat_enabled,
@@ -26,6 +27,7 @@ from hpo.storage._optuna import (
 )
 
 __all__ = [
+    "budget_slots",
     "study_view",
     "set_intermediate_values",
     "GRACE_PERIOD",

@@ -69,6 +69,37 @@ def set_intermediate_values(trial: optuna.Trial, values: dict[int, float]) -> No
             )
 
 
+def budget_slots(study: optuna.Study, key: str) -> list[tuple[int, str]]:
+    """``(slot, state name)`` of every trial with the user attribute ``key`` (its budget slot).
+
+    One query for an RDB storage: the budget is topped up a few slots at a time, and building
+    every trial to read one attribute would make that quadratic in the study's size.
+    """
+    backend = rdb_backend(storage_of(study))
+    if backend is not None:
+        try:
+            return _budget_slots_rdb(backend, study_id(study), key)
+        except Exception:
+            pass  # an unexpected schema: read the trials
+    return [(int(t.user_attrs[key]), t.state.name) for t in study.get_trials(deepcopy=False) if t.user_attrs.get(key) is not None]
+
+
+def _budget_slots_rdb(backend: Any, sid: int, key: str) -> list[tuple[int, str]]:
+    import json
+
+    from optuna.storages._rdb.models import TrialModel, TrialUserAttributeModel
+    from sqlalchemy.orm import Session
+
+    with Session(backend.engine) as session:
+        rows = (
+            session.query(TrialUserAttributeModel.value_json, TrialModel.state)
+            .join(TrialModel, TrialModel.trial_id == TrialUserAttributeModel.trial_id)
+            .filter(TrialModel.study_id == sid, TrialUserAttributeModel.key == key)
+            .all()
+        )
+    return [(int(json.loads(value)), state.name) for value, state in rows if json.loads(value) is not None]
+
+
 def trial_by_number(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
     """One trial, read alone (``study.trials[number]`` reads them all). Raises KeyError if absent."""
     storage = storage_of(study)

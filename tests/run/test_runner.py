@@ -170,15 +170,33 @@ def test_storage_option_and_environment_variable(workspace: Path, monkeypatch: p
 
 
 def test_jobs_two_share_one_budget(workspace: Path) -> None:
-    space = write_space(workspace, n_trials=8, fixed={"iterations": 60, "thread_count": 1})
+    # 12 slots: more than the 8 enqueued ahead, so the workers top the budget up as they go.
+    space = write_space(workspace, n_trials=12, fixed={"iterations": 60, "thread_count": 1})
     r = run_cli("run", str(space), "--jobs", "2", "--json", cwd=workspace)
     assert r.returncode == 0, r.stderr
     assert "locked" not in r.stderr
     trials = load(root=workspace).trials
-    assert len(trials) == 8 and {t.state.name for t in trials} == {"COMPLETE"}
-    assert sorted(t.number for t in trials) == list(range(8))
-    assert sorted(t.user_attrs["budget_slot"] for t in trials) == list(range(8))
+    assert len(trials) == 12 and {t.state.name for t in trials} == {"COMPLETE"}
+    assert sorted(t.number for t in trials) == list(range(12))
+    assert sorted(t.user_attrs["budget_slot"] for t in trials) == list(range(12))
     assert len({t.user_attrs["worker"] for t in trials}) == 2
+
+
+def test_a_budget_of_a_billion_with_a_timeout_runs_until_the_timeout(workspace: Path) -> None:
+    # Every slot was enqueued up front: 3 GB in 8 s, a MemoryError, and a study with no trials.
+    space = write_space(workspace, n_trials=10**9, timeout=3, fixed={"iterations": 20, "thread_count": 1})
+    assert run_cli("validate", str(space), cwd=workspace).returncode == 0
+    start = time.time()
+    r = run_cli("run", str(space), "--json", cwd=workspace, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert time.time() - start < 60
+    result = json.loads(r.stdout)
+    assert result["states"]["COMPLETE"] >= 1
+    counts = states(load(root=workspace))
+    assert counts.get("WAITING", 0) <= 8  # the budget is enqueued a few slots ahead, not all at once
+    assert sum(counts.values()) < 1000
+    slots = sorted(t.user_attrs["budget_slot"] for t in load(root=workspace).trials)
+    assert slots == list(range(len(slots)))  # the lowest free slots, each once
 
 
 def test_ctrl_c_stops_after_the_running_trial_and_keeps_completed_ones(workspace: Path) -> None:
