@@ -79,6 +79,7 @@ def assert_recovered(storage: str, killed: optuna.trial.FrozenTrial, killed_at: 
     trials = study_of(storage).get_trials()
     dead = next(t for t in trials if t.number == killed.number)
     assert dead.state.name == "FAIL"
+    assert "stopped sending heartbeats" in dead.user_attrs["error"]  # `hpo show` and the dashboard say why
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
     assert len(retries) == 1
     retry = retries[0]
