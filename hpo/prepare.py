@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hpo.data import DataVersion, load_data
-from hpo.errors import SpaceError
+from hpo.errors import HpoError, SpaceError
 from hpo.metrics import METRICS
 from hpo.models import MODELS, check_model_params
 from hpo.space import GridSamplerConfig, LoadedSpace, SpaceFile, load_space
-from hpo.workspace import Workspace, load_workspace
+from hpo.workspace import Workspace, load_workspace, relative_path
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,28 @@ def prepare_loaded(loaded: LoadedSpace, ws: Workspace) -> Prepared:
             f"{space.data.target!r} is {data.task}{how}"
         )
     return Prepared(workspace=ws, loaded=loaded, data=data)
+
+
+def check_writable(ws: Workspace, storage: str | None = None, folders: tuple[Path, ...] = (), hint: str = "") -> str:
+    """The storage URL a verb that writes would use, checked before anything is written.
+
+    An SQLite storage must be a readable SQLite database that hpo may write (or may create);
+    other storages are not contacted. Each of ``folders`` (or the nearest folder above it that
+    exists) must be writable. ``hint`` ends each message (what to do instead).
+    """
+    import os
+
+    from hpo.storage._open import check_storage
+
+    url = ws.storage_url(storage)
+    try:
+        check_storage(url)
+        for folder in folders:
+            existing = folder
+            while not existing.exists() and existing != existing.parent:
+                existing = existing.parent
+            if not os.access(existing, os.W_OK | os.X_OK):
+                raise HpoError(f"cannot write to {relative_path(folder, Path.cwd())}/: permission denied")
+    except HpoError as e:
+        raise HpoError(f"{e}{hint}") from None
+    return url

@@ -6,6 +6,7 @@ is the one place to fix.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -116,3 +117,132 @@ def test_a_folder_given_as_the_sqlite_file_is_one_line(tmp_path: Path) -> None:
         and err
         == f"error: storage sqlite:///{tmp_path}: {tmp_path} is a folder, not an SQLite file (e.g. sqlite:///{tmp_path}/hpo.db)\n"
     )
+
+
+# --- a damaged or read-only SQLite file: one line, nothing written -------------------------------
+
+
+def _real_store(workspace: Path) -> Path:
+    """A real study of 30 trials in the workspace's default storage (about 200 kB)."""
+    db = workspace / "studies" / "hpo.db"
+    storage = hs.open_storage(f"sqlite:///{db}")
+    s = optuna.create_study(study_name="plain", storage=storage)
+    s.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("n", 1, 9), n_trials=30)
+    # Closed now: a connection closed later would write its WAL back over the damage a test does.
+    hs.rdb_backend(storage).engine.dispose()
+    assert sorted(p.name for p in db.parent.iterdir()) == ["hpo.db"]
+    return db
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "truncated to half"])
+def test_a_corrupt_or_truncated_storage_is_one_line_on_every_verb(workspace: Path, damage: str) -> None:
+    import os
+
+    from tests.conftest import invoke, write_space
+
+    db = _real_store(workspace)
+    if damage == "random bytes":
+        db.write_bytes(os.urandom(8192))
+        why = "it does not start with SQLite's header"
+    else:
+        size = db.stat().st_size
+        db.write_bytes(db.read_bytes()[: size // 2])
+        why = f"truncated: {size // 2} of its {size} bytes"
+    before = _files(db.parent)
+    space = write_space(workspace / "search_spaces")
+    message = (
+        f"error: studies/hpo.db is not a readable SQLite database ({why}); "
+        "restore it from a backup, or move it aside to start a new one"
+    )
+    for verb in (["studies"], ["show", "plain"], ["validate", str(space)], ["run", str(space)], ["analyze"], ["sync"]):
+        code, out, err = invoke(*verb)
+        assert code == 2 and err.startswith(message) and err.count("\n") == 1, (verb, out, err)
+    assert _files(db.parent) == before  # nothing written beside it either (no -wal, no -shm)
+    assert not (workspace / "mlflow.db").exists() and not (workspace / "mlruns").exists()
+
+
+def _unprivileged() -> list[str]:
+    """A command prefix under which chmod binds this process's children.
+
+    Root ignores file modes (CAP_DAC_OVERRIDE), as in a CI container; `setpriv` drops that
+    capability (and its relatives) for the child, which stays root and so can still run the
+    Python that root installed. Skips when neither is possible here.
+    """
+    import os
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        return []
+    caps = "-dac_override,-dac_read_search,-fowner,-linux_immutable"
+    prefix = [shutil.which("setpriv") or "setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+    try:
+        probe = subprocess.run([*prefix, "cat", "/proc/self/status"], capture_output=True, text=True, timeout=30)
+    except OSError as e:
+        pytest.skip(f"running as root, which file modes do not bind, and setpriv cannot run here ({e})")
+    effective = next((line.split()[1] for line in probe.stdout.splitlines() if line.startswith("CapEff:")), None)
+    if (
+        probe.returncode != 0 or effective is None or int(effective, 16) & 0b1110
+    ):  # bits 1-3: dac_override, dac_read_search, fowner
+        pytest.skip(f"running as root, which file modes do not bind, and setpriv cannot drop CAP_DAC_OVERRIDE: {probe.stderr!r}")
+    return prefix
+
+
+def _hpo(prefix: list[str], *args: str, cwd: Path) -> tuple[int, str, str]:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HPO_STORAGE", "MLFLOW_TRACKING_URI")}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{cwd / 'mlflow.db'}"
+    r = subprocess.run(
+        [*prefix, sys.executable, "-m", "hpo", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_a_read_only_studies_folder_is_read_but_never_written(workspace: Path) -> None:
+    from tests.conftest import write_space
+
+    prefix = _unprivileged()
+    db = _real_store(workspace)
+    space = write_space(workspace / "search_spaces")
+    before = _files(db.parent)
+    db.chmod(0o444)
+    db.parent.chmod(0o555)
+    try:
+        code, out, err = _hpo(prefix, "studies", "--json", cwd=workspace)
+        assert code == 0 and [s["name"] for s in json.loads(out)] == ["plain"], err
+        code, out, err = _hpo(prefix, "show", "plain", cwd=workspace)
+        assert code == 0 and "study        plain (not created by hpo)" in out, err
+        message = "error: cannot write to studies/hpo.db: permission denied"
+        for verb in (["run", str(space)], ["validate", str(space)], ["analyze"]):
+            code, out, err = _hpo(prefix, *verb, cwd=workspace)
+            assert code == 2 and err.startswith(message) and err.count("\n") == 1, (verb, out, err)
+        assert err.rstrip().endswith("; --dry-run writes nothing")
+    finally:
+        db.parent.chmod(0o755)
+        db.chmod(0o644)
+    assert _files(db.parent) == before
+    assert not (workspace / "mlflow.db").exists()
+
+
+def test_an_unwritable_workspace_is_one_line_and_nothing_is_written(workspace: Path) -> None:
+    from tests.conftest import write_space
+
+    prefix = _unprivileged()
+    space = write_space(workspace / "search_spaces")
+    workspace.chmod(0o555)
+    try:
+        for verb in (["run", str(space)], ["validate", str(space)]):
+            code, out, err = _hpo(prefix, *verb, cwd=workspace)
+            assert code == 2 and err == "error: cannot create studies/: permission denied\n", (verb, out, err)
+        code, out, err = _hpo(prefix, "studies", cwd=workspace)
+        assert code == 2 and "no such database (run `hpo run` first, or pass --storage)" in err, err
+    finally:
+        workspace.chmod(0o755)
+    assert sorted(p.name for p in workspace.iterdir()) == ["search_spaces"]

@@ -43,9 +43,13 @@ def analyze(
 
         from hpo.analyze import analyze_study
         from hpo.cli._output import print_analysis, print_json
-        from hpo.workspace import relative_path
+        from hpo.prepare import check_writable
+        from hpo.workspace import load_workspace, relative_path
 
         err = Console(stderr=True)
+        ws = load_workspace()
+        if not dry_run:  # the report, the derived space and the noise floor are written
+            check_writable(ws, storage, (ws.studies_dir, ws.search_spaces_dir), hint="; --dry-run writes nothing")
         result = analyze_study(
             study,
             params=param or None,
@@ -59,6 +63,7 @@ def analyze(
             noise_refits=noise_refits,
             data_version=data_version,
             data_source=data_source,
+            workspace=ws,
             warn=lambda text: err.print(f"warning: {text}", highlight=False, markup=False),
         )
         if as_json:

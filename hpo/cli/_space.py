@@ -16,9 +16,10 @@ def validate(
     """Check a space file and its data without running or writing anything."""
 
     def body() -> None:
-        from hpo.prepare import prepare
+        from hpo.prepare import check_writable, prepare
 
         prep = prepare(space)
+        check_writable(prep.workspace)  # the storage `hpo run` would write (an SQLite file is read, not opened)
         d = prep.data
         rows = ", ".join(f"{s} {getattr(d, s).rows}" for s in ("train", "validation", "test"))
         shown = ", ".join(map(repr, d.classes[:10])) + (", ..." if len(d.classes) > 10 else "")

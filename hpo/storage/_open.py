@@ -1,10 +1,15 @@
 """Opening a storage (SQLite in WAL mode, or any SQLAlchemy URL, always with heartbeats) and the
-study lock that serialises creating a study across processes and hosts."""
+study lock that serialises creating a study across processes and hosts.
+
+An SQLite file that is not a database, is truncated, or that hpo may not write ends in one line
+naming the file; a file hpo may only read is opened read-only for the verbs that only read.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,20 +33,32 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorage:
-    """Open the storage at ``url``; with ``create``, make the SQLite file and its folder."""
+    """Open the storage at ``url``.
+
+    With ``create`` (``hpo run``), make the SQLite file and its folder, and refuse a file hpo cannot
+    write. Without it, an SQLite file hpo may only read is opened read-only (``hpo studies`` and
+    ``hpo show`` work on a read-only folder), and a write to it raises an ``HpoError``.
+    """
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     engine_kwargs: dict[str, object] = {}
     path = sqlite_path(url)
+    opened = url
     if path is not None:
         if path.is_dir():
             raise HpoError(f"storage {url}: {path} is a folder, not an SQLite file (e.g. sqlite:///{path}/hpo.db)")
         if not path.exists():
             if not create:
                 raise HpoError(f"storage {url}: no such database (run `hpo run` first, or pass --storage)")
-            path.parent.mkdir(parents=True, exist_ok=True)
-        _enable_wal(path)
+            _make_folder(path.parent)
+        problem = sqlite_problem(path, write=create)
+        if problem:
+            raise HpoError(problem)
+        if path.exists() and not _writable(path):  # only without `create`: sqlite_problem refused it
+            opened = _read_only_url(path)
+        else:
+            _enable_wal(path)
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT}}
     elif url.startswith(("postgresql", "mysql")):
         engine_kwargs = {"pool_pre_ping": True}
@@ -49,13 +66,13 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
         raise HpoError(f"storage {url!r}: not a storage URL (e.g. sqlite:///studies/hpo.db or postgresql://user@host/db)")
     import warnings
 
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
     try:
         with warnings.catch_warnings():
             # Heartbeats have been "experimental" since Optuna 2.8; hpo depends on them knowingly.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return _rdb(RDBStorage, RetryHeartbeatStaleTrialCallback, url, engine_kwargs)
+            storage = _rdb(RDBStorage, RetryHeartbeatStaleTrialCallback, opened, engine_kwargs)
     except NoSuchModuleError:
         scheme = url.split("://")[0]
         raise HpoError(f"storage {_safe(url)}: no database kind {scheme!r} (sqlite, postgresql, mysql)") from None
@@ -67,8 +84,16 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
         ) from None
     except ArgumentError as e:
         raise HpoError(f"storage {_safe(url)}: not a valid database URL ({e})") from None
-    except OperationalError as e:
-        raise HpoError(f"storage {_safe(url)}: cannot be opened ({str(e.orig).splitlines()[0]})") from None
+    except DBAPIError as e:
+        message = _sqlite_error(path, e.orig) if path is not None else None
+        if message:
+            raise HpoError(message) from None
+        if isinstance(e, OperationalError):
+            raise HpoError(f"storage {_safe(url)}: cannot be opened ({str(e.orig).splitlines()[0]})") from None
+        raise
+    if path is not None:
+        _errors_as_hpo_errors(storage, path)
+    return storage
 
 
 def _safe(url: str) -> str:
@@ -95,11 +120,149 @@ def _rdb(RDBStorage: Any, Retry: Any, url: str, engine_kwargs: dict[str, object]
 def _enable_wal(path: Path) -> None:
     # WAL lets readers (the dashboard, the progress bar) and several writer processes share the
     # file without "database is locked"; the mode is stored in the file, so this runs once.
-    con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT)
     try:
-        con.execute("PRAGMA journal_mode=WAL")
-    finally:
-        con.close()
+        con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        message = _sqlite_error(path, e)
+        if message is None:
+            raise
+        raise HpoError(message) from None
+
+
+# --- what can go wrong with an SQLite file -------------------------------------------------------
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_storage(url: str) -> None:
+    """Raise an ``HpoError`` if ``hpo run`` could not use the SQLite file at ``url``: not a readable
+    SQLite database, or hpo cannot write it or make it. Other storages are not contacted."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    if path.is_dir():
+        raise HpoError(f"storage {url}: {path} is a folder, not an SQLite file (e.g. sqlite:///{path}/hpo.db)")
+    missing = path.parent
+    while not missing.parent.exists() and missing.parent != missing.parent.parent:
+        missing = missing.parent
+    if not missing.exists() and not os.access(missing.parent, os.W_OK | os.X_OK):
+        # What `hpo run` would say when it makes the folder.
+        raise HpoError(f"cannot create {_shown(missing, folder=True)}: {_denied(missing.parent)}")
+    problem = sqlite_problem(path, write=True)
+    if problem:
+        raise HpoError(problem)
+
+
+def sqlite_problem(path: Path, *, write: bool) -> str | None:
+    """Why the SQLite file at ``path`` cannot be used (read, and with ``write`` written), or None.
+
+    Reads the 100-byte header only: not SQLite at all, or shorter than the size it records
+    (a truncated copy), is found before SQLite reports a malformed page in the middle of a query.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(100)
+        size = path.stat().st_size
+    except FileNotFoundError:
+        head, size = b"", 0  # made on first use
+    except OSError as e:
+        return f"cannot read {_shown(path)}: {(e.strerror or str(e)).lower()}"
+    if size:  # SQLite takes an empty file as a new database
+        if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
+            return _unreadable(path, "it does not start with SQLite's header")
+        page_size = int.from_bytes(head[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(head[28:32], "big")
+        # The recorded page count holds when the "version-valid-for" number equals the change counter.
+        if pages and head[24:28] == head[92:96] and size < pages * page_size:
+            return _unreadable(path, f"truncated: {size} of its {pages * page_size} bytes")
+    if write:
+        if path.exists() and not os.access(path, os.W_OK):
+            return f"cannot write to {_shown(path)}: {_denied(path)}"
+        if path.parent.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+            return (
+                f"cannot write to {_shown(path)}: {_denied(path.parent)} on its folder {_shown(path.parent, folder=True)} "
+                "(SQLite keeps its -wal and -shm files and hpo its lock file there)"
+            )
+    return None
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _read_only_url(path: Path) -> str:
+    """A URL that reads ``path`` without writing anything beside it.
+
+    A WAL database needs its -shm file: read-only mode works when the last writer left it and the
+    -wal file in place; otherwise (a clean close removes both) the file is opened immutable, which
+    SQLite reads without them."""
+    from urllib.parse import quote
+
+    mode = "mode=ro" if all(Path(f"{path}{s}").exists() for s in ("-wal", "-shm")) else "immutable=1"
+    return f"sqlite:///file:{quote(str(path.resolve()))}?{mode}&uri=true"
+
+
+def _sqlite_error(path: Path | None, error: BaseException | None) -> str | None:
+    """One line for an SQLite error a user can act on (a corrupt file, a read-only one), else None."""
+    if path is None or not isinstance(error, sqlite3.Error):
+        return None
+    name = getattr(error, "sqlite_errorname", "")
+    if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+        return _unreadable(path, str(error))
+    if name.startswith(("SQLITE_READONLY", "SQLITE_PERM")):
+        return f"cannot write to {_shown(path)}: {_denied(path)}"
+    if name.startswith("SQLITE_CANTOPEN"):
+        return f"cannot open {_shown(path)}: {error}"
+    return None
+
+
+def _errors_as_hpo_errors(storage: optuna.storages.BaseStorage, path: Path) -> None:
+    """A corrupt page met mid-query, or a write to a file opened read-only, ends in one line."""
+    from sqlalchemy import event
+
+    from hpo.storage._optuna import rdb_backend
+
+    def handle_error(context: Any) -> None:
+        message = _sqlite_error(path, context.original_exception)
+        if message:
+            raise HpoError(message)
+
+    event.listen(rdb_backend(storage).engine, "handle_error", handle_error)
+
+
+def _unreadable(path: Path, why: str) -> str:
+    return (
+        f"{_shown(path)} is not a readable SQLite database ({why}); restore it from a backup, or move it aside to start a new one"
+    )
+
+
+def _denied(path: Path) -> str:
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        pass
+    return "permission denied"
+
+
+def _shown(path: Path, *, folder: bool = False) -> str:
+    """``path`` for messages: relative to the current folder when below it; a folder ends in '/'."""
+    from hpo.workspace import relative_path
+
+    shown = relative_path(path, Path.cwd())
+    return shown + "/" if folder and not shown.endswith("/") else shown
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HpoError(f"cannot create {_shown(folder, folder=True)}: {(e.strerror or str(e)).lower()}") from None
 
 
 @contextlib.contextmanager
@@ -114,8 +277,16 @@ def study_lock(url: str, study: str) -> Iterator[None]:
     if path is not None:
         import fcntl
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_name(path.name + ".lock"), "a") as f:
+        _make_folder(path.parent)
+        problem = sqlite_problem(path, write=True)  # the lock file is beside it
+        if problem:
+            raise HpoError(problem)
+        lock_file = path.with_name(path.name + ".lock")
+        try:
+            f = open(lock_file, "a")  # closed by the `with` below, after the lock is released
+        except OSError as e:
+            raise HpoError(f"cannot write to {_shown(lock_file)}: {(e.strerror or str(e)).lower()}") from None
+        with f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
