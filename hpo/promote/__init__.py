@@ -10,7 +10,7 @@ and seed) in its tags and params, so :func:`reproduce` can re-train it from the 
 - :mod:`._registry`: the Model Registry and the leaderboard.
 """
 
-from hpo.promote._checks import DEFAULT_ALIAS, DEFAULT_TOLERANCE, Check, ReproductionError
+from hpo.promote._checks import DEFAULT_ALIAS, DEFAULT_TOLERANCE, Check, PromotionInterrupted, ReproductionError
 from hpo.promote._models import NATIVE_NAME, PYFUNC_NAME, LoggedModels, PredictionCheck, check_predictions, log_models
 from hpo.promote._promote import PromoteResult, find_promoted, promote
 from hpo.promote._recipe import Recipe, decode_param, encode_param
@@ -26,6 +26,7 @@ __all__ = [
     "LoggedModels",
     "PredictionCheck",
     "PromoteResult",
+    "PromotionInterrupted",
     "Recipe",
     "ReproduceResult",
     "ReproductionError",

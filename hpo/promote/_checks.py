@@ -27,6 +27,12 @@ class ReproductionError(HpoError):
     exit_code = 1
 
 
+class PromotionInterrupted(HpoError):
+    """Ctrl-C while the promoted run was being logged: what was written is deleted again."""
+
+    exit_code = 130  # as for any process that a SIGINT ended
+
+
 @dataclass(frozen=True)
 class Check:
     """A re-trained metric against its record."""

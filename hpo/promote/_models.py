@@ -9,7 +9,8 @@ A promoted run logs two models:
   (:func:`hpo.features.encode`). Load it with ``mlflow.catboost.load_model`` for CatBoost's own API.
 
 :func:`check_predictions` loads the logged pyfunc back and compares its predictions on the raw
-rows of a split with the predictions hpo computed itself.
+rows of a split with the predictions hpo computed itself. :func:`discard_models` deletes the models
+of a promotion that did not finish, whatever state MLflow left them in.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from hpo import features
 from hpo.models import predict
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
     from hpo.data import DataVersion, Split
 
 PYFUNC_NAME = "model"
@@ -125,3 +128,26 @@ def check_predictions(model_uri: str, model: Any, split: Split, name: str, data:
         served = mlflow.pyfunc.load_model(model_uri)
         theirs = np.asarray(served.predict(split.raw, params=params), dtype=float).reshape(ours.shape)
     return PredictionCheck(split=name, rows=len(split.raw), max_abs_diff=float(np.max(np.abs(theirs - ours))))
+
+
+def discard_models(c: MlflowClient, experiment_id: str, run_id: str) -> None:
+    """Delete every logged model of ``run_id``, marking one that MLflow left unfinished FAILED first.
+
+    MLflow creates a logged model PENDING before it writes its files, and marks it FAILED on an
+    error but not on a Ctrl-C, which would leave it PENDING for good. Models are looked up by
+    their source run, not remembered, so one whose creation was cut short is found as well.
+    """
+    from mlflow.entities import LoggedModel, LoggedModelStatus
+
+    models: list[LoggedModel] = []
+    token = None
+    while True:  # every page first: deleting while paging would shift the pages
+        page = c.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'", page_token=token)
+        models += page
+        token = page.token
+        if not token:
+            break
+    for m in models:
+        if not LoggedModelStatus.is_finalized(m.status):
+            c.finalize_logged_model(m.model_id, LoggedModelStatus.FAILED)
+        c.delete_logged_model(m.model_id)

@@ -1,4 +1,9 @@
-"""The promoted run in the data-version space: params, metrics, datasets, models and tags, all or nothing."""
+"""The promoted run in the data-version space: params, metrics, datasets, models and tags, all or nothing.
+
+A promotion that fails or is interrupted half-way soft-deletes its run and its logged models (as
+``mlflow.delete_run`` does; ``mlflow gc`` removes them for good), so no half-written promotion is
+found as promoted and no model is left PENDING.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.data import DataVersion
 from hpo.models import FitResult
-from hpo.promote._checks import Check, ReproductionError
-from hpo.promote._models import check_predictions, log_models
+from hpo.promote._checks import Check, PromotionInterrupted, ReproductionError
+from hpo.promote._models import check_predictions, discard_models, log_models
 from hpo.promote._recipe import Recipe, encode_param
 from hpo.provenance import SourceVersion
 from hpo.schema import (
@@ -132,8 +137,15 @@ def _log_promoted(
             model_tags[TAG_CLASSES] = classes_tag(data.classes)
         c.log_batch(run_id, tags=[RunTag(k, v) for k, v in model_tags.items()])
         c.set_terminated(run_id, "FINISHED")
-    except BaseException:
-        c.delete_run(run_id)  # no half-written promotion
+    except BaseException as e:
+        # The run first: an active run with these tags would count as promoted (find_promoted).
+        c.delete_run(run_id)
+        discard_models(c, exp_id, run_id)
+        if isinstance(e, KeyboardInterrupt):
+            raise PromotionInterrupted(
+                f"interrupted (Ctrl-C) while logging run {run_id}; the run and its logged models were deleted, "
+                "nothing was promoted"
+            ) from None
         raise
     return c.get_run(run_id)
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
+from mlflow.entities import ViewType
 
 from hpo.metrics import metrics_for
 from hpo.storage import trial_id
@@ -49,9 +54,9 @@ def load(ws: Path, study: str) -> optuna.Study:
     return optuna.load_study(study_name=study, storage=f"sqlite:///{ws / 'studies' / 'hpo.db'}")
 
 
-def data_runs(ws: Path) -> list[Any]:
+def data_runs(ws: Path, view: int = ViewType.ACTIVE_ONLY) -> list[Any]:
     exp = MlflowClient().get_experiment_by_name(PROJECT_DATA.format(project=ws.name))
-    return [] if exp is None else MlflowClient().search_runs([exp.experiment_id])
+    return [] if exp is None else MlflowClient().search_runs([exp.experiment_id], run_view_type=view)
 
 
 def run_study(space: Path) -> None:
@@ -248,6 +253,75 @@ def test_a_tampered_trial_value_fails_the_check_and_logs_nothing(workspace: Path
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
     assert data_runs(workspace) == []
     assert "hpo.promoted_run_id" not in MlflowClient().get_run(best.user_attrs["mlflow_run_id"]).data.tags
+
+
+def test_a_promotion_cut_short_while_logging_deletes_its_logged_models_with_its_run(
+    workspace: Path, mlflow_store: str, git_study: Path
+) -> None:
+    # MLflow creates each logged model PENDING before it writes its files; a Ctrl-C then soft-deleted
+    # the promoted run but left its model PENDING for good. The signal is sent as soon as a PENDING
+    # model shows in the store; a promotion that got past it first is simply tried again.
+    store = workspace / "mlflow.db"
+    for _ in range(8):
+        promote = [sys.executable, "-m", "hpo", "promote", "best", "--again"]
+        proc = subprocess.Popen(promote, cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        caught = _until_a_model_is_pending(store, proc)
+        if caught:
+            proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=300)
+        if caught and proc.returncode != 0:
+            break
+        assert proc.returncode == 0, err  # it finished before the signal came: try again
+    else:
+        pytest.fail("no promotion was caught while its model was PENDING")
+    assert _pending_models(store) == []
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "interrupted (Ctrl-C)" in errors[0] and "nothing was promoted" in errors[0], err
+    assert _models_of_deleted_runs(workspace) == []
+
+    # An error half-way (here the experiment's model folder cannot be made) discards the model too:
+    # MLflow marks it FAILED, and it was left beside the deleted run.
+    c = MlflowClient()
+    location = c.get_experiment_by_name(PROJECT_DATA.format(project=workspace.name)).artifact_location
+    models = Path(location.removeprefix("file://")) / "models"
+    shutil.rmtree(models, ignore_errors=True)
+    models.parent.mkdir(parents=True, exist_ok=True)
+    models.write_text("not a folder")
+    finished = len(data_runs(workspace))
+    with pytest.raises(OSError):
+        invoke("promote", "best", "--again")
+    assert len(data_runs(workspace)) == finished
+    assert _pending_models(store) == []
+    assert _models_of_deleted_runs(workspace) == []
+
+
+def _models_of_deleted_runs(ws: Path) -> list[str]:
+    c = MlflowClient()
+    exp = c.get_experiment_by_name(PROJECT_DATA.format(project=ws.name))
+    deleted = {r.info.run_id for r in data_runs(ws, ViewType.DELETED_ONLY)}
+    assert deleted  # the promotions cut short, soft-deleted as before
+    return [m.model_id for m in c.search_logged_models([exp.experiment_id]) if m.source_run_id in deleted]
+
+
+def _until_a_model_is_pending(store: Path, proc: subprocess.Popen[str]) -> bool:
+    """Poll the MLflow store until a logged model is PENDING (True) or the process has ended (False)."""
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        with contextlib.suppress(sqlite3.OperationalError):  # locked by the writer: look again
+            if _pending_models(store):
+                return True
+        time.sleep(0.005)
+    return False
+
+
+def _pending_models(store: Path) -> list[str]:
+    """Logged models in PENDING state, read from the store's table (deleted ones included)."""
+    from mlflow.entities import LoggedModelStatus
+
+    with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5)) as db:
+        rows = db.execute("SELECT model_id FROM logged_models WHERE status = ?", (LoggedModelStatus.PENDING.to_int(),))
+        return [r[0] for r in rows]
 
 
 def test_reproduce_reports_a_metric_that_does_not_match(workspace: Path, mlflow_store: str, git_study: Path) -> None:
