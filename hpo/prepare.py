@@ -57,6 +57,7 @@ def prepare(space_path: str | Path, workspace: Workspace | None = None) -> Prepa
 def prepare_loaded(loaded: LoadedSpace, ws: Workspace) -> Prepared:
     """:func:`prepare` for a space already read (worker processes get it this way)."""
     space, where = loaded.space, str(loaded.path)
+    ws.check_templates()
 
     problems = check_model_params(space.model, dict(space.params), space.fixed)
     if isinstance(space.sampler, GridSamplerConfig) and space.n_trials and space.n_trials > space.grid_size():

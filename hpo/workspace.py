@@ -18,6 +18,7 @@ DEFAULT_STORAGE_FILE = "hpo.db"
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _KNOWN_KEYS = {"project", "storage", "hpo_experiment", "data_experiment", "leaderboard_experiment"}
+_TEMPLATE_FIELDS = ("project", "data_version")  # what hpo.tracking's experiment_names fills in
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,35 @@ class Workspace:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", study).strip("._-")[:60] or "study"
         return self.studies_dir / f"{safe}-{hashlib.sha256(study.encode()).hexdigest()[:8]}"
 
+    def check_templates(self) -> None:
+        """Refuse an experiment-name template MLflow would never get a name from.
+
+        Names are made during a run, where a failure reads as "MLflow unreachable"; checked
+        when the workspace is read (and again by :func:`hpo.prepare.prepare`), it is one line.
+        """
+        if not self.templates:
+            return
+        import string
+
+        from hpo.tracking._client import experiment_names
+
+        pyproject = self.root / "pyproject.toml"
+        for key, template in self.templates.items():
+            try:
+                fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+            except ValueError as e:
+                raise HpoError(f"{pyproject}: `tool.hpo.{key}` is not a valid template ({e}), but got {template!r}") from None
+            for f in fields:
+                if f not in _TEMPLATE_FIELDS:
+                    raise HpoError(
+                        f"{pyproject}: `tool.hpo.{key}` may use {{project}} and {{data_version}}, "
+                        f"but got {template!r} (it uses {{{f}}})"
+                    )
+        try:
+            experiment_names(self, "v0.1.0")  # as a run fills them in: a format spec can still fail
+        except (ValueError, TypeError) as e:
+            raise HpoError(f"{pyproject}: an experiment template in `tool.hpo` cannot be filled in ({e})") from None
+
 
 def relative_path(path: Path, root: Path) -> str:
     """``path`` relative to ``root`` when it lies below it, else absolute: for messages and records."""
@@ -79,9 +109,11 @@ def load_workspace(root: Path | None = None) -> Workspace:
         if not isinstance(value, str):
             raise HpoError(f"{pyproject}: `tool.hpo.{key}` must be a string, but got {value!r}")
     templates = {k: str(v) for k, v in settings.items() if k.endswith("_experiment")}
-    return Workspace(
+    ws = Workspace(
         root=root,
         project=str(settings.get("project") or root.name),
         storage_setting=settings.get("storage"),  # type: ignore[arg-type]
         templates=templates,
     )
+    ws.check_templates()
+    return ws

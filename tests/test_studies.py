@@ -119,3 +119,28 @@ def test_a_budget_smaller_than_the_best_configurations_records_only_those_that_r
     study = optuna.load_study(study_name="small-gen2", storage=url)
     assert study.trials[-1].params == best.params  # the one budget slot ran the parent's best
     assert study.user_attrs["inherited_trials"]["run_first"] == [best.number]
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ('"{nope}"', "`tool.hpo.hpo_experiment` may use {project} and {data_version}, but got '{nope}' (it uses {nope})"),
+        ('"{project"', "`tool.hpo.hpo_experiment` is not a valid template (expected '}' before end of string)"),
+        ('"{data_version:d}"', "an experiment template in `tool.hpo` cannot be filled in (Unknown format code 'd'"),
+    ],
+)
+def test_an_experiment_template_mlflow_cannot_get_a_name_from_is_refused_before_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: str, message: str
+) -> None:
+    # It used to pass `validate`, then every trial's logging failed and the run reported MLflow "unreachable".
+    from tests.conftest import invoke, write_space
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPO_STORAGE", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (tmp_path / "pyproject.toml").write_text(f"[tool.hpo]\nhpo_experiment = {template}\n")
+    space = write_space(tmp_path)
+    for verb in ("validate", "run"):
+        code, out, err = invoke(verb, str(space))
+        assert code == 2 and err.startswith(f"error: {tmp_path / 'pyproject.toml'}: {message}") and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pyproject.toml", "space.yaml"]  # no studies/, no mlflow.db
