@@ -37,12 +37,34 @@ def _read_table(path: Path, where: str, key: str) -> pd.DataFrame:
     suffix = "".join(path.suffixes[-2:]).lower()
     try:
         if suffix.endswith((".parquet", ".pq")):
+            import pyarrow.parquet as pq
+
+            _refuse_repeated_names(pq.read_schema(path).names, path, where, key)
             return pd.read_parquet(path)
         if suffix.endswith((".csv", ".csv.gz", ".tsv")):
-            return pd.read_csv(path, sep="\t" if ".tsv" in suffix else ",")
+            sep = "\t" if ".tsv" in suffix else ","
+            # pandas renames a repeated header name ('a', 'a.1'); the header as written is its first row.
+            header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+            _refuse_repeated_names(list(header.iloc[0]) if len(header) else [], path, where, key)
+            return pd.read_csv(path, sep=sep)
+    except DataError:
+        raise
     except Exception as e:  # a parse error is the user's file, not our bug
-        raise DataError(f"{where}: `{key}` could not be read as a table ({path}): {e}") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DataError(f"{where}: `{key}` could not be read as a table ({path}): {first}") from None
     raise DataError(f"{where}: `{key}` must be a .csv, .tsv or .parquet file, but got {path.name}")
+
+
+def _refuse_repeated_names(names: list[Any], path: Path, where: str, key: str) -> None:
+    counts: dict[str, int] = {}
+    for name in names:
+        if str(name).strip():  # pandas names empty header cells itself ('Unnamed: 3')
+            counts[str(name)] = counts.get(str(name), 0) + 1
+    repeated = [f"{n!r} ({c} times)" for n, c in counts.items() if c > 1]
+    if repeated:
+        raise DataError(
+            f"{where}: `{key}` {path} has repeated column names: {', '.join(repeated)}; give each column a name of its own"
+        )
 
 
 def _load_source(source: str, target: str, base: Path, where: str) -> pd.DataFrame:

@@ -193,3 +193,32 @@ def test_unknown_catboost_parameter_and_limits(workspace: Path) -> None:
     assert any("`params.depht` is not a catboost parameter" in line for line in lines)
     assert any("`params.depth` must lie within catboost's limits [1, 16], but got low=2, high=20" in line for line in lines)
     assert any("`fixed.random_seed` is set by hpo itself" in line for line in lines)
+
+
+@pytest.mark.parametrize("kind", ["csv", "tsv", "parquet"])
+def test_repeated_column_names_are_refused_not_renamed(workspace: Path, kind: str) -> None:
+    # pandas reads a CSV header `x1,x2,x1` as x1, x2, x1.1: the model got a column the file does not name.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.conftest import invoke
+
+    t = table()
+    names = ["x1", "x2", "x1", "color", "color", "color", "y"]
+    columns = [t["x1"], t["x2"], t["x2"] * 2, t["color"], t["color"], t["color"], t["y"]]
+    path = workspace / f"t.{kind}"
+    if kind == "parquet":
+        pq.write_table(pa.table([pa.array(c) for c in columns], names=names), path)
+    else:
+        rows = ["\t,"[kind == "csv"].join(names)] + ["\t,"[kind == "csv"].join(map(str, r)) for r in zip(*columns, strict=True)]
+        path.write_text("\n".join(rows) + "\n")
+    base = {"version": "v0.1.0", "source": path.name, "target": "y", "split": {"validation": 0.2, "test": 0.2}}
+    space = write_space(workspace, data=base)
+    for verb in ("validate", "run"):
+        code, out, err = invoke(verb, str(space))
+        assert code == 2 and err.count("\n") == 1, (out, err)
+        assert err == (
+            f"error: {space}: `data.source` {path} has repeated column names: 'x1' (2 times), 'color' (3 times); "
+            "give each column a name of its own\n"
+        )
+    assert not (workspace / "studies").exists()
