@@ -77,12 +77,31 @@ class CategoricalParam(_Model):
     def _check_choices(cls, choices: list[Choice]) -> list[Choice]:
         if not choices:
             raise ValueError("`choices` must list at least one value, but got []")
-        seen: list[Choice] = []
-        for c in choices:
-            if c in seen:
-                raise ValueError(f"`choices` must not repeat a value, but {c!r} appears twice")
-            seen.append(c)
+        for i, c in enumerate(choices):
+            for earlier in choices[:i]:
+                if earlier == c:  # also true and 1, false and 0, 1 and 1.0: Python equality, as Optuna finds a choice
+                    raise ValueError(_repeated(earlier, c))
         return choices
+
+
+def _repeated(first: Choice, again: Choice) -> str:
+    """Why two choices are one: the same value, or values Python (and so Optuna) takes as equal."""
+    if type(first) is type(again):
+        return f"`choices` must not repeat a value, but {_yaml(again)} appears twice"
+    if isinstance(first, bool) or isinstance(again, bool):
+        flag, number = (first, again) if isinstance(first, bool) else (again, first)
+        return (
+            f"`choices` cannot hold both {_yaml(flag)} and {_yaml(number)}: Optuna, like Python, takes {_yaml(flag)} "
+            f"as {int(bool(flag))}, so it could not tell them apart; quote one ('{_yaml(flag)}') to make it a string"
+        )
+    return f"`choices` must not repeat a value, but {_yaml(first)} and {_yaml(again)} are the same number"
+
+
+def _yaml(value: Choice) -> str:
+    """A choice as the space file spells it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else repr(value)
 
 
 Param = Annotated[Union[IntParam, FloatParam, CategoricalParam], Field(discriminator="type")]

@@ -268,3 +268,31 @@ def test_a_space_file_that_is_a_folder_or_not_utf8_gets_one_line(workspace: Path
         for verb in ("validate", "run"):
             code, out, err = invoke(verb, str(arg))
             assert code == 2 and err.startswith(f"error: {arg}: {message}") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("choices", "message"),
+    [
+        (
+            [1, True],
+            "`params.flag.choices` cannot hold both true and 1: Optuna, like Python, takes true as 1, "
+            "so it could not tell them apart; quote one ('true') to make it a string",
+        ),
+        ([False, 2, 0], "`params.flag.choices` cannot hold both false and 0: Optuna, like Python, takes false as 0"),
+        ([1, 1.0], "`params.flag.choices` must not repeat a value, but 1 and 1.0 are the same number"),
+        ([True, True], "`params.flag.choices` must not repeat a value, but true appears twice"),
+    ],
+)
+def test_choices_that_python_takes_as_equal_are_named_as_written(workspace: Path, choices: list, message: str) -> None:
+    # `choices: [1, true]` was refused as "True appears twice": neither how the file spells it, nor why.
+    from tests.conftest import invoke, write_space
+
+    params = {"depth": {"type": "int", "low": 2, "high": 4}, "flag": {"type": "categorical", "choices": choices}}
+    path = write_space(workspace / "search_spaces", "bad.yaml", params=params)
+    code, out, err = invoke("validate", str(path))
+    assert code == 2 and err.startswith(f"error: {path}: {message}") and err.count("\n") == 1, (out, err)
+
+
+def test_true_and_a_number_it_does_not_equal_are_two_choices() -> None:
+    space = parse_space(yaml.safe_dump(small_space(params={"flag": {"type": "categorical", "choices": [2, True, "1"]}})))
+    assert space.params["flag"].choices == [2, True, "1"]  # type: ignore[union-attr]
