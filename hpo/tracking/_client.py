@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from hpo.schema import (
     TAG_PACKAGE_PREFIX,
     TAG_SRC_VERSION,
 )
+from hpo.tracking._store import open_client, quiet_and_quick
 from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -53,30 +53,13 @@ def experiment_names(ws: Workspace, data_version: str) -> dict[str, str]:
     return out
 
 
-def _quiet_and_quick() -> None:
-    # An unreachable tracking server must cost seconds, not MLflow's default minutes of retries:
-    # hpo then warns once and leaves the trials for `hpo sync`.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    # Model logging and loading draw download bars on stderr, over hpo's own output.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # With a tracking server MLflow prints "View run ... at" to stdout for every finished run,
-    # which would break `--json` output (one object, nothing else).
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-
-
 def client() -> MlflowClient:
-    """A client for ``MLFLOW_TRACKING_URI``, else MLflow's own default store in the workspace."""
-    _quiet_and_quick()
-    import logging
+    """A client for ``MLFLOW_TRACKING_URI``, else MLflow's own default store in the workspace.
 
-    from mlflow import MlflowClient
-
-    # MLflow announces its own table migrations at INFO; hpo's terminal has no room for them.
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-    return MlflowClient()
+    Its store is created and answers; else ``TrackingUnavailable``, one line naming the URI and why.
+    """
+    quiet_and_quick()
+    return open_client(tracking_uri())
 
 
 def tracking_uri() -> str:

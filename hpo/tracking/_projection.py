@@ -40,6 +40,7 @@ from hpo.schema import (
     StudyRecord,
 )
 from hpo.tracking._client import client, ensure_experiment, experiment_names, provenance_tags, tracking_uri
+from hpo.tracking._store import unavailable
 from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -258,8 +259,4 @@ class LiveProjection:
 
     def _disable(self, e: Exception) -> None:
         self._projection = None
-        first = str(e).splitlines()[0][:200] if str(e) else ""
-        self._warn(
-            f"warning: MLflow at {tracking_uri()} is unreachable ({type(e).__name__}: {first}); "
-            "trials go on in Optuna and `hpo sync` will log them later"
-        )
+        self._warn(f"warning: {unavailable(tracking_uri(), e)}; trials go on in Optuna and `hpo sync` will log them later")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hpo.tracking._client import tracking_uri
 from hpo.tracking._projection import StudyProjection
+from hpo.tracking._store import unavailable
 from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -30,6 +32,21 @@ def sync_study(ws: Workspace, study: optuna.Study, c: MlflowClient | None = None
     Idempotent: runs are found by their study and trial-number tags, so a second sync (or a
     sync after a live ``hpo run``) creates nothing.
     """
+    try:
+        return _sync(ws, study, c)
+    except _store_errors() as e:  # the store went away or broke mid-sync: one line, not a traceback
+        raise unavailable(tracking_uri(), e) from None
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    import requests
+    import sqlalchemy.exc
+    from mlflow.exceptions import MlflowException
+
+    return (MlflowException, sqlalchemy.exc.SQLAlchemyError, requests.RequestException, OSError)
+
+
+def _sync(ws: Workspace, study: optuna.Study, c: MlflowClient | None) -> SyncResult:
     from optuna.trial import TrialState
 
     projection = StudyProjection.open(ws, study, c)

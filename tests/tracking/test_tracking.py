@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import optuna
@@ -12,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from hpo.provenance import source_version
-from tests.conftest import invoke, write_space
+from tests.conftest import invoke, run_cli, shared_workspace, write_space
 
 
 def runs(uri: str, experiment: str, role: str | None = None) -> list:
@@ -175,3 +179,100 @@ def test_study_records_the_tag_of_the_workspace_repository(workspace: Path, mlfl
     (child,) = runs(mlflow_store, f"{workspace.name}-HPO-v0.1.0", "trial")
     assert child.data.tags["src_version"] == "v0.3.0" and child.data.tags["git_dirty"] == "false"
     assert child.data.tags["mlflow.source.git.commit"] == git(workspace, "rev-parse", "HEAD")
+
+
+# --- The tracking store: created once under a lock, repaired by `hpo sync`, and failing fast in one line.
+
+HPO_EXPERIMENT = "{}-HPO-v0.1.0"
+
+
+def sqlite_tables(db: Path) -> set[str]:
+    con = sqlite3.connect(db)
+    try:
+        return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        con.close()
+
+
+def test_runs_started_together_in_a_fresh_workspace_all_log_live(workspace: Path) -> None:
+    space = write_space(workspace, n_trials=6, fixed={"iterations": 10, "thread_count": 1})
+    uri = f"sqlite:///{workspace / 'mlflow.db'}"
+    with ThreadPoolExecutor(3) as pool:
+        done = list(
+            pool.map(lambda _: run_cli("run", str(space), "--quiet", cwd=workspace, env={"MLFLOW_TRACKING_URI": uri}), range(3))
+        )
+    for r in done:
+        assert r.returncode == 0 and "warning" not in r.stderr, r.stderr[-2000:]
+    trials = study(workspace).trials
+    assert len(trials) == 6 and all("mlflow_run_id" in t.user_attrs for t in trials)
+    children = runs(uri, HPO_EXPERIMENT.format(workspace.name), "trial")
+    assert sorted(int(r.data.tags["hpo.trial_number"]) for r in children) == list(range(6))
+    assert {r.info.run_id for r in children} == {t.user_attrs["mlflow_run_id"] for t in trials}
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert not any(t.startswith("_alembic_tmp_") for t in sqlite_tables(workspace / "mlflow.db"))
+
+
+@pytest.fixture(scope="module")
+def synced_study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A workspace with a study of one trial, run while MLflow was unreachable."""
+    with shared_workspace(tmp_path_factory, "unusable-mlflow") as ws, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
+        assert invoke("run", str(write_space(ws, n_trials=1)), "--quiet")[0] == 0
+        yield ws
+
+
+@pytest.mark.parametrize(
+    ("store", "reason"),
+    [
+        ("closed-port", "is unreachable ([Errno 111] Connection refused)"),
+        ("folder", "is a folder, not an SQLite file"),
+        ("not-sqlite", "(file is not a database)"),
+        ("under-a-file", "is a file, not a folder"),
+        ("file-store", "MLflow 3 refuses file stores (they are in maintenance mode); use a database such as sqlite:///mlflow.db"),
+    ],
+)
+def test_sync_with_a_store_it_cannot_use_says_so_in_one_line_at_once(
+    synced_study: Path, monkeypatch: pytest.MonkeyPatch, store: str, reason: str
+) -> None:
+    where = synced_study / store
+    uri = {
+        "closed-port": f"http://127.0.0.1:{_closed_port()}",
+        "folder": f"sqlite:///{where}",
+        "not-sqlite": f"sqlite:///{where}.db",
+        "under-a-file": f"sqlite:///{where}/mlflow.db",
+        "file-store": f"file://{where}",
+    }[store]
+    if store == "folder":
+        where.mkdir()
+    elif store in ("not-sqlite", "under-a-file"):
+        Path(f"{where}.db" if store == "not-sqlite" else where).write_bytes(b"not an SQLite file\n" * 200)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    start = time.perf_counter()
+    code, out, err = invoke("sync")
+    assert time.perf_counter() - start < 15  # not MLflow's 100 s of retries
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"error: MLflow at {uri}") and reason in err
+
+
+@pytest.mark.parametrize("store", ["folder", "file-store"])
+def test_run_with_a_store_it_cannot_use_warns_once_at_once(workspace: Path, store: str) -> None:
+    uri = f"sqlite:///{workspace}" if store == "folder" else f"file://{workspace / 'mlruns'}"
+    start = time.perf_counter()
+    r = run_cli("run", str(write_space(workspace, n_trials=2)), "--quiet", cwd=workspace, env={"MLFLOW_TRACKING_URI": uri})
+    assert time.perf_counter() - start < 60  # MLflow's retries took ~110 s
+    assert r.returncode == 0
+    (line,) = r.stderr.splitlines()  # no MLflow warnings despite -q
+    assert line.startswith(f"warning: MLflow at {uri}: ") and "unreachable" not in line and "`hpo sync` will log them" in line
+    assert ("is a folder" if store == "folder" else "MLFLOW_ALLOW_FILE_STORE=true") in line
+    assert len(study(workspace).trials) == 2
+
+
+def test_a_file_store_works_once_allowed(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    uri = f"file://{workspace / 'mlruns'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    code, _, err = invoke("run", str(write_space(workspace, n_trials=1)), "--quiet")
+    assert code == 0 and "MLFLOW_ALLOW_FILE_STORE=true" in err
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    code, out, err = invoke("sync", "--json")
+    assert code == 0 and json.loads(out)["created"] == 1 and err == ""
+    assert len(runs(uri, HPO_EXPERIMENT.format(workspace.name), "trial")) == 1
