@@ -147,11 +147,10 @@ def test_a_corrupt_or_truncated_storage_is_one_line_on_every_verb(workspace: Pat
     db = _real_store(workspace)
     if damage == "random bytes":
         db.write_bytes(os.urandom(8192))
-        why = "it does not start with SQLite's header"
+        why = "file is not a database"
     else:
-        size = db.stat().st_size
-        db.write_bytes(db.read_bytes()[: size // 2])
-        why = f"truncated: {size // 2} of its {size} bytes"
+        db.write_bytes(db.read_bytes()[: db.stat().st_size // 2])
+        why = "database disk image is malformed"  # SQLite's word for pages its header counts but the file lacks
     before = _files(db.parent)
     space = write_space(workspace / "search_spaces")
     message = (

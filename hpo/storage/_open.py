@@ -3,6 +3,7 @@ study lock that serialises creating a study across processes and hosts.
 
 An SQLite file that is not a database, is truncated, or that hpo may not write ends in one line
 naming the file; a file hpo may only read is opened read-only for the verbs that only read.
+Only SQLite opens the file: see :func:`write_problem` for why.
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
             if not create:
                 raise HpoError(f"storage {url}: no such database (run `hpo run` first, or pass --storage)")
             _make_folder(path.parent)
-        problem = sqlite_problem(path, write=create)
+        problem = write_problem(path) if create else None
         if problem:
             raise HpoError(problem)
-        if path.exists() and not _writable(path):  # only without `create`: sqlite_problem refused it
+        if path.exists() and not _writable(path):  # only without `create`: write_problem refused it
             opened = _read_only_url(path)
         else:
             _enable_wal(path)
@@ -135,12 +136,10 @@ def _enable_wal(path: Path) -> None:
 
 # --- what can go wrong with an SQLite file -------------------------------------------------------
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
 
 def check_storage(url: str) -> None:
-    """Raise an ``HpoError`` if ``hpo run`` could not use the SQLite file at ``url``: not a readable
-    SQLite database, or hpo cannot write it or make it. Other storages are not contacted."""
+    """Raise an ``HpoError`` if ``hpo run`` could not use the SQLite file at ``url``: hpo cannot
+    write it or make it, or it is not a readable SQLite database. Other storages are not contacted."""
     path = sqlite_path(url)
     if path is None:
         return
@@ -152,43 +151,46 @@ def check_storage(url: str) -> None:
     if not missing.exists() and not os.access(missing.parent, os.W_OK | os.X_OK):
         # What `hpo run` would say when it makes the folder.
         raise HpoError(f"cannot create {_shown(missing, folder=True)}: {_denied(missing.parent)}")
-    problem = sqlite_problem(path, write=True)
+    problem = write_problem(path)
     if problem:
         raise HpoError(problem)
+    if path.exists() and path.stat().st_size:  # SQLite takes an empty file as a new database
+        _read_schema(path)
 
 
-def sqlite_problem(path: Path, *, write: bool) -> str | None:
-    """Why the SQLite file at ``path`` cannot be used (read, and with ``write`` written), or None.
+def write_problem(path: Path) -> str | None:
+    """Why hpo may not write the SQLite file at ``path`` (or make it), or None.
 
-    Reads the 100-byte header only: not SQLite at all, or shorter than the size it records
-    (a truncated copy), is found before SQLite reports a malformed page in the middle of a query.
+    Permissions only, read without opening the file: a descriptor of it opened and closed beside
+    SQLite's would drop the locks SQLite holds on it in this process (POSIX locks are per process),
+    and another process could then delete the WAL under a live connection. A damaged file is
+    reported by SQLite itself, on the first read (see :func:`_sqlite_error`).
     """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(100)
-        size = path.stat().st_size
-    except FileNotFoundError:
-        head, size = b"", 0  # made on first use
-    except OSError as e:
-        return f"cannot read {_shown(path)}: {(e.strerror or str(e)).lower()}"
-    if size:  # SQLite takes an empty file as a new database
-        if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
-            return _unreadable(path, "it does not start with SQLite's header")
-        page_size = int.from_bytes(head[16:18], "big")
-        page_size = 65536 if page_size == 1 else page_size
-        pages = int.from_bytes(head[28:32], "big")
-        # The recorded page count holds when the "version-valid-for" number equals the change counter.
-        if pages and head[24:28] == head[92:96] and size < pages * page_size:
-            return _unreadable(path, f"truncated: {size} of its {pages * page_size} bytes")
-    if write:
-        if path.exists() and not os.access(path, os.W_OK):
-            return f"cannot write to {_shown(path)}: {_denied(path)}"
-        if path.parent.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
-            return (
-                f"cannot write to {_shown(path)}: {_denied(path.parent)} on its folder {_shown(path.parent, folder=True)} "
-                "(SQLite keeps its -wal and -shm files and hpo its lock file there)"
-            )
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"cannot write to {_shown(path)}: {_denied(path)}"
+    if path.parent.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        return (
+            f"cannot write to {_shown(path)}: {_denied(path.parent)} on its folder {_shown(path.parent, folder=True)} "
+            "(SQLite keeps its -wal and -shm files and hpo its lock file there)"
+        )
     return None
+
+
+def _read_schema(path: Path) -> None:
+    """Read the schema of the SQLite file at ``path`` (SQLite checks its header and its size)."""
+    from urllib.parse import quote
+
+    try:
+        con = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=SQLITE_TIMEOUT)
+        try:
+            con.execute("PRAGMA schema_version").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        message = _sqlite_error(path, e)
+        if message is None:
+            raise
+        raise HpoError(message) from None
 
 
 def _writable(path: Path) -> bool:
@@ -278,9 +280,11 @@ def study_lock(url: str, study: str) -> Iterator[None]:
         import fcntl
 
         _make_folder(path.parent)
-        problem = sqlite_problem(path, write=True)  # the lock file is beside it
+        problem = write_problem(path)  # the lock file is beside it
         if problem:
             raise HpoError(problem)
+        if path.exists() and path.stat().st_size:
+            _read_schema(path)  # a damaged file is refused before the lock file is made beside it
         lock_file = path.with_name(path.name + ".lock")
         try:
             f = open(lock_file, "a")  # closed by the `with` below, after the lock is released
