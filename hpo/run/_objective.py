@@ -11,7 +11,7 @@ from hpo.models import train, trial_seed
 from hpo.prepare import Prepared
 from hpo.run._suggest import suggest
 from hpo.schema import TRIAL_BEST_ITERATION, TRIAL_FIT_SECONDS, TRIAL_SEED, TRIAL_VALIDATION_METRICS, TRIAL_WORKER
-from hpo.storage import set_intermediate_values
+from hpo.storage import set_intermediate_values, study_view, trial_id
 
 if TYPE_CHECKING:
     import optuna
@@ -40,16 +40,14 @@ class Objective:
         trial.set_user_attr(TRIAL_WORKER, f"{socket.gethostname()}:{os.getpid()}")
         tuned = suggest(trial, dict(space.params))
 
+        pruning = _Pruning(trial, space.direction) if self._prunes else None
         curve: dict[int, float] = {}
 
         def report(step: int, value: float) -> bool:
             if not math.isfinite(value):
                 return True
-            if not self._prunes:
-                curve[step] = value  # nothing reads it live: written once, after the fit
-                return True
-            trial.report(value, step)
-            return not trial.should_prune()
+            curve[step] = value  # written once, after the fit (each write is a commit)
+            return pruning is None or not pruning.prune(step, value, curve)
 
         result = train(
             model=space.model,
@@ -70,3 +68,54 @@ class Objective:
         if not math.isfinite(result.objective):
             raise ValueError(f"validation {space.metric} is {result.objective} (constant predictions?); the trial has no score")
         return result.objective
+
+
+class _Pruning:
+    """A trial's pruning decisions, at the cost of one storage read per trial, not two per report.
+
+    Optuna's ``should_prune`` needs the value in the storage (``trial.report``, a commit) and reads
+    every finished trial again, at each of a fit's ~50 reports: about 16 ms a report on SQLite,
+    more than the fits it stops save on small data. A percentile pruner (``median``) decides from
+    the finished trials' curves and this trial's own, so they are read once, when the trial first
+    reports, and Optuna's own ``prune`` is asked over them: the same rule, the same decisions as
+    ``should_prune`` against the trials finished when this one started. Pruners that keep state in
+    the storage (successive halving, Hyperband) are asked through ``should_prune`` as before.
+    """
+
+    def __init__(self, trial: optuna.Trial, direction: str) -> None:
+        import optuna
+
+        self._trial = trial
+        self._pruner = trial.study.pruner
+        self._direction = direction
+        self._local = isinstance(self._pruner, optuna.pruners.PercentilePruner)
+        self._finished: object | None = None
+
+    def prune(self, step: int, value: float, curve: dict[int, float]) -> bool:
+        if not self._local:
+            self._trial.report(value, step)
+            return self._trial.should_prune()
+        if self._finished is None:
+            from optuna.trial import TrialState
+
+            done = self._trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            self._finished = study_view(done, self._direction)
+        return bool(self._pruner.prune(self._finished, self._frozen(curve)))  # type: ignore[arg-type]
+
+    def _frozen(self, curve: dict[int, float]) -> optuna.trial.FrozenTrial:
+        from optuna.trial import FrozenTrial, TrialState
+
+        t = self._trial
+        return FrozenTrial(
+            number=t.number,
+            state=TrialState.RUNNING,
+            value=None,
+            datetime_start=None,
+            datetime_complete=None,
+            params=t.params,
+            distributions=t.distributions,
+            user_attrs={},
+            system_attrs={},
+            intermediate_values=curve,
+            trial_id=trial_id(t),
+        )
