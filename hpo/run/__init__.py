@@ -2,8 +2,9 @@
 
 The trial budget is the study's, not a worker's: ``n_trials`` numbered "budget slots", each a
 WAITING trial in Optuna's storage, enqueued a few ahead of the workers under the study's lock.
-A worker starts a trial only by claiming one, which the storage does atomically. N workers, on one host or many, therefore finish exactly ``n_trials``
-trials between them. A trial whose worker died or was aborted is retried in its own slot.
+A worker starts a trial only by claiming one, which the storage does atomically. N workers,
+on one host or many, therefore finish exactly ``n_trials`` trials between them.
+A trial whose worker died or was aborted is retried in its own slot.
 
 - :mod:`._runner`: :func:`run_study`, the whole of ``hpo run``;
 - :mod:`._study`: creating or resuming the study, its attributes, the budget slots;

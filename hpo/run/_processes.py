@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -14,6 +15,7 @@ from hpo.prepare import Prepared, prepare_loaded
 from hpo.run._result import Progress, snapshot
 from hpo.run._worker import _Stop, _worker_loop, _WorkerArgs
 from hpo.schema import TRIAL_ERROR
+from hpo.storage import fork_safe_pools
 from hpo.tracking import LiveProjection
 
 if TYPE_CHECKING:
@@ -66,13 +68,17 @@ def _count(tally: Any, t: optuna.trial.FrozenTrial) -> None:
     tally[1] += t.state.name == "COMPLETE"
 
 
-def _worker_main(args: _WorkerArgs, tally: Any) -> None:
+def _worker_main(args: _WorkerArgs, tally: Any, prep: Prepared | None = None) -> None:
     # Own process group: a terminal's Ctrl-C reaches only the parent, which forwards it once
     # per press, so the two-step stop works the same as with one process.
     os.setpgrp()
     stop = _Stop()
     signal.signal(signal.SIGINT, stop.handle)
-    prep = prepare_loaded(args.loaded, args.workspace)
+    if prep is None:  # a spawned interpreter: read and check the data again
+        prep = prepare_loaded(args.loaded, args.workspace)
+    else:  # forked: the parent's streams may have been locked by its progress thread mid-write
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
 
     def on_trial(t: optuna.trial.FrozenTrial) -> None:
         with tally.get_lock():
@@ -85,11 +91,25 @@ def _worker_main(args: _WorkerArgs, tally: Any) -> None:
 
 
 def _run_processes(
-    args: _WorkerArgs, jobs: int, study: optuna.Study, progress: Progress, failures: list[str], tally: list[int]
+    args: _WorkerArgs,
+    prep: Prepared,
+    jobs: int,
+    study: optuna.Study,
+    progress: Progress,
+    failures: list[str],
+    tally: list[int],
 ) -> bool:
-    ctx = mp.get_context("spawn")
+    # Forked workers inherit the imported libraries and the loaded data: a spawned one spent about
+    # 5 s re-importing and re-reading them (benchmarks/parallel.py). Fork is Linux only here.
+    forked = sys.platform == "linux"
+    ctx = mp.get_context("fork") if forked else mp.get_context("spawn")
+    if forked:
+        fork_safe_pools()
     shared = ctx.Array("i", 2)
-    procs = [ctx.Process(target=_worker_main, args=(replace(args, index=i), shared), daemon=False) for i in range(jobs)]
+    inherited = prep if forked else None
+    procs = [
+        ctx.Process(target=_worker_main, args=(replace(args, index=i), shared, inherited), daemon=False) for i in range(jobs)
+    ]
     for p in procs:
         p.start()
 

@@ -63,7 +63,7 @@ def run_study(
     if jobs == 1:
         interrupted = _run_in_process(worker, prep, study, progress, failures, tracker, tally)
     else:
-        interrupted = _run_processes(worker, jobs, study, progress, failures, tally)
+        interrupted = _run_processes(worker, prep, jobs, study, progress, failures, tally)
     progress.stop()
     tracker.close(study)
 

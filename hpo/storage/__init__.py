@@ -5,9 +5,11 @@ SQLite under ``studies/`` by default (optuna-dashboard opens it directly); any S
 worker died is failed and retried instead of staying RUNNING forever.
 
 - :mod:`._open`: opening a storage, and the study lock;
+- :mod:`._fork`: database connections in forked workers;
 - :mod:`._optuna`: every use of Optuna's private API and all SQL against its tables.
 """
 
+from hpo.storage._fork import fork_safe_pools
 from hpo.storage._open import GRACE_PERIOD, HEARTBEAT_INTERVAL, MAX_RETRY, SQLITE_TIMEOUT, open_storage, sqlite_path, study_lock
 from hpo.storage._optuna import (
     budget_slots,
@@ -35,6 +37,7 @@ __all__ = [
     "MAX_RETRY",
     "SQLITE_TIMEOUT",
     "complete_trials",
+    "fork_safe_pools",
     "heartbeat",
     "heartbeat_enabled",
     "in_distribution",
