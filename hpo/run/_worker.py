@@ -3,10 +3,14 @@ requeue the trials of workers that died."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +47,7 @@ from hpo.workspace import Workspace
 if TYPE_CHECKING:
     import optuna
 
+INTERRUPTED = "interrupted (Ctrl-C); retried in the same budget slot"
 STALE_ERROR = "its worker stopped sending heartbeats (killed or lost); retried in the same budget slot"
 IDLE_POLL_SECONDS = 2  # how often a worker with nothing to claim checks the trials still running
 
@@ -128,6 +133,9 @@ class _Stop:
             # Raised inside a model's callback (CatBoost calls back every iteration), this comes
             # back wrapped in the library's own error: `aborted` says what it was.
             self.aborted = True
+            # Cut short mid-query, SQLAlchemy's pool logs a traceback as it throws the
+            # connection away: expected after an abort, so not shown.
+            logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
             raise KeyboardInterrupt
         self.requested = True
         if self._on_first:
@@ -161,20 +169,56 @@ def _worker_loop(
         if args.deadline is not None and time.time() >= args.deadline:
             break
         fail_stale(study, tracker)
-        claimed = claim_trial(study, args.budget)
-        if claimed is None and args.budget is not None:
-            with study_lock(args.storage, space.study):  # the next budget slots, enqueued once
-                top_up_budget(study, prep)
+        with _no_interrupt():  # a claimed trial's id is never lost to a Ctrl-C
             claimed = claim_trial(study, args.budget)
+            if claimed is None and args.budget is not None:
+                with study_lock(args.storage, space.study):  # the next budget slots, enqueued once
+                    top_up_budget(study, prep)
+                claimed = claim_trial(study, args.budget)
         if claimed is None:
             if args.budget is not None and running_trials(study):
                 # Another worker's trial may yet die: stay until it ends or is requeued as stale.
                 time.sleep(IDLE_POLL_SECONDS)
                 continue
             break
-        frozen = run_trial(study, claimed, objective, tracker, aborted=lambda: stop.aborted)
+        try:
+            frozen = run_trial(study, claimed, objective, tracker, aborted=lambda: stop.aborted)
+        except KeyboardInterrupt:
+            _abandon(study, claimed, tracker)  # aborted before (or while) its end was recorded
+            raise
         if on_trial:
             on_trial(frozen)
+
+
+@contextlib.contextmanager
+def _no_interrupt() -> Iterator[None]:
+    """Hold SIGINT back (it is delivered on exit), in the main thread of a process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _abandon(study: optuna.Study, claimed: int, tracker: LiveProjection | None) -> None:
+    """Fail a claimed trial a Ctrl-C cut short and requeue its slot, unless its end was recorded."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    storage = storage_of(study)
+    try:
+        storage.set_trial_user_attr(claimed, TRIAL_ERROR, INTERRUPTED)
+        if not storage.set_trial_state_values(claimed, state=TrialState.FAIL):
+            return
+    except UpdateFinishedTrialError:
+        return  # failed and requeued by run_trial, or finished just before the Ctrl-C
+    frozen = storage.get_trial(claimed)
+    requeue(study, frozen)
+    if tracker is not None:
+        tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
 
 
 def claim_trial(study: optuna.Study, budget: int | None) -> int | None:
@@ -248,7 +292,7 @@ def _run_trial(
 def _interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
     from optuna.trial import TrialState
 
-    _record_error(trial, "interrupted (Ctrl-C); retried in the same budget slot")
+    _record_error(trial, INTERRUPTED)
     requeue(study, study.tell(trial, state=TrialState.FAIL))
 
 

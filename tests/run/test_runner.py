@@ -145,6 +145,23 @@ def test_pruning_yields_pruned_trials(workspace: Path) -> None:
     # a pruned trial stopped early: fewer reported steps than a full fit
     assert max(len(t.intermediate_values) for t in pruned) < min(len(t.intermediate_values) for t in complete)
     assert all(max(t.intermediate_values) < 99 for t in pruned)
+    # Each decision is Optuna's median rule over the trials completed before this one started
+    # (hpo reads them once per trial, not at every report): pruned at the last step it reported,
+    # at no step before, and a complete trial at no step at all.
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=10)
+    for t in trials:
+        before = optuna.create_study(direction="maximize")
+        before.add_trials([u for u in complete if u.number < t.number])
+        steps = sorted(t.intermediate_values)
+        decisions = [pruner.prune(before, _upto(t, step)) for step in steps]
+        assert decisions == [False] * (len(steps) - 1) + [t.state.name == "PRUNED"], t.number
+
+
+def _upto(t: optuna.trial.FrozenTrial, step: int) -> optuna.trial.FrozenTrial:
+    values = {s: v for s, v in t.intermediate_values.items() if s <= step}
+    return optuna.trial.create_trial(
+        state=optuna.trial.TrialState.RUNNING, params=t.params, distributions=t.distributions, intermediate_values=values
+    )
 
 
 def test_grid_runs_every_point_once(workspace: Path) -> None:
@@ -218,9 +235,11 @@ def test_ctrl_c_stops_after_the_running_trial_and_keeps_completed_ones(workspace
     assert r.returncode == 0 and json.loads(r.stdout)["states"] == {"COMPLETE": 40}
 
 
-def test_a_second_ctrl_c_inside_a_catboost_fit_fails_the_trial_and_requeues_its_slot(workspace: Path) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_second_ctrl_c_inside_a_catboost_fit_fails_the_trial_and_requeues_its_slot(workspace: Path, jobs: int) -> None:
     # Long fits, so that both signals land inside CatBoost: the second comes back from CatBoost's
     # callback as a CatBoostError, which used to be recorded as an ordinary FAIL, never retried.
+    # With --jobs 2 the workers are forked from hpo run, and each aborts its own trial.
     space = write_space(
         workspace,
         n_trials=3,
@@ -228,31 +247,33 @@ def test_a_second_ctrl_c_inside_a_catboost_fit_fails_the_trial_and_requeues_its_
         params={"depth": {"type": "int", "low": 8, "high": 8}},
         fixed={"iterations": 100000, "thread_count": 1},
     )
-    proc = _start_run(space, workspace)
+    proc = _start_run(space, workspace, "--jobs", str(jobs))
     deadline = time.time() + 120
-    while time.time() < deadline and _count(workspace, "RUNNING") < 1:
+    while time.time() < deadline and _count(workspace, "RUNNING") < jobs:
         time.sleep(0.2)
     time.sleep(2)  # well inside the fit
     proc.send_signal(signal.SIGINT)
     time.sleep(1)
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=120)
-    assert proc.returncode != 0
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0  # no trial completed
+    assert "Traceback" not in err, err
     trials = load(root=workspace).trials
     failed = [t for t in trials if t.state.name == "FAIL"]
-    assert len(failed) == 1 and failed[0].user_attrs["error"] == "interrupted (Ctrl-C); retried in the same budget slot"
-    assert "traceback" not in failed[0].user_attrs
-    retry = [
-        t for t in trials if t.state.name == "WAITING" and t.user_attrs.get("budget_slot") == failed[0].user_attrs["budget_slot"]
-    ]
-    assert len(retry) == 1 and retry[0].user_attrs["seed"] == failed[0].user_attrs["seed"]
+    assert len(failed) == jobs
+    for t in failed:
+        assert t.user_attrs["error"] == "interrupted (Ctrl-C); retried in the same budget slot"
+        assert "traceback" not in t.user_attrs
+        slot = t.user_attrs["budget_slot"]
+        retry = [u for u in trials if u.state.name == "WAITING" and u.user_attrs.get("budget_slot") == slot]
+        assert len(retry) == 1 and retry[0].user_attrs["seed"] == t.user_attrs["seed"]
     assert _count(workspace, "RUNNING") == 0
 
 
-def _start_run(space: Path, workspace: Path) -> subprocess.Popen[str]:
+def _start_run(space: Path, workspace: Path, *options: str) -> subprocess.Popen[str]:
     """`hpo run SPACE --json` in a process of its own, for tests that send it signals."""
     return subprocess.Popen(
-        [sys.executable, "-m", "hpo", "run", str(space), "--json"],
+        [sys.executable, "-m", "hpo", "run", str(space), "--json", *options],
         cwd=workspace,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
