@@ -49,15 +49,18 @@ class BarProgress(Progress):
         self._console = console
         self._bar: Any = None
         self._task: Any = None
+        self._budget: int | None = None
         self._start = time.perf_counter()
 
     def start(self, study: str, budget: int | None, snapshot: StudySnapshot, resumed: bool) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         verb = "Resuming" if resumed else "Starting"
-        left = "" if budget is None else f", {max(budget - snapshot.finished, 0)} to go"
+        self._budget = budget
+        done = _done(snapshot, budget)
+        left = "" if budget is None else f", {budget - done} to go"
         inherited = f", {snapshot.inherited} inherited from its parent study" if snapshot.inherited else ""
-        self._console.print(f"{verb} study [bold]{study}[/] ({snapshot.finished} trials done{left}{inherited})")
+        self._console.print(f"{verb} study [bold]{study}[/] ({done} trials done{left}{inherited})")
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -67,12 +70,12 @@ class BarProgress(Progress):
             console=self._console,
             transient=False,
         )
-        self._task = self._bar.add_task("trials", total=budget, completed=snapshot.finished, best=_best(snapshot))
+        self._task = self._bar.add_task("trials", total=budget, completed=done, best=_best(snapshot))
         self._bar.start()
 
     def update(self, snapshot: StudySnapshot) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, completed=snapshot.finished, best=_best(snapshot))
+            self._bar.update(self._task, completed=_done(snapshot, self._budget), best=_best(snapshot))
 
     def message(self, text: str) -> None:
         (self._bar.console if self._bar is not None else self._console).print(text, highlight=False, markup=False)
@@ -80,6 +83,11 @@ class BarProgress(Progress):
     def stop(self) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+def _done(s: StudySnapshot, budget: int | None) -> int:
+    """Budget slots done, never more than the budget (slots left over from a larger one are not)."""
+    return s.done if budget is None else min(s.done, budget)
 
 
 def _best(s: StudySnapshot) -> str:

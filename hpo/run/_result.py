@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hpo.schema import STUDY_INHERITED, TRIAL_SEED
+from hpo.schema import STUDY_INHERITED, TRIAL_SEED, TRIAL_SLOT
+from hpo.storage import budget_slots
 from hpo.studies import trial_counts
 
 if TYPE_CHECKING:
     import optuna
+
+_FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
 
 @dataclass(frozen=True)
@@ -27,11 +30,18 @@ class StudySnapshot:
     states: dict[str, int]
     best: BestTrial | None
     inherited: int = 0  # COMPLETE trials taken over from a parent study (warm start)
+    slots_done: int | None = None  # budget slots whose trial ended for good; None: as `finished`
 
     @property
     def finished(self) -> int:
         """Finished trials of this study's own budget (inherited ones are not)."""
-        return sum(self.states.get(s, 0) for s in ("COMPLETE", "PRUNED", "FAIL")) - self.inherited
+        return sum(self.states.get(s, 0) for s in _FINISHED) - self.inherited
+
+    @property
+    def done(self) -> int:
+        """Budget slots done, as the progress bar counts them: a trial that failed and is retried
+        in its slot (its worker died, or a second Ctrl-C) is one slot with the retry, not two."""
+        return self.finished if self.slots_done is None else self.slots_done
 
 
 @dataclass
@@ -94,7 +104,19 @@ def snapshot(study: optuna.Study) -> StudySnapshot:
         t = study.best_trial
         best = BestTrial(t.number, float(t.value), dict(t.params), t.user_attrs.get(TRIAL_SEED))  # type: ignore[arg-type]
     inherited = len((study.user_attrs.get(STUDY_INHERITED) or {}).get("trials", []))
-    return StudySnapshot(states, best, inherited)
+    return StudySnapshot(states, best, inherited, _slots_done(study) if states.get("FAIL") else None)
+
+
+def _slots_done(study: optuna.Study) -> int | None:
+    """Budget slots with a finished trial and none still to run (a retry WAITING or RUNNING), or
+    None for a study without slots (a budget of time only). Only FAILs can be retried, so this
+    one query is needed only when the study has some."""
+    taken = budget_slots(study, TRIAL_SLOT)
+    if not taken:
+        return None
+    ended = {slot for slot, state in taken if state in _FINISHED}
+    pending = {slot for slot, state in taken if state in ("WAITING", "RUNNING")}
+    return len(ended - pending)
 
 
 def _fmt_states(states: dict[str, int]) -> str:
