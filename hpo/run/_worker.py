@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 INTERRUPTED = "interrupted (Ctrl-C); retried in the same budget slot"
 STALE_ERROR = "its worker stopped sending heartbeats (killed or lost); retried in the same budget slot"
-IDLE_POLL_SECONDS = 2  # how often a worker with nothing to claim checks the trials still running
+IDLE_POLL_SECONDS = 0.5  # how often a worker with nothing to claim checks the trials still running
 
 
 def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> list[int]:
