@@ -20,12 +20,15 @@ def sync(
     def body() -> None:
         from hpo.cli._output import print_json
         from hpo.studies import hpo_study_names, load_study
-        from hpo.tracking import client, sync_study, tracking_uri
+        from hpo.tracking import client, repair_store, sync_study, tracking_uri
         from hpo.workspace import load_workspace
 
         ws = load_workspace()
         url = ws.storage_url(storage)
         names = [study] if study else hpo_study_names(url)
+        repaired = repair_store(tracking_uri())
+        if repaired:
+            typer.echo(repaired, err=True)
         c = client()
         for name in names:
             r = sync_study(ws, load_study(url, name), c)

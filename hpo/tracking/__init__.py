@@ -7,7 +7,7 @@ attributes once it finishes); when the trial ends, everything else goes in one `
 
 Nothing in this module writes to the data-version space except its description.
 
-- :mod:`._store`: opening the tracking store (under a lock, failing fast);
+- :mod:`._store`: opening the tracking store (under a lock, failing fast) and repairing it;
 - :mod:`._client`: the client, experiment names, provenance tags;
 - :mod:`._projection`: a study's runs in its HPO space;
 - :mod:`._data_space`: the data-version experiment's description;
@@ -26,7 +26,7 @@ from hpo.tracking._client import (
 )
 from hpo.tracking._data_space import data_description, describe_data_experiment
 from hpo.tracking._projection import LiveProjection, StudyProjection
-from hpo.tracking._store import TrackingUnavailable
+from hpo.tracking._store import TrackingUnavailable, repair_store
 from hpo.tracking._sync import SyncResult, sync_study
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "is_reachable",
     "package_versions",
     "provenance_tags",
+    "repair_store",
     "sync_study",
     "tracking_uri",
 ]

@@ -8,8 +8,9 @@ migration cut short left the store half-migrated: alembic's batch mode leaves it
 ``_alembic_tmp_<table>`` behind, after which every migration, and so every client, fails.
 
 Here, for an SQLite store, the client is built under an ``flock`` on a file beside the database,
-and a new store is built in a file beside it and moved into place whole. MLflow retries a database
-it cannot open for about 100 s (a warning each time); the file is opened here first, without retries.
+and a new store is built in a file beside it and moved into place whole; ``repair_store`` (``hpo
+sync``) finishes a migration that was cut short, on a copy. MLflow retries a database it cannot
+open for about 100 s (a warning each time); the file is opened here first, without retries.
 
 MLflow's private database utilities are used in this module only.
 """
@@ -20,6 +21,7 @@ import contextlib
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,7 +84,7 @@ def open_client(uri: str) -> MlflowClient:
             if leftovers:
                 raise TrackingUnavailable(
                     f"MLflow at {uri}: an MLflow schema migration was cut short (table {leftovers[0]} is left "
-                    f"over); restore it from a backup, or {_REBUILD}"
+                    "over); `hpo sync` repairs it"
                 )
             if not schema:
                 _create(uri, path)
@@ -94,6 +96,62 @@ def open_client(uri: str) -> MlflowClient:
         except Exception as e:  # any failure of the store is the user's environment: one line
             raise _failed(uri, path, e) from None
     return c
+
+
+def repair_store(uri: str) -> str | None:
+    """Finish an SQLite store's MLflow migration that was cut short; ``None`` when there is none.
+
+    Returns one line saying what was done.
+
+    What a cut-short migration leaves: alembic's batch mode runs CREATE TABLE ``_alembic_tmp_<t>``,
+    which ``sqlite3`` commits at once (it opens a transaction only before a data statement), then
+    copies the rows, drops ``<t>`` and renames the copy inside one transaction, which a crash rolls
+    back. So ``<t>`` is whole, the copy is empty and the schema version is the one before: dropping
+    the copy and migrating again repairs it, unless the migration changed the schema before its
+    first data statement (then migrating again fails: "duplicate column"). The repair is done on a
+    copy and written back only once it worked; the file as it was is kept beside it.
+    """
+    path = _sqlite_file(uri)
+    if path is None:
+        return None
+    quiet_and_quick()
+    with _store_lock(uri, path):
+        schema = _schema(uri, path)
+        leftovers = _leftovers(schema)
+        if not leftovers:
+            return None
+        for tmp in leftovers:
+            if schema.get(tmp.removeprefix(_TMP_PREFIX)) != "table":
+                raise TrackingUnavailable(
+                    f"MLflow at {uri}: an MLflow schema migration was cut short and table "
+                    f"{tmp.removeprefix(_TMP_PREFIX)} is gone ({tmp} may hold its rows), so hpo will not repair "
+                    f"it; restore it from a backup, or {_REBUILD}"
+                )
+        work = path.with_name(path.name + ".repairing")
+        work.unlink(missing_ok=True)  # from a repair that was cut short
+        _copy(uri, path, work)
+        try:
+            with _connect(uri, work) as con:
+                con.isolation_level = None  # sqlite3 would commit each DROP on its own
+                con.execute("BEGIN IMMEDIATE")
+                for tmp in leftovers:
+                    con.execute(f'DROP TABLE "{tmp}"')
+                con.execute("COMMIT")
+            _migrate(_uri_of(work))
+        except Exception as e:
+            work.unlink(missing_ok=True)
+            raise TrackingUnavailable(
+                f"MLflow at {uri}: an MLflow schema migration was cut short and cannot be finished "
+                f"({_reason(e)}); the file is unchanged: restore it from a backup, or {_REBUILD}"
+            ) from None
+        backup = path.with_name(f"{path.name}.{time.strftime('%Y%m%dT%H%M%S')}.bak")
+        _copy(uri, path, backup)
+        _copy(uri, work, path)  # through SQLite, so a reader holding the file sees before or after
+        work.unlink()
+        dropped = ", ".join(leftovers)
+        return (
+            f"MLflow at {uri}: finished a schema migration that was cut short (dropped {dropped}; the file as it was: {backup})"
+        )
 
 
 def unavailable(uri: str, e: BaseException) -> TrackingUnavailable:
@@ -264,3 +322,9 @@ def _schema(uri: str, path: Path) -> dict[str, str]:
 
 def _leftovers(schema: dict[str, str]) -> list[str]:
     return sorted(name for name, kind in schema.items() if kind == "table" and name.startswith(_TMP_PREFIX))
+
+
+def _copy(uri: str, src: Path, dst: Path) -> None:
+    """Copy an SQLite database with SQLite's backup API (consistent while others read or write it)."""
+    with _connect(uri, src) as a, _connect(uri, dst) as b:
+        a.backup(b)

@@ -6,6 +6,7 @@ import json
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -185,6 +186,22 @@ def test_study_records_the_tag_of_the_workspace_repository(workspace: Path, mlfl
 
 HPO_EXPERIMENT = "{}-HPO-v0.1.0"
 
+# Builds an MLflow store as `hpo run` did and dies (like a kill or a lost terminal) the moment the
+# migration that rebuilds the given table has created alembic's copy of it.
+CUT_SHORT = """
+import os, sys
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+@event.listens_for(Engine, "after_cursor_execute")
+def die(conn, cursor, statement, *args):
+    if statement.lstrip().startswith("CREATE TABLE _alembic_tmp_" + sys.argv[2]):
+        os._exit(9)
+
+from mlflow import MlflowClient
+MlflowClient(sys.argv[1]).search_experiments()
+"""
+
 
 def sqlite_tables(db: Path) -> set[str]:
     con = sqlite3.connect(db)
@@ -192,6 +209,13 @@ def sqlite_tables(db: Path) -> set[str]:
         return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     finally:
         con.close()
+
+
+def cut_short(db: Path, table: str = "experiments") -> None:
+    """A store left half-migrated, for real: its creation is killed inside one of MLflow's migrations."""
+    r = subprocess.run([sys.executable, "-c", CUT_SHORT, f"sqlite:///{db}", table], capture_output=True, text=True)
+    assert r.returncode == 9, r.stderr[-2000:]
+    assert f"_alembic_tmp_{table}" in sqlite_tables(db)
 
 
 def test_runs_started_together_in_a_fresh_workspace_all_log_live(workspace: Path) -> None:
@@ -209,7 +233,53 @@ def test_runs_started_together_in_a_fresh_workspace_all_log_live(workspace: Path
     assert sorted(int(r.data.tags["hpo.trial_number"]) for r in children) == list(range(6))
     assert {r.info.run_id for r in children} == {t.user_attrs["mlflow_run_id"] for t in trials}
     assert all(r.info.status == "FINISHED" for r in children)
+    (parent,) = runs(uri, HPO_EXPERIMENT.format(workspace.name), "study")
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
     assert not any(t.startswith("_alembic_tmp_") for t in sqlite_tables(workspace / "mlflow.db"))
+
+
+def test_sync_repairs_a_store_whose_migration_was_cut_short(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = workspace / "mlflow.db"
+    cut_short(db)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    code, _, err = invoke("run", str(write_space(workspace, n_trials=2)), "--quiet")
+    assert code == 0 and err.count("\n") == 1
+    assert "_alembic_tmp_experiments" in err and "`hpo sync` repairs it" in err and "unreachable" not in err
+    assert all("mlflow_run_id" not in t.user_attrs for t in study(workspace).trials)
+
+    code, out, err = invoke("sync", "--json")
+    assert code == 0 and json.loads(out)["created"] == 2
+    assert "finished a schema migration that was cut short" in err
+    assert not any(t.startswith("_alembic_tmp_") for t in sqlite_tables(db))
+    (backup,) = workspace.glob("mlflow.db.*.bak")  # the file as it was
+    assert "_alembic_tmp_experiments" in sqlite_tables(backup)
+    children = runs(f"sqlite:///{db}", HPO_EXPERIMENT.format(workspace.name), "trial")
+    assert sorted(int(r.data.tags["hpo.trial_number"]) for r in children) == [0, 1]
+
+    code, out, err = invoke("sync", "--json")  # nothing left to repair
+    assert code == 0 and json.loads(out)["unchanged"] == 2 and err == ""
+
+
+def test_sync_refuses_in_one_line_a_cut_short_migration_it_cannot_finish(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MLflow's migration of `metrics` adds its `step` column before copying the table; sqlite3 commits
+    # that at once, so migrating again fails ("duplicate column name: step").
+    db = workspace / "mlflow.db"
+    cut_short(db, "metrics")
+    before = db.read_bytes()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    assert invoke("run", str(write_space(workspace, n_trials=1)), "--quiet")[0] == 0
+    code, out, err = invoke("sync")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"error: MLflow at sqlite:///{db}: an MLflow schema migration was cut short and cannot be finished")
+    assert "duplicate column" in err and "the file is unchanged" in err and "move it aside and run `hpo sync`" in err
+    assert db.read_bytes() == before and [p.name for p in workspace.glob("mlflow.db.*")] == ["mlflow.db.lock"]
+
+    # What the line says to do works: moved aside, the HPO space is rebuilt.
+    db.rename(workspace / "mlflow.db.broken")
+    code, out, _ = invoke("sync", "--json")
+    assert code == 0 and json.loads(out)["created"] == 1
 
 
 @pytest.fixture(scope="module")
