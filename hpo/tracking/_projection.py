@@ -40,7 +40,7 @@ from hpo.schema import (
     StudyRecord,
 )
 from hpo.tracking._client import client, ensure_experiment, experiment_names, provenance_tags, tracking_uri
-from hpo.tracking._store import unavailable
+from hpo.tracking._store import store_lock, unavailable
 from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -68,13 +68,15 @@ class StudyProjection:
         c = c or client()
         attrs = study.user_attrs
         names = experiment_names(ws, str(attrs.get(STUDY_DATA_VERSION, "unknown")))
-        exp_id = ensure_experiment(c, names["hpo"])
         base = provenance_tags(attrs)
-        parent = attrs.get(STUDY_MLFLOW_PARENT_RUN)
-        if parent is None or not _run_exists(c, parent):
-            parent = _find_parent(c, exp_id, study.study_name)
-        if parent is None:
-            parent = _create_parent(c, exp_id, study, base)
+        # Workers of one study open it at the same moment: one finds what the other created.
+        with store_lock(tracking_uri()):
+            exp_id = ensure_experiment(c, names["hpo"])
+            parent = attrs.get(STUDY_MLFLOW_PARENT_RUN)
+            if parent is None or not _run_exists(c, parent):
+                parent = _find_parent(c, exp_id, study.study_name)
+            if parent is None:
+                parent = _create_parent(c, exp_id, study, base)
         if attrs.get(STUDY_MLFLOW_PARENT_RUN) != parent:
             study.set_user_attr(STUDY_MLFLOW_PARENT_RUN, parent)
         fixed: dict[str, Any] = {}

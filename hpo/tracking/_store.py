@@ -271,6 +271,11 @@ def _uri_of(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+def store_lock(uri: str) -> contextlib.AbstractContextManager[None]:
+    """Hold the lock of the store at ``uri`` (SQLite; other stores are not locked). Not re-entrant."""
+    return _store_lock(uri, _sqlite_file(uri))
+
+
 @contextlib.contextmanager
 def _store_lock(uri: str, path: Path | None) -> Iterator[None]:
     """Hold an ``flock`` on ``<db>.lock`` beside an SQLite store (as hpo locks its own storage)."""

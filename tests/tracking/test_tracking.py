@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sqlite3
 import subprocess
@@ -280,6 +281,45 @@ def test_sync_refuses_in_one_line_a_cut_short_migration_it_cannot_finish(
     db.rename(workspace / "mlflow.db.broken")
     code, out, _ = invoke("sync", "--json")
     assert code == 0 and json.loads(out)["created"] == 1
+
+
+# One worker of a study: it opens the study's projection the moment `go` appears.
+OPEN_AT_ONCE = """
+import sys, time
+from pathlib import Path
+from hpo.studies import load_study
+from hpo.tracking import StudyProjection, client
+from hpo.workspace import load_workspace
+
+ws = load_workspace()
+s, c = load_study(ws.storage_url(None), "small"), client()
+Path(sys.argv[1]).touch()
+while not Path("go").exists():
+    time.sleep(0.005)
+print(StudyProjection.open(ws, s, c).parent_run_id)
+"""
+
+
+def test_workers_opening_one_study_at_once_share_its_parent_run(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
+    assert invoke("run", str(write_space(workspace, n_trials=1)), "--quiet")[0] == 0  # no parent run yet
+    uri = f"sqlite:///{workspace / 'mlflow.db'}"
+    MlflowClient(uri).search_experiments()  # the store exists: the workers race only on the parent run
+    env = {k: v for k, v in os.environ.items() if k != "HPO_STORAGE"} | {"MLFLOW_TRACKING_URI": uri}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_AT_ONCE, f"ready{i}"], cwd=workspace, env=env, stdout=subprocess.PIPE, text=True
+        )
+        for i in range(3)
+    ]
+    deadline = time.monotonic() + 120
+    while not all((workspace / f"ready{i}").exists() for i in range(3)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (workspace / "go").touch()
+    parents = {w.communicate(timeout=120)[0].strip() for w in workers}
+    assert all(w.returncode == 0 for w in workers)
+    (parent,) = runs(uri, HPO_EXPERIMENT.format(workspace.name), "study")
+    assert parents == {parent.info.run_id}
 
 
 @pytest.fixture(scope="module")
