@@ -434,6 +434,18 @@ def test_an_undefined_metric_is_logged_as_nan_and_named_never_left_out(shared_ws
     assert code == 0 and "Reproduced: all 10 metrics" in out, out + err
 
 
+@pytest.mark.parametrize("drop", [[], ["x", "z"]])
+def test_a_table_with_no_feature_column_is_refused(workspace: Path, drop: list[str]) -> None:
+    # Only the target, or every other column dropped: validate used to pass and every trial failed.
+    frame = multiclass()
+    (frame[["y"]] if not drop else frame).to_csv(workspace / "t.csv", index=False)
+    data = {"version": "v0.1.0", "source": "t.csv", "target": "y", "split": {"validation": 0.2, "test": 0.2, "seed": 0}}
+    if drop:
+        data["drop"] = drop
+    refused(workspace, space_for("nofeatures", data, "accuracy"), "no feature column", "`data.drop`")
+    assert not (workspace / "studies").exists()
+
+
 def test_a_regression_target_beyond_catboosts_32_bit_floats_is_refused(workspace: Path) -> None:
     # 1e308 is finite in float64, but CatBoost's float32 labels make it inf: every trial failed with
     # "Invalid bias nan" and the study name was spent.
