@@ -12,6 +12,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from hpo.data import DataVersion
+from hpo.errors import HpoError
 from hpo.models import FitResult
 from hpo.promote._checks import Check, PromotionInterrupted, ReproductionError
 from hpo.promote._models import check_predictions, discard_models, log_models
@@ -146,7 +147,14 @@ def _log_promoted(
                 f"interrupted (Ctrl-C) while logging run {run_id}; the run and its logged models were deleted, "
                 "nothing was promoted"
             ) from None
-        raise
+        if isinstance(e, (HpoError, SystemExit)) or not isinstance(e, Exception):
+            raise
+        # The tracking store failed mid-way (an artifact folder it cannot write, a server gone).
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        raise HpoError(
+            f"MLflow could not log the promoted run {run_id} ({reason}); the run and its logged models were deleted, "
+            "nothing was promoted"
+        ) from None
     return c.get_run(run_id)
 
 

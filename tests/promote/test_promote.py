@@ -289,8 +289,10 @@ def test_a_promotion_cut_short_while_logging_deletes_its_logged_models_with_its_
     models.parent.mkdir(parents=True, exist_ok=True)
     models.write_text("not a folder")
     finished = len(data_runs(workspace))
-    with pytest.raises(OSError):
-        invoke("promote", "best", "--again")
+    code, _, err = invoke("promote", "best", "--again")
+    assert code == 2 and "Traceback" not in err, err  # one line, not a traceback
+    assert len([line for line in err.splitlines() if line.startswith("error: ")]) == 1, err
+    assert "MLflow could not log the promoted run" in err and "nothing was promoted" in err, err
     assert len(data_runs(workspace)) == finished
     assert _pending_models(store) == []
     assert _models_of_deleted_runs(workspace) == []
