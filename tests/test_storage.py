@@ -245,3 +245,25 @@ def test_an_unwritable_workspace_is_one_line_and_nothing_is_written(workspace: P
     finally:
         workspace.chmod(0o755)
     assert sorted(p.name for p in workspace.iterdir()) == ["search_spaces"]
+
+
+def test_a_fork_waits_until_no_connection_to_the_sqlite_files_is_open(tmp_path: Path) -> None:
+    # SQLite's per-process lock records are inherited by a forked child without the locks
+    # themselves, so a child's connection can skip a lock: hpo forks workers only when the
+    # process holds no connection to the files they open, and spawns them otherwise.
+    import sqlite3
+
+    from hpo.storage import open_storage, ready_to_fork
+
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    storage = open_storage(url)
+    storage.get_all_studies()  # a pooled connection is open now
+    assert ready_to_fork([tmp_path / "hpo.db"])  # ... and closed by ready_to_fork
+    held = sqlite3.connect(tmp_path / "hpo.db")
+    held.execute("select count(*) from studies").fetchone()
+    try:
+        assert not ready_to_fork([tmp_path / "hpo.db"])  # one it cannot close: spawn instead
+    finally:
+        held.close()
+    assert ready_to_fork([tmp_path / "hpo.db"])
+    storage.get_all_studies()  # the storage opens a new connection when it needs one

@@ -9,14 +9,15 @@ import sys
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.prepare import Prepared, prepare_loaded
 from hpo.run._result import Progress, snapshot
 from hpo.run._worker import _Stop, _worker_loop, _WorkerArgs
 from hpo.schema import TRIAL_ERROR
-from hpo.storage import fork_safe_pools
-from hpo.tracking import LiveProjection
+from hpo.storage import ready_to_fork, sqlite_path
+from hpo.tracking import LiveProjection, tracking_uri
 
 if TYPE_CHECKING:
     import optuna
@@ -100,11 +101,10 @@ def _run_processes(
     tally: list[int],
 ) -> bool:
     # Forked workers inherit the imported libraries and the loaded data: a spawned one spent about
-    # 5 s re-importing and re-reading them (benchmarks/parallel.py). Fork is Linux only here.
-    forked = sys.platform == "linux"
+    # 5 s re-importing and re-reading them (benchmarks/parallel.py). Fork is Linux only here, and
+    # only once this process holds no connection to the SQLite files the workers will open.
+    forked = sys.platform == "linux" and ready_to_fork(_sqlite_files(args.storage))
     ctx = mp.get_context("fork") if forked else mp.get_context("spawn")
-    if forked:
-        fork_safe_pools()
     shared = ctx.Array("i", 2)
     inherited = prep if forked else None
     procs = [
@@ -141,6 +141,12 @@ def _run_processes(
     if crashed:
         progress.message(f"{len(crashed)} worker(s) exited with an error (exit codes {crashed})")
     return presses > 0
+
+
+def _sqlite_files(storage: str) -> list[Path]:
+    """The Optuna storage's and MLflow's SQLite files, where they are SQLite."""
+    paths = (sqlite_path(storage), sqlite_path(tracking_uri()))
+    return [p for p in paths if p is not None]
 
 
 def _poll(study: optuna.Study, progress: Progress, failures: list[str], seen: set[int]) -> None:

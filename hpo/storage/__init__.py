@@ -9,7 +9,7 @@ worker died is failed and retried instead of staying RUNNING forever.
 - :mod:`._optuna`: every use of Optuna's private API and all SQL against its tables.
 """
 
-from hpo.storage._fork import fork_safe_pools
+from hpo.storage._fork import fork_safe_pools, ready_to_fork
 from hpo.storage._open import GRACE_PERIOD, HEARTBEAT_INTERVAL, MAX_RETRY, SQLITE_TIMEOUT, open_storage, sqlite_path, study_lock
 from hpo.storage._optuna import (
     budget_slots,
@@ -38,6 +38,7 @@ __all__ = [
     "SQLITE_TIMEOUT",
     "complete_trials",
     "fork_safe_pools",
+    "ready_to_fork",
     "heartbeat",
     "heartbeat_enabled",
     "in_distribution",

@@ -191,7 +191,7 @@ def test_jobs_two_share_one_budget(workspace: Path) -> None:
     space = write_space(workspace, n_trials=12, fixed={"iterations": 60, "thread_count": 1})
     r = run_cli("run", str(space), "--jobs", "2", "--json", cwd=workspace)
     assert r.returncode == 0, r.stderr
-    assert "locked" not in r.stderr
+    assert "locked" not in r.stderr and "Traceback" not in r.stderr, r.stderr  # e.g. a trial claimed twice
     trials = load(root=workspace).trials
     assert len(trials) == 12 and {t.state.name for t in trials} == {"COMPLETE"}
     assert sorted(t.number for t in trials) == list(range(12))
