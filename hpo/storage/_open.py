@@ -121,10 +121,15 @@ def _rdb(RDBStorage: Any, Retry: Any, url: str, engine_kwargs: dict[str, object]
 def _enable_wal(path: Path) -> None:
     # WAL lets readers (the dashboard, the progress bar) and several writer processes share the
     # file without "database is locked"; the mode is stored in the file, so this runs once.
+    _sqlite_execute(path, str(path), "PRAGMA journal_mode=WAL")
+
+
+def _sqlite_execute(path: Path, target: str, sql: str, uri: bool = False) -> None:
+    """Run one statement on its own connection; SQLite's errors about the file become one line."""
     try:
-        con = sqlite3.connect(path, timeout=SQLITE_TIMEOUT)
+        con = sqlite3.connect(target, uri=uri, timeout=SQLITE_TIMEOUT)
         try:
-            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(sql).fetchone()
         finally:
             con.close()
     except sqlite3.Error as e:
@@ -180,17 +185,7 @@ def _read_schema(path: Path) -> None:
     """Read the schema of the SQLite file at ``path`` (SQLite checks its header and its size)."""
     from urllib.parse import quote
 
-    try:
-        con = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=SQLITE_TIMEOUT)
-        try:
-            con.execute("PRAGMA schema_version").fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error as e:
-        message = _sqlite_error(path, e)
-        if message is None:
-            raise
-        raise HpoError(message) from None
+    _sqlite_execute(path, f"file:{quote(str(path.resolve()))}?mode=ro", "PRAGMA schema_version", uri=True)
 
 
 def _writable(path: Path) -> bool:
