@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -267,3 +268,45 @@ def test_a_fork_waits_until_no_connection_to_the_sqlite_files_is_open(tmp_path: 
         held.close()
     assert ready_to_fork([tmp_path / "hpo.db"])
     storage.get_all_studies()  # the storage opens a new connection when it needs one
+
+
+def _claim_all(url: str, ids: list[int], start: float, queue: Any) -> None:
+    from hpo.storage import change_state, open_storage
+
+    storage = open_storage(url, create=False)
+    while time.time() < start:
+        time.sleep(0.001)
+    queue.put([tid for tid in ids if change_state(storage, tid, "WAITING", "RUNNING")])
+
+
+def claims(url: str, ids: list[int], workers: int) -> list[int]:
+    """Every trial id each of ``workers`` processes believed it claimed, all starting together."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    start = time.time() + 8  # after every process has imported and connected
+    procs = [ctx.Process(target=_claim_all, args=(url, ids, start, queue)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    won = [tid for _ in procs for tid in queue.get(timeout=120)]
+    for p in procs:
+        p.join(timeout=60)
+    return won
+
+
+def test_of_workers_racing_for_waiting_trials_on_sqlite_each_trial_goes_to_one(tmp_path: Path) -> None:
+    # Optuna's set_trial_state_values reads, then writes; SQLite's driver begins the transaction
+    # only at the write, so two workers could both take one WAITING trial and run it twice (with
+    # set_trial_state_values here, each of the 4 processes took every one of the 60 trials).
+    from hpo.storage import open_storage, trial_id
+
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    study = optuna.create_study(storage=open_storage(url), study_name="race")
+    for i in range(60):
+        study.enqueue_trial({"x": i}, skip_if_exists=False)
+    ids = [trial_id(t) for t in study.get_trials(deepcopy=False)]
+    won = claims(url, ids, workers=4)
+    assert sorted(won) == sorted(ids)  # each trial claimed exactly once
+    assert {t.state.name for t in study.get_trials(deepcopy=False)} == {"RUNNING"}
+    assert all(t.datetime_start is not None for t in study.get_trials(deepcopy=False))

@@ -31,6 +31,7 @@ from hpo.schema import (
 from hpo.space import LoadedSpace
 from hpo.storage import (
     MAX_RETRY,
+    change_state,
     heartbeat,
     heartbeat_enabled,
     open_storage,
@@ -61,7 +62,6 @@ def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> li
     Returns the numbers of the trials failed here; another worker may fail the same ones first.
     """
     from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
 
     storage = storage_of(study)
     if not heartbeat_enabled(storage):
@@ -72,7 +72,7 @@ def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> li
             # Said while it is still RUNNING (a finished trial's attributes are frozen). Only one
             # process wins the transition below, so each dead trial is requeued once.
             storage.set_trial_user_attr(stale, TRIAL_ERROR, STALE_ERROR)
-            if not storage.set_trial_state_values(stale, state=TrialState.FAIL):
+            if not change_state(storage, stale, "RUNNING", "FAIL"):
                 continue
         except UpdateFinishedTrialError:
             continue
@@ -206,12 +206,11 @@ def _no_interrupt() -> Iterator[None]:
 def _abandon(study: optuna.Study, claimed: int, tracker: LiveProjection | None) -> None:
     """Fail a claimed trial a Ctrl-C cut short and requeue its slot, unless its end was recorded."""
     from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
 
     storage = storage_of(study)
     try:
         storage.set_trial_user_attr(claimed, TRIAL_ERROR, INTERRUPTED)
-        if not storage.set_trial_state_values(claimed, state=TrialState.FAIL):
+        if not change_state(storage, claimed, "RUNNING", "FAIL"):
             return
     except UpdateFinishedTrialError:
         return  # failed and requeued by run_trial, or finished just before the Ctrl-C
@@ -223,7 +222,6 @@ def _abandon(study: optuna.Study, claimed: int, tracker: LiveProjection | None) 
 
 def claim_trial(study: optuna.Study, budget: int | None) -> int | None:
     """Atomically take a WAITING trial of the budget (or, without a budget, create one)."""
-    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     storage = storage_of(study)
@@ -231,12 +229,8 @@ def claim_trial(study: optuna.Study, budget: int | None) -> int | None:
         slot = t.user_attrs.get(TRIAL_SLOT)
         if budget is not None and (slot is None or slot >= budget):
             continue  # enqueued by someone else, or left over from a larger budget
-        try:
-            # The storage sets RUNNING only if the trial is still WAITING: one worker wins.
-            if storage.set_trial_state_values(trial_id(t), state=TrialState.RUNNING):
-                return trial_id(t)
-        except UpdateFinishedTrialError:
-            continue
+        if change_state(storage, trial_id(t), "WAITING", "RUNNING"):  # one worker wins
+            return trial_id(t)
     if budget is None:
         return storage.create_new_trial(study_id(study))
     return None

@@ -13,6 +13,7 @@ from hpo.storage._fork import fork_safe_pools, ready_to_fork
 from hpo.storage._open import GRACE_PERIOD, HEARTBEAT_INTERVAL, MAX_RETRY, SQLITE_TIMEOUT, open_storage, sqlite_path, study_lock
 from hpo.storage._optuna import (
     budget_slots,
+    change_state,
     complete_trials,
     heartbeat,
     heartbeat_enabled,
@@ -30,6 +31,7 @@ from hpo.storage._optuna import (
 
 __all__ = [
     "budget_slots",
+    "change_state",
     "study_view",
     "set_intermediate_values",
     "GRACE_PERIOD",

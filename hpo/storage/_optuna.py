@@ -100,6 +100,38 @@ def _budget_slots_rdb(backend: Any, sid: int, key: str) -> list[tuple[int, str]]
     return [(int(json.loads(value)), state.name) for value, state in rows if json.loads(value) is not None]
 
 
+def change_state(storage: optuna.storages.BaseStorage, tid: int, before: str, after: str) -> bool:
+    """Move trial ``tid`` from state ``before`` to ``after`` in one conditional UPDATE; True if this
+    call moved it, so that of processes racing for one trial exactly one wins.
+
+    Optuna's ``set_trial_state_values`` reads the state, then writes it: atomic where ``SELECT ...
+    FOR UPDATE`` locks the row (PostgreSQL, MySQL), but SQLite's driver starts the transaction
+    only at the write, so two workers both read WAITING and both claimed the trial (seen with two
+    workers started together: one trial run twice), or both failed one stale trial and requeued
+    it twice. ``UPDATE ... WHERE state = before`` is atomic in every database.
+    """
+    from optuna.trial import TrialState
+
+    backend = rdb_backend(storage)
+    if backend is None:
+        return bool(storage.set_trial_state_values(tid, state=TrialState[after]))
+    from optuna.storages._rdb import models
+    from sqlalchemy import update
+
+    table = models.TrialModel.__table__
+    # Optuna 5 stores trial times as naive UTC; older versions as naive local time.
+    utc = hasattr(models.TrialModel, "_datetime_start_utc")
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) if utc else datetime.datetime.now()
+    values: dict[str, Any] = {"state": TrialState[after]}
+    if after == "RUNNING":
+        values["datetime_start"] = now
+    elif TrialState[after].is_finished():
+        values["datetime_complete"] = now
+    with backend.engine.begin() as conn:
+        result = conn.execute(update(table).where(table.c.trial_id == tid, table.c.state == TrialState[before]).values(**values))
+    return result.rowcount == 1
+
+
 def trial_by_number(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
     """One trial, read alone (``study.trials[number]`` reads them all). Raises KeyError if absent."""
     storage = storage_of(study)
