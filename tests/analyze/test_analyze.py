@@ -244,7 +244,9 @@ def test_a_study_name_never_becomes_a_path_outside_the_workspace(workspace: Path
     assert code == 0, err
     reports = list((workspace / "studies").glob("*/analysis.html"))
     assert len(reports) == 1 and reports[0].parent.parent == workspace / "studies"
-    assert {p for p in around.rglob("*") if workspace not in p.parents and p != workspace} == before
+    # Nothing new outside the workspace (files may go: other tests' SQLite -wal/-shm, say, vanish
+    # when the garbage collector closes their last connection).
+    assert {p for p in around.rglob("*") if workspace not in p.parents and p != workspace} <= before
     assert not Path("/tmp/hpo-abs-escape").exists()
 
 
