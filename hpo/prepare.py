@@ -12,7 +12,7 @@ from pathlib import Path
 from hpo.data import DataVersion, load_data
 from hpo.errors import HpoError, SpaceError
 from hpo.metrics import METRICS
-from hpo.models import MODELS, check_model_params
+from hpo.models import ModelImportError, check_model_params, estimator_kind, is_class_path, model_spec
 from hpo.space import GridSamplerConfig, LoadedSpace, SpaceFile, load_space
 from hpo.workspace import Workspace, load_workspace, relative_path
 
@@ -46,7 +46,7 @@ class Prepared:
         p = self.space.params.get("iterations")
         if p is not None and hasattr(p, "high"):
             return int(p.high)
-        return int(self.space.fixed.get("iterations", MODELS[self.space.model].default_iterations))
+        return int(self.space.fixed.get("iterations", model_spec(self.space.model).default_iterations))
 
 
 def prepare(space_path: str | Path, workspace: Workspace | None = None) -> Prepared:
@@ -59,7 +59,11 @@ def prepare_loaded(loaded: LoadedSpace, ws: Workspace) -> Prepared:
     space, where = loaded.space, str(loaded.path)
     ws.check_templates()
 
-    problems = check_model_params(space.model, dict(space.params), space.fixed)
+    _on_import_path(ws.root)
+    try:
+        problems = check_model_params(space.model, dict(space.params), space.fixed)
+    except ModelImportError as e:
+        raise SpaceError(f"{where}: `model` {e}") from None
     if isinstance(space.sampler, GridSamplerConfig) and space.n_trials and space.n_trials > space.grid_size():
         problems.append(f"`n_trials` must be <= the grid size {space.grid_size()} for sampler `grid`, but got {space.n_trials}")
     if problems:
@@ -73,7 +77,20 @@ def prepare_loaded(loaded: LoadedSpace, ws: Workspace) -> Prepared:
             f"{where}: `metric` {space.metric!r} is a {metric.task} metric, but the target "
             f"{space.data.target!r} is {data.task}{how}"
         )
+    if is_class_path(space.model) and estimator_kind(space.model) != data.task:
+        raise SpaceError(
+            f"{where}: `model` {space.model} is a {estimator_kind(space.model)} estimator, but the target "
+            f"{space.data.target!r} is {data.task}"
+        )
     return Prepared(workspace=ws, loaded=loaded, data=data)
+
+
+def _on_import_path(root: Path) -> None:
+    """The workspace's own packages can be named as ``model`` (an estimator class of its code)."""
+    import sys
+
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
 
 
 def check_writable(ws: Workspace, storage: str | None = None, folders: tuple[Path, ...] = (), hint: str = "") -> str:

@@ -21,7 +21,7 @@ from hpo.analyze._report import figures, html_id, html_page, markdown
 from hpo.analyze._results import MIN_TRIALS, TOP_FRACTION, Analysis
 from hpo.analyze._stats import analyze
 from hpo.errors import HpoError, StudyError
-from hpo.models import MODELS
+from hpo.models import ModelSpec, model_spec
 from hpo.schema import STUDY_DATA_VERSION, STUDY_METRIC, STUDY_MODEL, STUDY_SPACE_YAML
 from hpo.space import NAME_RE
 from hpo.studies import complete_trials, load_named_or_newest, study_names, trial_counts
@@ -129,7 +129,7 @@ def analyze_study(
                 f"--param {p}: study {s.study_name!r} has no parameter {p!r} (it has: {', '.join(sorted(known)) or 'none'})"
             )
 
-    model = MODELS.get(str(attrs.get(STUDY_MODEL)))
+    model = _family(str(attrs.get(STUDY_MODEL)))
     metric = str(attrs.get(STUDY_METRIC) or "objective")
     direction = "maximize" if s.direction.name == "MAXIMIZE" else "minimize"
     if new_data is not None and not attrs.get(STUDY_SPACE_YAML):
@@ -283,3 +283,11 @@ def _log_to_mlflow(ws: Workspace, s: optuna.Study, out_dir: Path, warn: Callable
         warn(f"could not log the report to MLflow at {tracking_uri()} ({type(e).__name__}: {e}); it is in {out_dir}")
         return None
     return projection.parent_run_id
+
+
+def _family(model: str) -> ModelSpec | None:
+    """The study's model family (for its hard limits), or None where it cannot be imported here."""
+    try:
+        return model_spec(model)
+    except ValueError:
+        return None

@@ -2,22 +2,28 @@
 
 - :mod:`._interface`: the interface a family implements (its ``fit`` and parameter rules);
 - :mod:`._catboost`: CatBoost, the built-in family;
+- :mod:`._sklearn`: any scikit-learn estimator class, named by its import path;
 - :mod:`._registry`: ``MODELS``, name -> family, and the check of a space's parameters;
 - :mod:`._fit`: one training and its scores, for any family (trials, promotion, reproduction).
 """
 
 from hpo.models._fit import FitResult, evaluate, predict, score, train, trial_seed
 from hpo.models._interface import REPORTS_PER_FIT, Fitted, ModelSpec, Reporter
-from hpo.models._registry import MODELS, check_model_params
+from hpo.models._registry import MODELS, check_model_params, model_spec
+from hpo.models._sklearn import ModelImportError, estimator_kind, is_class_path
 
 __all__ = [
     "MODELS",
+    "ModelImportError",
     "REPORTS_PER_FIT",
     "FitResult",
     "Fitted",
     "ModelSpec",
     "Reporter",
     "check_model_params",
+    "estimator_kind",
+    "is_class_path",
+    "model_spec",
     "evaluate",
     "predict",
     "score",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from hpo.errors import HpoError
 from hpo.metrics import metrics_for
 from hpo.models._interface import Reporter
-from hpo.models._registry import MODELS
+from hpo.models._registry import model_spec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,7 +50,7 @@ def train(
         thread_count: cores for the fit, unless ``params`` sets ``thread_count``.
         report: called with (iteration, objective on validation) during training.
     """
-    fitted = MODELS[model].fit(metric=metric, data=data, params=params, seed=seed, thread_count=thread_count, report=report)
+    fitted = model_spec(model).fit(metric=metric, data=data, params=params, seed=seed, thread_count=thread_count, report=report)
     scores = evaluate(fitted.estimator, data.validation, data)
     return FitResult(
         model=fitted.estimator,
@@ -68,11 +68,14 @@ def predict(model: Any, X: pd.DataFrame, data: DataVersion) -> np.ndarray:
 
     if data.task != "classification":
         return np.asarray(model.predict(X), dtype=float).ravel()
-    if [str(c) for c in model.classes_] != data.class_names:
+    got = [str(c) for c in model.classes_]
+    if sorted(got) != sorted(data.class_names):
         raise HpoError(
             f"the model's classes {list(model.classes_)} are not the data's {data.class_names}; it was trained on other data"
         )
-    return np.asarray(model.predict_proba(X), dtype=float)
+    proba = np.asarray(model.predict_proba(X), dtype=float)
+    # In the study's class order (scikit-learn sorts its classes_; CatBoost is given the order).
+    return proba if got == data.class_names else proba[:, [got.index(n) for n in data.class_names]]
 
 
 def score(prediction: np.ndarray, split: Split, data: DataVersion) -> dict[str, float]:

@@ -6,13 +6,26 @@ from typing import Any
 
 from hpo.models._catboost import CATBOOST
 from hpo.models._interface import ModelSpec
+from hpo.models._sklearn import ModelImportError, estimator_spec, is_class_path
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (CATBOOST,)}
 
 
+def model_spec(model: str) -> ModelSpec:
+    """The family of a space file's ``model``: a registry name, or an estimator class's import path.
+
+    Raises ``ModelImportError`` (a ``ValueError``) naming what could not be imported and why.
+    """
+    if model in MODELS:
+        return MODELS[model]
+    if not is_class_path(model):
+        raise ModelImportError(f"must be one of {', '.join(MODELS)} or an estimator class's import path, but got {model!r}")
+    return estimator_spec(model)
+
+
 def check_model_params(model: str, params: dict[str, Any], fixed: dict[str, Any]) -> list[str]:
     """Problems with parameter names and ranges for ``model``, as ``(key, rule)`` sentences."""
-    spec = MODELS[model]
+    spec = model_spec(model)
     problems: list[str] = []
     known = spec.known_params() if spec.known_params else None
     for section, names in (("params", params), ("fixed", fixed)):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import HpoError, StudyError
-from hpo.models import evaluate
+from hpo.models import MODELS, evaluate
 from hpo.promote._checks import DEFAULT_ALIAS, DEFAULT_TOLERANCE, Check, ReproductionError, _check_options, _check_source, _client
 from hpo.promote._recipe import Recipe
 from hpo.promote._registry import post_leaderboard, register_model
@@ -118,6 +118,11 @@ def promote(
         say(f"{asked} was inherited from trial #{t.number} of study {s.study_name}; promoting that one")
     where = f"trial #{t.number} of study {s.study_name!r}"
     recipe = Recipe.from_trial(s, t)
+    if recipe.model not in MODELS:
+        raise HpoError(
+            f"{where}: its model {recipe.model} is an estimator class; hpo promote logs CatBoost models only so far "
+            "(scikit-learn estimators and entry points are issue 16's next step)"
+        )
 
     c = _client()
     names = experiment_names(ws, recipe.data_version)

@@ -77,7 +77,10 @@ BAD = {
         _with(pruner={"name": "asha"}),
         "`pruner.name` must be one of none, median, hyperband, successive_halving, but got 'asha'",
     ),
-    "unknown model": (_with(model="xgboost"), "`model` must be one of catboost, but got 'xgboost'"),
+    "unknown model": (
+        _with(model="xgboost"),
+        "`model` must be one of catboost or an estimator class's import path (e.g. sklearn.ensemble.HistGradientBoostingRegressor), but got 'xgboost'",
+    ),
     "unknown metric": (
         _with(metric="auc"),
         "`metric` must be one of pearson_r, spearman_r, r2, rmse, mae, accuracy, f1, roc_auc, logloss, but got 'auc'",

@@ -1,0 +1,137 @@
+"""Estimators named by import path: ``model: sklearn.ensemble.HistGradientBoostingRegressor``.
+
+Any class with scikit-learn's estimator API (``get_params``, ``fit``, ``predict``; ``predict_proba``
+for classification) is a model family: its parameters are its constructor's arguments, as
+``get_params()`` lists them, and ``random_state`` is the trial seed. A class of a package in the
+workspace (``mypkg.models.MyRegressor``) is found because the workspace is on the import path.
+
+The estimator gets the features as a pandas DataFrame: numbers as float64 (missing as NaN), text
+and category columns as pandas ``category`` (which scikit-learn's histogram gradient boosting
+takes as categorical); an estimator that takes only numbers fails its trials with its own message.
+Nothing reports during a fit, so pruners have nothing to act on.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from hpo.models._interface import Fitted, ModelSpec, Reporter
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from hpo.data import DataVersion
+
+CLASS_PATH_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
+
+
+class ModelImportError(ValueError):
+    """``model:`` names something that cannot be imported, or that is not an estimator class."""
+
+
+def is_class_path(name: str) -> bool:
+    return bool(CLASS_PATH_RE.match(name))
+
+
+@functools.cache
+def estimator_spec(path: str) -> ModelSpec:
+    """The family of the estimator class at ``path``; raises :class:`ModelImportError` saying why not."""
+    cls = _import_class(path)
+    try:
+        names = set(cls().get_params())
+    except Exception as e:
+        raise ModelImportError(f"{path}() cannot be made with its defaults ({type(e).__name__}: {e})") from None
+    return ModelSpec(
+        name=path,
+        library=path.split(".")[0],
+        fit=functools.partial(_fit, cls),
+        reserved=frozenset({"random_state"} & names),
+        known_params=lambda: names,
+        default_iterations=1,
+    )
+
+
+def estimator_kind(path: str) -> str:
+    """``classification`` or ``regression``, as scikit-learn tells the class's instances apart."""
+    from sklearn.base import is_classifier
+
+    return "classification" if is_classifier(_import_class(path)()) else "regression"
+
+
+def _import_class(path: str) -> type:
+    import importlib
+
+    module_name, _, attr = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise ModelImportError(f"cannot import module {module_name!r} ({type(e).__name__}: {e})") from None
+    cls = getattr(module, attr, None)
+    if cls is None:
+        raise ModelImportError(f"module {module_name!r} has no attribute {attr!r}")
+    missing = [m for m in ("get_params", "fit", "predict") if not callable(getattr(cls, m, None))]
+    if not isinstance(cls, type) or missing:
+        what = "not a class" if not isinstance(cls, type) else f"it has no {', '.join(missing)}"
+        raise ModelImportError(f"{path} is not a scikit-learn estimator class ({what})")
+    return cls
+
+
+def category_types(X: pd.DataFrame, cat_features: list[str]) -> dict[str, Any]:
+    """Each text column's categories as train has them: the same codes for every split."""
+    import pandas as pd
+
+    return {c: pd.CategoricalDtype(sorted(X[c].astype(str).unique())) for c in cat_features}
+
+
+def _fit(
+    cls: type,
+    *,
+    metric: str,
+    data: DataVersion,
+    params: dict[str, Any],
+    seed: int,
+    thread_count: int | None = None,
+    report: Reporter | None = None,
+) -> Fitted:
+    import numpy as np
+
+    kwargs = dict(params)
+    names = set(cls().get_params())
+    if "random_state" in names:
+        kwargs["random_state"] = seed
+    if thread_count and "n_jobs" in names and "n_jobs" not in kwargs:
+        kwargs["n_jobs"] = thread_count
+    estimator = cls(**kwargs)
+    y = data.train.y
+    if data.task == "classification":
+        # The labels as the study names them (text); predict() matches classes_ to the study's order.
+        y_fit: Any = np.asarray(data.class_names, dtype=object)[data.codes(y)]
+    else:
+        y_fit = y.to_numpy(dtype=float)
+    model = _Framed(estimator, category_types(data.train.X, data.cat_features))
+    start = time.perf_counter()
+    estimator.fit(model.frame(data.train.X), y_fit)
+    if hasattr(estimator, "classes_"):
+        model.classes_ = estimator.classes_
+    return Fitted(model, None, None, time.perf_counter() - start)
+
+
+class _Framed:
+    """The fitted estimator, given hpo's feature table as it was trained on (text as category)."""
+
+    def __init__(self, estimator: Any, types: dict[str, Any]) -> None:
+        self.estimator = estimator
+        self._types = types
+        self.classes_: Any = None
+
+    def frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X.astype(self._types) if self._types else X
+
+    def predict(self, X: pd.DataFrame) -> Any:
+        return self.estimator.predict(self.frame(X))
+
+    def predict_proba(self, X: pd.DataFrame) -> Any:
+        return self.estimator.predict_proba(self.frame(X))
