@@ -3,10 +3,12 @@
 - :mod:`._interface`: the interface a family implements (its ``fit`` and parameter rules);
 - :mod:`._catboost`: CatBoost, the built-in family;
 - :mod:`._sklearn`: any scikit-learn estimator class, named by its import path;
+- :mod:`._entry`: the team's own training function, named ``module:function``;
 - :mod:`._registry`: ``MODELS``, name -> family, and the check of a space's parameters;
 - :mod:`._fit`: one training and its scores, for any family (trials, promotion, reproduction).
 """
 
+from hpo.models._entry import is_entry_point
 from hpo.models._fit import FitResult, evaluate, predict, score, train, trial_seed
 from hpo.models._interface import REPORTS_PER_FIT, Fitted, ModelSpec, Reporter
 from hpo.models._registry import MODELS, check_model_params, model_spec
@@ -23,6 +25,7 @@ __all__ = [
     "check_model_params",
     "estimator_kind",
     "is_class_path",
+    "is_entry_point",
     "model_spec",
     "evaluate",
     "predict",

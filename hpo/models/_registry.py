@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpo.models._catboost import CATBOOST
+from hpo.models._entry import entry_spec, is_entry_point
 from hpo.models._interface import ModelSpec
 from hpo.models._sklearn import ModelImportError, estimator_spec, is_class_path
 
@@ -12,14 +13,19 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (CATBOOST,)}
 
 
 def model_spec(model: str) -> ModelSpec:
-    """The family of a space file's ``model``: a registry name, or an estimator class's import path.
+    """The family of a space file's ``model``: a registry name, an estimator class's import path, or
+    a training function as ``module:function``.
 
     Raises ``ModelImportError`` (a ``ValueError``) naming what could not be imported and why.
     """
     if model in MODELS:
         return MODELS[model]
+    if is_entry_point(model):
+        return entry_spec(model)
     if not is_class_path(model):
-        raise ModelImportError(f"must be one of {', '.join(MODELS)} or an estimator class's import path, but got {model!r}")
+        raise ModelImportError(
+            f"must be one of {', '.join(MODELS)}, an estimator class's import path or module:function, but got {model!r}"
+        )
     return estimator_spec(model)
 
 

@@ -120,7 +120,7 @@ def promote(
     recipe = Recipe.from_trial(s, t)
     if recipe.model not in MODELS:
         raise HpoError(
-            f"{where}: its model {recipe.model} is an estimator class; hpo promote logs CatBoost models only so far "
+            f"{where}: its model is {recipe.model}; hpo promote logs CatBoost models only so far "
             "(scikit-learn estimators and entry points are issue 16's next step)"
         )
 

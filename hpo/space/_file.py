@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from hpo.metrics import METRICS
-from hpo.models import MODELS, is_class_path
+from hpo.models import MODELS, is_class_path, is_entry_point
 from hpo.space._data import DataConfig
 from hpo.space._params import CategoricalParam, FloatParam, IntParam, Param, _Model
 from hpo.space._strategies import GridSamplerConfig, MedianPrunerConfig, PrunerConfig, SamplerConfig, TPESamplerConfig
@@ -73,10 +73,10 @@ class SpaceFile(_Model):
     @field_validator("model")
     @classmethod
     def _check_model(cls, v: str) -> str:
-        if v not in MODELS and not is_class_path(v):
+        if v not in MODELS and not is_class_path(v) and not is_entry_point(v):
             raise ValueError(
-                f"must be one of {', '.join(MODELS)} or an estimator class's import path "
-                f"(e.g. sklearn.ensemble.HistGradientBoostingRegressor), but got {v!r}"
+                f"must be one of {', '.join(MODELS)}, an estimator class's import path "
+                f"(e.g. sklearn.ensemble.HistGradientBoostingRegressor) or module:function (e.g. train:fit), but got {v!r}"
             )
         return v
 
