@@ -107,3 +107,17 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
     return subprocess.run(
         [sys.executable, "-m", "hpo", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def write_space_as(ws: Path, space: dict[str, Any], name: str = "space.yaml") -> Path:
+    """``space`` as written, under the workspace's ``search_spaces/``."""
+    path = ws / "search_spaces" / name
+    path.write_text(yaml.safe_dump(space, sort_keys=False))
+    return path
+
+
+def trials_of(ws: Path, study: str) -> list[Any]:
+    """The trials of ``study`` in the workspace's default storage."""
+    import optuna
+
+    return optuna.load_study(study_name=study, storage=f"sqlite:///{ws / 'studies' / 'hpo.db'}").trials

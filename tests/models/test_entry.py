@@ -7,23 +7,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import optuna
 import pytest
 import yaml
 
-from tests.conftest import ROOT, invoke
+from tests.conftest import ROOT, invoke, trials_of, write_space_as
 
 EXAMPLE = ROOT / "search_spaces" / "diabetes-sgd.yaml"
-
-
-def write(ws: Path, space: dict[str, Any], name: str = "space.yaml") -> Path:
-    path = ws / "search_spaces" / name
-    path.write_text(yaml.safe_dump(space, sort_keys=False))
-    return path
-
-
-def trials(ws: Path, study: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=study, storage=f"sqlite:///{ws / 'studies' / 'hpo.db'}").trials
 
 
 def space_of(model: str, **extra: Any) -> dict[str, Any]:
@@ -51,10 +40,10 @@ def test_the_shipped_entry_point_example_runs_and_its_pruner_stops_trials(worksp
     shutil.copy(ROOT / "search_spaces" / "diabetes_sgd.py", workspace / "search_spaces")
     space = yaml.safe_load(EXAMPLE.read_text())
     space.update(n_trials=14, fixed={"epochs": 20})
-    code, out, err = invoke("run", str(write(workspace, space)), "--json")
+    code, out, err = invoke("run", str(write_space_as(workspace, space)), "--json")
     assert code == 0, err
     states = json.loads(out)["states"]
-    done = trials(workspace, "diabetes-sgd")
+    done = trials_of(workspace, "diabetes-sgd")
     pruned = [t for t in done if t.state.name == "PRUNED"]
     complete = [t for t in done if t.state.name == "COMPLETE"]
     assert pruned and complete, states
@@ -73,9 +62,9 @@ def test_a_function_that_declares_only_what_it_needs(workspace: Path) -> None:
         "from sklearn.linear_model import Ridge\n\n\n"
         "def fit(params, train):\n    return Ridge(alpha=params['alpha']).fit(train.X, train.y)\n"
     )
-    code, _, err = invoke("run", str(write(workspace, space_of("train_needs:fit"))), "--quiet")
+    code, _, err = invoke("run", str(write_space_as(workspace, space_of("train_needs:fit"))), "--quiet")
     assert code == 0, err
-    assert {t.state.name for t in trials(workspace, "own")} == {"COMPLETE"}
+    assert {t.state.name for t in trials_of(workspace, "own")} == {"COMPLETE"}
 
 
 def test_what_only_a_fit_can_show_fails_that_trial_with_the_reason(workspace: Path) -> None:
@@ -83,16 +72,16 @@ def test_what_only_a_fit_can_show_fails_that_trial_with_the_reason(workspace: Pa
         "def nothing(params):\n    return None\n\n\n"
         "def broken(params, train, seed):\n    raise RuntimeError(f'no convergence at alpha={params[\"alpha\"]:.3f}')\n"
     )
-    code, _, err = invoke("run", str(write(workspace, space_of("train_fails:nothing"))), "--quiet")
+    code, _, err = invoke("run", str(write_space_as(workspace, space_of("train_fails:nothing"))), "--quiet")
     assert code == 1 and "Traceback" not in err, err
-    assert all(t.state.name == "FAIL" for t in trials(workspace, "own"))
+    assert all(t.state.name == "FAIL" for t in trials_of(workspace, "own"))
     assert all(
         t.user_attrs["error"] == "TypeError: train_fails:nothing returned NoneType, not a fitted model with predict()"
-        for t in trials(workspace, "own")
+        for t in trials_of(workspace, "own")
     )
-    code, _, err = invoke("run", str(write(workspace, space_of("train_fails:broken", study="own2"))), "--quiet")
+    code, _, err = invoke("run", str(write_space_as(workspace, space_of("train_fails:broken", study="own2"))), "--quiet")
     assert code == 1 and "Traceback" not in err, err
-    failed = trials(workspace, "own2")
+    failed = trials_of(workspace, "own2")
     assert len(failed) == 2 and all(t.user_attrs["error"].startswith("RuntimeError: no convergence at alpha=") for t in failed)
     assert all("train_fails.py" in t.user_attrs["traceback"] for t in failed)  # the user's own frame is kept
 
@@ -111,7 +100,7 @@ def test_what_only_a_fit_can_show_fails_that_trial_with_the_reason(workspace: Pa
 def test_an_entry_point_hpo_cannot_call_is_one_line_and_writes_nothing(workspace: Path, model: str, message: str) -> None:
     (workspace / "train_bad.py").write_text("class Thing:\n    pass\n\n\ndef needs_more(params, config):\n    pass\n")
     (workspace / "broken_module.py").write_text("def fit(:\n")
-    path = write(workspace, space_of(model))
+    path = write_space_as(workspace, space_of(model))
     for verb in ("validate", "run"):
         code, _, err = invoke(verb, str(path))
         assert code == 2, err

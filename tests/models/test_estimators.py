@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
@@ -12,29 +11,19 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import ROOT, invoke
+from tests.conftest import ROOT, invoke, trials_of, write_space_as
 
 EXAMPLE = ROOT / "search_spaces" / "diabetes-histgb.yaml"
-
-
-def write(ws: Path, space: dict[str, Any], name: str = "space.yaml") -> Path:
-    path = ws / "search_spaces" / name
-    path.write_text(yaml.safe_dump(space, sort_keys=False))
-    return path
-
-
-def trials(ws: Path, study: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=study, storage=f"sqlite:///{ws / 'studies' / 'hpo.db'}").trials
 
 
 def test_the_shipped_estimator_example_runs_and_analyzes(workspace: Path, mlflow_store: str) -> None:
     space = yaml.safe_load(EXAMPLE.read_text())
     space.update(n_trials=10, fixed={"max_iter": 20})
-    path = write(workspace, space)
+    path = write_space_as(workspace, space)
     code, out, err = invoke("run", str(path), "--json")
     assert code == 0, err
     assert json.loads(out)["states"] == {"COMPLETE": 10}
-    done = trials(workspace, "diabetes-histgb")
+    done = trials_of(workspace, "diabetes-histgb")
     assert {t.params["max_depth"] for t in done} <= set(range(2, 11))
     assert all(0.2 < t.value < 1 for t in done)  # a real fit of diabetes, scored on validation
     study = optuna.load_study(study_name="diabetes-histgb", storage=f"sqlite:///{workspace / 'studies' / 'hpo.db'}")
@@ -74,9 +63,9 @@ def test_a_classifier_gets_text_missing_values_and_labels_in_the_studys_order(wo
         "params": {"max_depth": {"type": "int", "low": 2, "high": 4}},
         "fixed": {"max_iter": 30},
     }
-    code, _, err = invoke("run", str(write(workspace, space)), "--quiet")
+    code, _, err = invoke("run", str(write_space_as(workspace, space)), "--quiet")
     assert code == 0, err
-    for t in trials(workspace, "three"):
+    for t in trials_of(workspace, "three"):
         metrics = t.user_attrs["validation_metrics"]
         assert metrics["accuracy"] > 0.8 and metrics["roc_auc"] > 0.9, metrics
         assert np.isfinite(metrics["logloss"])
@@ -104,9 +93,9 @@ def test_an_estimator_class_of_the_workspaces_own_package(workspace: Path) -> No
         "pruner": {"name": "none"},
         "params": {"alpha": {"type": "float", "low": 0.001, "high": 10, "log": True}},
     }
-    code, _, err = invoke("run", str(write(workspace, space)), "--quiet")
+    code, _, err = invoke("run", str(write_space_as(workspace, space)), "--quiet")
     assert code == 0, err
-    assert all(t.state.name == "COMPLETE" for t in trials(workspace, "own"))
+    assert all(t.state.name == "COMPLETE" for t in trials_of(workspace, "own"))
 
 
 @pytest.mark.parametrize(
@@ -116,7 +105,7 @@ def test_an_estimator_class_of_the_workspaces_own_package(workspace: Path) -> No
         ("sklearn.ensemble.Nope", {}, "`model` module 'sklearn.ensemble' has no attribute 'Nope'"),
         ("collections.OrderedDict", {}, "`model` collections.OrderedDict is not a scikit-learn estimator class"),
         ("sklearn.linear_model.RidgeClassifier", {}, "is a classification estimator, but the target 'target' is regression"),
-        ("sklearn", {}, "`model` must be one of catboost or an estimator class's import path"),
+        ("sklearn", {}, "`model` must be one of catboost, an estimator class's import path (e.g. sklearn.ensemble.HistGradientBoostingRegressor) or module:function"),
         ("sklearn.linear_model.Ridge", {"params": {"depth": {"type": "int", "low": 1, "high": 3}}}, "`params.depth` is not a sklearn.linear_model.Ridge parameter"),
         ("sklearn.linear_model.Ridge", {"fixed": {"random_state": 1}}, "`fixed.random_state` is set by hpo itself"),
     ],
@@ -136,7 +125,7 @@ def test_bad_estimator_input_is_one_line_and_writes_nothing(workspace: Path, mod
         "params": {"alpha": {"type": "float", "low": 0.1, "high": 1}},
         **extra,
     }
-    path = write(workspace, space)
+    path = write_space_as(workspace, space)
     for verb in ("validate", "run"):
         code, _, err = invoke(verb, str(path))
         assert code == 2, err

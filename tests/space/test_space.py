@@ -79,7 +79,7 @@ BAD = {
     ),
     "unknown model": (
         _with(model="xgboost"),
-        "`model` must be one of catboost or an estimator class's import path (e.g. sklearn.ensemble.HistGradientBoostingRegressor), but got 'xgboost'",
+        "`model` must be one of catboost, an estimator class's import path (e.g. sklearn.ensemble.HistGradientBoostingRegressor) or module:function (e.g. train:fit), but got 'xgboost'",
     ),
     "unknown metric": (
         _with(metric="auc"),
