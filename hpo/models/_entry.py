@@ -113,7 +113,10 @@ def _fit(
         "report": user_report,
     }
     start = time.perf_counter()
-    model = func(**{k: v for k, v in supplied.items() if k in takes})
+    try:
+        model = func(**{k: v for k, v in supplied.items() if k in takes})
+    except SystemExit as e:  # a training script's own exit: that trial fails, hpo goes on
+        raise RuntimeError(f"{path} called sys.exit({e.code!r})") from None
     seconds = time.perf_counter() - start
     needs = ("predict", "predict_proba") if data.task == "classification" else ("predict",)
     missing = [m for m in needs if not callable(getattr(model, m, None))]

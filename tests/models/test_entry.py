@@ -70,7 +70,8 @@ def test_a_function_that_declares_only_what_it_needs(workspace: Path) -> None:
 def test_what_only_a_fit_can_show_fails_that_trial_with_the_reason(workspace: Path) -> None:
     (workspace / "train_fails.py").write_text(
         "def nothing(params):\n    return None\n\n\n"
-        "def broken(params, train, seed):\n    raise RuntimeError(f'no convergence at alpha={params[\"alpha\"]:.3f}')\n"
+        "def broken(params, train, seed):\n    raise RuntimeError(f'no convergence at alpha={params[\"alpha\"]:.3f}')\n\n\n"
+        "def leaves(params):\n    import sys\n\n    sys.exit(3)\n"
     )
     code, _, err = invoke("run", str(write_space_as(workspace, space_of("train_fails:nothing"))), "--quiet")
     assert code == 1 and "Traceback" not in err, err
@@ -84,6 +85,12 @@ def test_what_only_a_fit_can_show_fails_that_trial_with_the_reason(workspace: Pa
     failed = trials_of(workspace, "own2")
     assert len(failed) == 2 and all(t.user_attrs["error"].startswith("RuntimeError: no convergence at alpha=") for t in failed)
     assert all("train_fails.py" in t.user_attrs["traceback"] for t in failed)  # the user's own frame is kept
+    # A training script that exits (argparse, say) fails its trial; hpo neither exits nor leaves it RUNNING.
+    code, _, err = invoke("run", str(write_space_as(workspace, space_of("train_fails:leaves", study="own3"))), "--quiet")
+    assert code == 1 and "Traceback" not in err, err
+    assert [t.user_attrs["error"] for t in trials_of(workspace, "own3")] == [
+        "RuntimeError: train_fails:leaves called sys.exit(3)"
+    ] * 2
 
 
 @pytest.mark.parametrize(
