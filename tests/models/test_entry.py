@@ -114,3 +114,20 @@ def test_an_entry_point_hpo_cannot_call_is_one_line_and_writes_nothing(workspace
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {path}") and message in lines[0], err
     assert not (workspace / "studies").exists()
+
+
+def test_the_shipped_pipeline_example_tunes_step_params(workspace: Path) -> None:
+    shutil.copy(ROOT / "search_spaces" / "pipeline.py", workspace / "search_spaces")
+    space = yaml.safe_load((ROOT / "search_spaces" / "breast-cancer-pipeline.yaml").read_text())
+    space.update(n_trials=4)
+    code, _, err = invoke("run", str(write_space_as(workspace, space)), "--quiet")
+    assert code == 0, err
+    done = trials_of(workspace, "breast-cancer-pipeline")
+    assert {t.state.name for t in done} == {"COMPLETE"} and all(t.value < 0.5 for t in done)  # logloss of a real fit
+    assert {t.params["logisticregression__class_weight"] for t in done} <= {None, "balanced"}
+    # A step parameter the pipeline does not take shows only at fit time: that trial fails, saying so.
+    space.update(study="pipeline-typo", params={"logisticregresion__C": {"type": "float", "low": 0.1, "high": 1}})
+    code, _, err = invoke("run", str(write_space_as(workspace, space, "typo.yaml")), "--quiet")
+    assert code == 1 and "Traceback" not in err, err
+    errors = [t.user_attrs["error"] for t in trials_of(workspace, "pipeline-typo")]
+    assert errors and all("Invalid parameter 'logisticregresion'" in e for e in errors), errors
