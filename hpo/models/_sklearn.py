@@ -47,7 +47,7 @@ def estimator_spec(path: str) -> ModelSpec:
     return ModelSpec(
         name=path,
         library=path.split(".")[0],
-        fit=functools.partial(_fit, cls),
+        fit=functools.partial(_fit, cls, frozenset(names)),
         reserved=frozenset({"random_state"} & names),
         known_params=lambda: names,
         default_iterations=1,
@@ -88,6 +88,7 @@ def category_types(X: pd.DataFrame, cat_features: list[str]) -> dict[str, Any]:
 
 def _fit(
     cls: type,
+    names: frozenset[str],
     *,
     metric: str,
     data: DataVersion,
@@ -99,7 +100,6 @@ def _fit(
     import numpy as np
 
     kwargs = dict(params)
-    names = set(cls().get_params())
     if "random_state" in names:
         kwargs["random_state"] = seed
     if thread_count and "n_jobs" in names and "n_jobs" not in kwargs:

@@ -10,7 +10,16 @@ worker died is failed and retried instead of staying RUNNING forever.
 """
 
 from hpo.storage._fork import fork_safe_pools, ready_to_fork
-from hpo.storage._open import GRACE_PERIOD, HEARTBEAT_INTERVAL, MAX_RETRY, SQLITE_TIMEOUT, open_storage, sqlite_path, study_lock
+from hpo.storage._open import (
+    GRACE_PERIOD,
+    HEARTBEAT_INTERVAL,
+    MAX_RETRY,
+    SQLITE_TIMEOUT,
+    flocked,
+    open_storage,
+    sqlite_path,
+    study_lock,
+)
 from hpo.storage._optuna import (
     budget_slots,
     change_state,
@@ -39,6 +48,7 @@ __all__ = [
     "MAX_RETRY",
     "SQLITE_TIMEOUT",
     "complete_trials",
+    "flocked",
     "fork_safe_pools",
     "ready_to_fork",
     "heartbeat",

@@ -14,7 +14,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from hpo.errors import HpoError
 
@@ -263,6 +263,19 @@ def _make_folder(folder: Path) -> None:
 
 
 @contextlib.contextmanager
+def flocked(f: IO[Any]) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the open file ``f`` (one host), and close it afterwards."""
+    import fcntl
+
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def study_lock(url: str, study: str) -> Iterator[None]:
     """Hold a lock named after ``study`` across processes and hosts that share the storage at ``url``.
 
@@ -272,8 +285,6 @@ def study_lock(url: str, study: str) -> Iterator[None]:
     """
     path = sqlite_path(url)
     if path is not None:
-        import fcntl
-
         _make_folder(path.parent)
         problem = write_problem(path)  # the lock file is beside it
         if problem:
@@ -285,12 +296,8 @@ def study_lock(url: str, study: str) -> Iterator[None]:
             f = open(lock_file, "a")  # closed by the `with` below, after the lock is released
         except OSError as e:
             raise HpoError(f"cannot write to {_shown(lock_file)}: {(e.strerror or str(e)).lower()}") from None
-        with f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        with flocked(f):
+            yield
         return
     if not url.startswith(("postgresql", "mysql")):
         yield

@@ -97,7 +97,8 @@ def _budget_slots_rdb(backend: Any, sid: int, key: str) -> list[tuple[int, str]]
             .filter(TrialModel.study_id == sid, TrialUserAttributeModel.key == key)
             .all()
         )
-    return [(int(json.loads(value)), state.name) for value, state in rows if json.loads(value) is not None]
+    slots = [(json.loads(value), state.name) for value, state in rows]
+    return [(int(slot), state) for slot, state in slots if slot is not None]
 
 
 def change_state(storage: optuna.storages.BaseStorage, tid: int, before: str, after: str) -> bool:

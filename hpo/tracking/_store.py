@@ -282,7 +282,7 @@ def _store_lock(uri: str, path: Path | None) -> Iterator[None]:
     if path is None:
         yield
         return
-    import fcntl
+    from hpo.storage import flocked
 
     if path.is_dir():
         raise TrackingUnavailable(f"MLflow at {uri}: {path} is a folder, not an SQLite file (e.g. sqlite:///{path}/mlflow.db)")
@@ -296,12 +296,8 @@ def _store_lock(uri: str, path: Path | None) -> Iterator[None]:
         lock = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115 (held across the yield)
     except OSError as e:
         raise TrackingUnavailable(f"MLflow at {uri}: cannot create the lock file beside {path} ({e.strerror or e})") from None
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with flocked(lock):
+        yield
 
 
 @contextlib.contextmanager
