@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpo.data import DataVersion, load_data
+from hpo.data import DataVersion, check_folds, folds, load_data
 from hpo.errors import HpoError, SpaceError
 from hpo.metrics import METRICS
 from hpo.models import ModelImportError, check_model_params, estimator_kind, is_class_path, model_spec
@@ -24,6 +24,7 @@ class Prepared:
     workspace: Workspace
     loaded: LoadedSpace
     data: DataVersion
+    folds: list[DataVersion] | None = None  # with `cv`: the folds every trial is scored on
 
     @property
     def space(self) -> SpaceFile:
@@ -43,6 +44,9 @@ class Prepared:
 
     @property
     def max_iterations(self) -> int:
+        """The pruners' resource: a fit's iterations, or with ``cv`` its folds."""
+        if self.space.cv is not None:
+            return self.space.cv.fits
         p = self.space.params.get("iterations")
         if p is not None and hasattr(p, "high"):
             return int(p.high)
@@ -69,7 +73,7 @@ def prepare_loaded(loaded: LoadedSpace, ws: Workspace) -> Prepared:
     if problems:
         raise SpaceError("\n".join(f"{where}: {p}" for p in problems))
 
-    data = load_data(space.data, task=space.task, base=ws.root, where=where)
+    data = load_data(space.data, task=space.task, base=ws.root, where=where, cv=space.cv is not None)
     metric = METRICS[space.metric]
     if metric.task != data.task:
         how = "" if space.task else " (inferred from the target; state `task` to override)"
@@ -82,7 +86,10 @@ def prepare_loaded(loaded: LoadedSpace, ws: Workspace) -> Prepared:
             f"{where}: `model` {space.model} is a {estimator_kind(space.model)} estimator, but the target "
             f"{space.data.target!r} is {data.task}"
         )
-    return Prepared(workspace=ws, loaded=loaded, data=data)
+    if space.cv is None:
+        return Prepared(workspace=ws, loaded=loaded, data=data)
+    check_folds(data, space.cv, where)
+    return Prepared(workspace=ws, loaded=loaded, data=data, folds=folds(data, space.cv))
 
 
 def _on_import_path(root: Path) -> None:

@@ -43,7 +43,9 @@ TRIAL_ERROR = "error"
 TRIAL_TRACEBACK = "traceback"
 TRIAL_FIT_SECONDS = "fit_seconds"
 TRIAL_BEST_ITERATION = "best_iteration"
-TRIAL_VALIDATION_METRICS = "validation_metrics"  # every metric of the task on validation
+TRIAL_VALIDATION_METRICS = "validation_metrics"  # every metric of the task on validation (with cv: fold means)
+TRIAL_FOLD_VALUES = "fold_values"  # with cv: the objective on each fold, in fold order
+TRIAL_FOLD_SD = "fold_sd"  # with cv: their standard deviation
 TRIAL_MLFLOW_RUN = "mlflow_run_id"  # the trial's child run in the HPO space
 TRIAL_INHERITED_FROM = "inherited_from"  # warm start: {study, trial, storage}
 # Trial system attributes, Optuna's own names for a retried trial (as its RetryFailedTrialCallback).
@@ -54,6 +56,8 @@ TRIAL_FAILED_TRIAL = "failed_trial"
 VAL = "val_"  # + a metric name: on the validation split
 TEST = "test_"  # + a metric name: on the test split (promoted runs only)
 BY_ITERATION = "_by_iteration"  # val_<metric> + this: the per-iteration values, as a metric history
+BY_FOLD = "_by_fold"  # val_<metric> + this: with cv, each fold's value, as a metric history (step = fold)
+FOLD_SD = "_fold_sd"  # val_<metric> + this: with cv, the folds' standard deviation
 BEST = "best_"  # best_val_<metric>: a study's best value, on its parent run
 # fit_seconds and best_iteration are logged under their trial attribute names (TRIAL_FIT_SECONDS, ...).
 
@@ -92,12 +96,15 @@ TAG_CLASSES = "hpo.classes"  # the study's class order, as JSON
 TAG_HPO_RUN = "hpo.hpo_run_id"
 TAG_HPO_EXPERIMENT = "hpo.hpo_experiment_id"
 TAG_MODEL_URI = "hpo.model_uri"  # the pyfunc on raw rows
-TAG_NATIVE_MODEL_URI = "hpo.native_model_uri"  # the CatBoost model on hpo's encoded features
+TAG_NATIVE_MODEL_URI = "hpo.native_model_uri"  # the model in its library's flavor, on hpo's encoded features
+TAG_MODEL_FLAVOR = "hpo.model_flavor"  # that flavor: catboost / sklearn, or pyfunc (the raw-rows model only)
 TAG_MODEL_CHECK = "hpo.model_check"  # the logged model's predictions on raw test rows against hpo's, as JSON
 TAG_ALLOW_DIRTY = "hpo.allow_dirty"
 TAG_TRIAL_VALUE = "hpo.trial_value"
 TAG_TOLERANCE = "hpo.tolerance"
 TAG_STUDY_SRC_VERSION = "hpo.study_src_version"
+TAG_STUDY_COMMIT = "hpo.study_commit"
+TAG_SOURCE_DIFFERS = "hpo.source_differs"  # why the code promoted from may not be the study's (absent: it is)
 TAG_REQUESTED_AS = "hpo.requested_as"  # an inherited trial promoted through its child study
 # Tags of a promoted run's dataset inputs: the full SHA-256 (MLflow's digest column keeps 36 characters).
 TAG_INPUT_DIGEST = "hpo.digest"

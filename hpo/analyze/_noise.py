@@ -1,19 +1,26 @@
-"""The noise floor of a study hpo ran: its best trial re-fitted with other seeds.
+"""The noise floor of a study hpo ran: its best trial re-fitted with other seeds, or its folds.
 
-The spread of those values is what the objective moves when nothing but the seed changes;
+The spread of re-fitted values is what the objective moves when nothing but the seed changes;
 differences between trials smaller than that are no evidence of anything. The best trial's
 own value is left out: it was selected for being high, so it is biased (the winner's curse).
+
+A cross-validated study measures its noise for free, from its fold values: every trial is
+scored on the same folds, so a fold that is hard for one trial is hard for all, and that shared
+difficulty moves no comparison. What does is the trial-by-fold residual (a two-way layout, trials
+by folds, as in a randomized block design): the floor is sqrt(residual mean square / folds), the
+standard error of one trial's fold mean once the folds' own effects are removed. No re-fit.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from hpo.analyze._results import Noise
 from hpo.errors import HpoError
-from hpo.schema import STUDY_NOISE
+from hpo.schema import STUDY_NOISE, TRIAL_FOLD_VALUES
 from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -58,3 +65,20 @@ def measure_noise(
     if keep:
         study.set_user_attr(STUDY_NOISE, {"trial": best.number, "values": values})
     return Noise(statistics.stdev(values), source, values)
+
+
+def fold_noise(trials: Sequence[optuna.trial.FrozenTrial]) -> Noise | None:
+    """The standard error of a trial's fold mean, net of the folds' shared effects; None without
+    two COMPLETE trials that each have every fold's value."""
+    import numpy as np
+
+    rows = [t.user_attrs.get(TRIAL_FOLD_VALUES) or [] for t in trials]
+    k = max((len(r) for r in rows), default=0)
+    full = np.array([r for r in rows if len(r) == k and k > 1 and all(math.isfinite(v) for v in r)], dtype=float)
+    if len(full) < 2:
+        return None
+    n = len(full)
+    residual = full - full.mean(axis=1, keepdims=True) - full.mean(axis=0, keepdims=True) + full.mean()
+    mean_square = float((residual**2).sum()) / ((n - 1) * (k - 1))
+    source = f"{n} trials x {k} folds: the trial-by-fold residual, the folds' shared effects removed"
+    return Noise(math.sqrt(mean_square / k), source, [float(v) for v in full.std(axis=1, ddof=1)], from_folds=True)

@@ -12,7 +12,8 @@ distribution is log). The p-values come from trials a sampler chose adaptively, 
 
 * **noise floor**: for a study hpo ran, the best trial is re-fitted with a few other seeds; the
   standard deviation of those values is the floor (``noise``). Differences below it are no
-  differences.
+  differences. A cross-validated study's floor comes from its folds instead (no re-fit): the
+  standard error of a trial's fold mean, net of the folds' shared effects (see ``_noise``).
 * **clear effect** of a parameter: without a noise floor, Spearman's rho (a monotone trend) or a
   Kruskal-Wallis test across the per-value or binned groups (any shape) is below ``alpha``
   divided by the number of tests (two per parameter, every parameter of the study: Bonferroni);
@@ -167,6 +168,7 @@ class Noise:
     sd: float
     source: str  # in words, e.g. "3 re-fits of trial #12 with other seeds"
     values: list[float] = field(default_factory=list)
+    from_folds: bool = False  # measured on a cross-validated study's folds
 
 
 @dataclass(frozen=True)

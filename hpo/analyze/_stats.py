@@ -121,7 +121,7 @@ def analyze(
                 "the study's values cannot be told apart from noise: "
                 + message
                 + ". Every parameter is kept. What would help: more trials, or a less noisy validation "
-                "(a larger validation split, or cross-validation)"
+                + ("(more `cv.repeats`)" if noise is not None and noise.from_folds else "(a larger validation split, or `cv`)")
             )
     ctx = dataclasses.replace(
         ctx, noisy=message is not None, others_clear=frozenset(clear), clear_effect=max(clear.values(), default=0.0)

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.analyze._derive import derive_space, next_study_name, parse_new_data, write_space
-from hpo.analyze._noise import MAX_NOISE_REFITS, NOISE_REFITS, measure_noise
+from hpo.analyze._noise import MAX_NOISE_REFITS, NOISE_REFITS, fold_noise, measure_noise
 from hpo.analyze._report import figures, html_id, html_page, markdown
 from hpo.analyze._results import MIN_TRIALS, TOP_FRACTION, Analysis
 from hpo.analyze._stats import analyze
 from hpo.errors import HpoError, StudyError
 from hpo.models import ModelSpec, model_spec
-from hpo.schema import STUDY_DATA_VERSION, STUDY_METRIC, STUDY_MODEL, STUDY_SPACE_YAML
+from hpo.schema import STUDY_DATA_VERSION, STUDY_METRIC, STUDY_MODEL, STUDY_SPACE_YAML, TRIAL_FOLD_VALUES
 from hpo.space import NAME_RE
 from hpo.studies import complete_trials, load_named_or_newest, study_names, trial_counts
 from hpo.tracking import StudyProjection, client, tracking_uri
@@ -73,7 +73,7 @@ def analyze_study(
     write: bool = True,
     name: str | None = None,
     warm_start: bool = True,
-    noise_refits: int = NOISE_REFITS,
+    noise_refits: int | None = None,
     data_version: str | None = None,
     data_source: str | None = None,
     workspace: Workspace | None = None,
@@ -90,7 +90,8 @@ def analyze_study(
         warm_start: the derived study sees the parent's trials as history (same data), and runs
             the parent's best configurations that fit it first.
         noise_refits: for a study hpo ran, re-fit the best trial with this many other seeds to
-            measure the noise floor (0: no floor; below 2 nothing can be measured).
+            measure the noise floor (0: no floor; below 2 nothing can be measured). None: a
+            cross-validated study's fold spread (nothing re-fitted), else 3 re-fits.
         data_version: derive for this new data version (transfer: the parent's best
             configurations run first; no values are copied, since other data is not comparable).
         data_source: the new version's ``data.source`` (a path, ``sklearn:<name>``, or
@@ -100,7 +101,7 @@ def analyze_study(
         raise HpoError(f"--top must lie strictly between 0 and 1 (a fraction of trials), but got {top}")
     if min_trials < 3:
         raise HpoError(f"--min-trials must be >= 3, but got {min_trials}")
-    if noise_refits < 0 or noise_refits == 1 or noise_refits > MAX_NOISE_REFITS:
+    if noise_refits is not None and (noise_refits < 0 or noise_refits == 1 or noise_refits > MAX_NOISE_REFITS):
         raise HpoError(
             f"--noise-refits must be 0 (no noise floor) or 2 to {MAX_NOISE_REFITS} (each is one more fit), but got {noise_refits}"
         )
@@ -119,7 +120,7 @@ def analyze_study(
         raise StudyError(
             f"study {s.study_name!r} has {len(s.directions)} objectives; hpo analyze handles single-objective studies"
         )
-    trials = complete_trials(s)
+    trials = complete_trials(s, attrs=(TRIAL_FOLD_VALUES,))
     n_trials = sum(trial_counts(s).values())
     attrs = s.user_attrs
     known = {n for t in trials or s.get_trials(deepcopy=False) for n in t.distributions}
@@ -143,8 +144,11 @@ def analyze_study(
     if name is not None and name in taken:  # before the noise floor is kept in the study
         raise HpoError(f"--name {name}: a study or space file of that name exists already ({url}, {ws.search_spaces_dir})")
     noise = None
-    if noise_refits and attrs.get(STUDY_SPACE_YAML) and len(trials) >= min_trials:
-        noise = measure_noise(s, trials, direction, ws, noise_refits, warn, keep=write)
+    folded = fold_noise(trials) if noise_refits is None and len(trials) >= min_trials else None
+    if folded is not None:
+        noise = folded
+    elif noise_refits != 0 and attrs.get(STUDY_SPACE_YAML) and len(trials) >= min_trials:
+        noise = measure_noise(s, trials, direction, ws, noise_refits or NOISE_REFITS, warn, keep=write)
     analysis = analyze(
         s.study_name,
         trials,

@@ -22,8 +22,10 @@ def analyze(
     warm_start: bool = typer.Option(
         True, help="Let the derived study see the parent's trials (same data) and run its best configurations first."
     ),
-    noise_refits: int = typer.Option(
-        3, help="Re-fit the best trial with this many other seeds to measure the noise floor (0: none)."
+    noise_refits: Optional[int] = typer.Option(
+        None,
+        help="Re-fit the best trial with this many other seeds to measure the noise floor (0: none). "
+        "Default: a cross-validated study's fold spread (no re-fit), otherwise 3.",
     ),
     data_version: Optional[str] = typer.Option(
         None, help="Derive for this new data version (transfer): its study starts from this study's best configurations."

@@ -6,9 +6,11 @@ with every study and run. Two results are comparable only when their test digest
 - :mod:`._version`: :class:`DataVersion`, its splits and digests, the task;
 - :mod:`._sources`: reading a source, splitting one table;
 - :mod:`._checks`: the data checks;
-- :mod:`._load`: :func:`load_data`, all of the above in order.
+- :mod:`._load`: :func:`load_data`, all of the above in order;
+- :mod:`._folds`: k-fold cross-validation over train and validation merged.
 """
 
+from hpo.data._folds import check_folds, folds, merged
 from hpo.data._load import load_data
 from hpo.data._sources import SKLEARN_DATASETS
 from hpo.data._version import MAX_CLASSES_FOR_INT_TARGET, SPLITS, DataVersion, Split, Task, digest, infer_task
@@ -20,7 +22,10 @@ __all__ = [
     "SPLITS",
     "Split",
     "Task",
+    "check_folds",
     "digest",
+    "folds",
     "infer_task",
     "load_data",
+    "merged",
 ]

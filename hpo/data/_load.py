@@ -12,7 +12,9 @@ from hpo.features import column_kind, encode
 from hpo.space import ColumnSplit, DataConfig, SplitFiles
 
 
-def load_data(config: DataConfig, *, task: Task | None = None, base: Path | None = None, where: str = "data") -> DataVersion:
+def load_data(
+    config: DataConfig, *, task: Task | None = None, base: Path | None = None, where: str = "data", cv: bool = False
+) -> DataVersion:
     """Load, split, check and digest the data a space file names.
 
     Everything that would make every trial fail is refused here, as one :class:`DataError` line
@@ -23,6 +25,7 @@ def load_data(config: DataConfig, *, task: Task | None = None, base: Path | None
         task: the task the space states; inferred from the whole target when ``None``.
         base: folder that relative paths are resolved against (the workspace).
         where: how messages name the space file.
+        cv: the space cross-validates (only to say, of an empty split, that ``cv`` needs it too).
     """
     import pandas as pd
 
@@ -60,7 +63,13 @@ def load_data(config: DataConfig, *, task: Task | None = None, base: Path | None
         if missing:
             raise DataError(f"{where}: `data.drop` names {missing[0]!r}, which is not a column of {names[name]}")
         if len(frame) == 0:
-            raise DataError(f"{where}: {names[name]} is empty; check `data.split` or the {name} file")
+            why = (
+                "; `cv` folds train and validation together, but a data version still has three non-empty splits "
+                "(their digests name it)"
+                if cv and name == "validation"
+                else ""
+            )
+            raise DataError(f"{where}: {names[name]} is empty{why}; check `data.split` or the {name} file")
         if files:
             _check_target(frame[config.target], config.target, where, names[name])
             if task == "regression":

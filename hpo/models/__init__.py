@@ -5,9 +5,11 @@
 - :mod:`._sklearn`: any scikit-learn estimator class, named by its import path;
 - :mod:`._entry`: the team's own training function, named ``module:function``;
 - :mod:`._registry`: ``MODELS``, name -> family, and the check of a space's parameters;
-- :mod:`._fit`: one training and its scores, for any family (trials, promotion, reproduction).
+- :mod:`._fit`: one training and its scores, for any family (trials, promotion, reproduction);
+- :mod:`._cv`: cross-validated training (one fit per fold) and the final model of such a trial.
 """
 
+from hpo.models._cv import CVResult, cross_validate, fit_final
 from hpo.models._entry import is_entry_point
 from hpo.models._fit import FitResult, evaluate, predict, score, train, trial_seed
 from hpo.models._interface import REPORTS_PER_FIT, Fitted, ModelSpec, Reporter
@@ -18,11 +20,14 @@ __all__ = [
     "MODELS",
     "ModelImportError",
     "REPORTS_PER_FIT",
+    "CVResult",
     "FitResult",
     "Fitted",
     "ModelSpec",
     "Reporter",
     "check_model_params",
+    "cross_validate",
+    "fit_final",
     "estimator_kind",
     "is_class_path",
     "is_entry_point",

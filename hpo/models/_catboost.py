@@ -80,6 +80,22 @@ def known_params() -> set[str]:
     return names
 
 
+def final_params(params: dict[str, Any], best_iterations: list[int | None]) -> dict[str, Any]:
+    """The final fit of a cross-validated trial: as many iterations as the folds' best on average.
+
+    CatBoost keeps the model at its best iteration on the eval set (``use_best_model``); the final
+    model, trained on train + validation, has no held-out rows to pick it, so it is given the
+    mean of the folds' best iterations and no overfitting detector."""
+    import statistics
+
+    if params.get("use_best_model") is False or not best_iterations or None in best_iterations:
+        return dict(params)
+    final = {k: v for k, v in params.items() if k not in ("early_stopping_rounds", "od_type", "od_wait", "od_pval")}
+    final["iterations"] = max(1, round(statistics.mean(b + 1 for b in best_iterations if b is not None)))
+    final["use_best_model"] = False
+    return final
+
+
 class _ReportCallback:
     """CatBoost ``after_iteration`` hook: hands the validation objective to ``report``."""
 
@@ -139,6 +155,7 @@ CATBOOST = ModelSpec(
     fit=fit,
     known_params=known_params,
     default_iterations=DEFAULT_ITERATIONS,
+    final_params=final_params,
     hard_limits={
         "depth": (1, 16),
         "iterations": (1, 2**31 - 1),  # a C++ int

@@ -51,3 +51,7 @@ class ModelSpec:
     integer_params: frozenset[str] = frozenset()
     known_params: Callable[[], set[str]] | None = None
     default_iterations: int = 1000
+    # With ``cv``, the final model's parameters from the trial's and each fold's best iteration
+    # (CatBoost picks its best iteration on the eval set, which the final fit on train +
+    # validation does not have). None: the trial's parameters as they are.
+    final_params: Callable[[dict[str, Any], list[int | None]], dict[str, Any]] | None = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import time
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from hpo.models._interface import Fitted, ModelSpec, Reporter
@@ -113,7 +114,10 @@ def _fit(
         y_fit = y.to_numpy(dtype=float)
     model = _Framed(estimator, category_types(data.train.X, data.cat_features))
     start = time.perf_counter()
-    estimator.fit(model.frame(data.train.X), y_fit)
+    with warnings.catch_warnings():
+        # hpo passes n_jobs to every estimator that lists it; some (LogisticRegression) now ignore it.
+        warnings.filterwarnings("ignore", message=".*'n_jobs' has no effect", category=FutureWarning)
+        estimator.fit(model.frame(data.train.X), y_fit)
     if hasattr(estimator, "classes_"):
         model.classes_ = estimator.classes_
     return Fitted(model, None, None, time.perf_counter() - start)

@@ -5,12 +5,21 @@ from __future__ import annotations
 import math
 import os
 import socket
-from typing import TYPE_CHECKING
+import statistics
+from typing import TYPE_CHECKING, Any
 
-from hpo.models import train, trial_seed
+from hpo.models import Reporter, cross_validate, train, trial_seed
 from hpo.prepare import Prepared
 from hpo.run._suggest import suggest
-from hpo.schema import TRIAL_BEST_ITERATION, TRIAL_FIT_SECONDS, TRIAL_SEED, TRIAL_VALIDATION_METRICS, TRIAL_WORKER
+from hpo.schema import (
+    TRIAL_BEST_ITERATION,
+    TRIAL_FIT_SECONDS,
+    TRIAL_FOLD_SD,
+    TRIAL_FOLD_VALUES,
+    TRIAL_SEED,
+    TRIAL_VALIDATION_METRICS,
+    TRIAL_WORKER,
+)
 from hpo.storage import set_intermediate_values, study_view, trial_id
 
 if TYPE_CHECKING:
@@ -49,11 +58,14 @@ class Objective:
             curve[step] = value  # written once, after the fit (each write is a commit)
             return pruning is None or not pruning.prune(step, value, curve)
 
+        params = {**space.fixed, **tuned}
+        if self._prep.folds is not None:
+            return self._cross_validate(trial, params, seed, report, curve)
         result = train(
             model=space.model,
             metric=space.metric,
             data=self._prep.data,
-            params={**space.fixed, **tuned},
+            params=params,
             seed=seed,
             thread_count=self._threads,
             report=report,
@@ -65,9 +77,43 @@ class Objective:
         trial.set_user_attr(TRIAL_VALIDATION_METRICS, result.metrics)
         if result.stopped_at is not None:
             raise optuna.TrialPruned(f"pruned at iteration {result.stopped_at}")
-        if not math.isfinite(result.objective):
-            raise ValueError(f"validation {space.metric} is {result.objective} (constant predictions?); the trial has no score")
-        return result.objective
+        return _checked(result.objective, space.metric)
+
+    def _cross_validate(
+        self, trial: optuna.Trial, params: dict[str, Any], seed: int, report: Reporter, curve: dict[int, float]
+    ) -> float:
+        """One fit per fold; the value is the fold mean, and a pruner decides after each fold."""
+        import optuna
+
+        space = self._prep.space
+        assert self._prep.folds is not None
+        result = cross_validate(
+            model=space.model,
+            metric=space.metric,
+            folds=self._prep.folds,
+            params=params,
+            seed=seed,
+            thread_count=self._threads,
+            report=report,
+        )
+        if curve:
+            set_intermediate_values(trial, curve)
+        trial.set_user_attr(TRIAL_FIT_SECONDS, round(result.fit_seconds, 4))
+        known = [b for b in result.best_iterations if b is not None]
+        trial.set_user_attr(TRIAL_BEST_ITERATION, round(statistics.fmean(known)) if known else None)
+        trial.set_user_attr(TRIAL_VALIDATION_METRICS, result.metrics)
+        trial.set_user_attr(TRIAL_FOLD_VALUES, result.fold_values)
+        trial.set_user_attr(TRIAL_FOLD_SD, result.spread)
+        if result.stopped_at is not None:
+            n = len(self._prep.folds)
+            raise optuna.TrialPruned(f"pruned after fold {result.stopped_at + 1} of {n}")
+        return _checked(result.objective, space.metric)
+
+
+def _checked(value: float, metric: str) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"validation {metric} is {value} (constant predictions?); the trial has no score")
+    return value
 
 
 class _Pruning:

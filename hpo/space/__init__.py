@@ -10,7 +10,7 @@ the key path and the rule.
 """
 
 from hpo.space._data import ColumnSplit, DataConfig, RatioSplit, SplitFiles
-from hpo.space._file import BUDGET_KEYS, NAME_RE, DerivedFrom, SpaceFile
+from hpo.space._file import BUDGET_KEYS, NAME_RE, CVConfig, DerivedFrom, SpaceFile
 from hpo.space._load import LoadedSpace, load_space, parse_space, schema
 from hpo.space._params import CategoricalParam, Choice, FloatParam, IntParam, Param
 from hpo.space._strategies import (
@@ -33,6 +33,7 @@ __all__ = [
     "CategoricalParam",
     "Choice",
     "CmaEsSamplerConfig",
+    "CVConfig",
     "ColumnSplit",
     "DataConfig",
     "DerivedFrom",

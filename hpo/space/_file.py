@@ -37,6 +37,22 @@ class DerivedFrom(_Model):
     warm_start: bool = False
 
 
+class CVConfig(_Model):
+    """k-fold cross-validation over train and validation merged (stratified for classification).
+
+    Every trial sees the same folds (they depend on ``seed``, not on the trial), so trials are
+    compared fold for fold; the test split is never part of a fold.
+    """
+
+    folds: int = Field(ge=2, description="folds per repeat; at most the rows of train + validation")
+    repeats: int = Field(1, ge=1, le=100, description="times the folds are drawn again, each time shuffled anew")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="the shuffle of the rows into folds")
+
+    @property
+    def fits(self) -> int:
+        return self.folds * self.repeats
+
+
 class SpaceFile(_Model):
     """A search-space file (see README, "Space file")."""
 
@@ -54,6 +70,7 @@ class SpaceFile(_Model):
     pruner: PrunerConfig = Field(default_factory=lambda: MedianPrunerConfig.model_validate({"name": "median"}))
     params: dict[str, Param]
     fixed: dict[str, Any] = Field(default_factory=dict)
+    cv: CVConfig | None = None
     derived_from: DerivedFrom | None = None
 
     @field_validator("study")
@@ -96,6 +113,12 @@ class SpaceFile(_Model):
             raise ValueError(f"{both[0]!r} is in both `params` and `fixed`; keep it in one")
         if self.task is not None and METRICS[self.metric].task != self.task:
             raise ValueError(f"`metric` {self.metric!r} is a {METRICS[self.metric].task} metric, but `task` is {self.task!r}")
+        warmup = getattr(self.pruner, "n_warmup_steps", 0)
+        if self.cv is not None and warmup >= self.cv.fits:
+            raise ValueError(
+                f"`pruner.n_warmup_steps` is {warmup}, but with `cv` a pruner's step is a fold and there are "
+                f"{self.cv.fits}; it would never prune (set it below {self.cv.fits}, e.g. 1, or `pruner: {{name: none}}`)"
+            )
         if isinstance(self.sampler, GridSamplerConfig):
             for name, p in self.params.items():
                 if isinstance(p, FloatParam) and p.step is None:

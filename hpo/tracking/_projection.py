@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.schema import (
     BEST,
+    BY_FOLD,
     BY_ITERATION,
+    FOLD_SD,
     NOTE,
     ROLE_STUDY,
     ROLE_TRIAL,
@@ -32,6 +34,8 @@ from hpo.schema import (
     TRIAL_BEST_ITERATION,
     TRIAL_ERROR,
     TRIAL_FIT_SECONDS,
+    TRIAL_FOLD_SD,
+    TRIAL_FOLD_VALUES,
     TRIAL_MLFLOW_RUN,
     TRIAL_SEED,
     TRIAL_SLOT,
@@ -115,7 +119,12 @@ class StudyProjection:
         for key in (TRIAL_FIT_SECONDS, TRIAL_BEST_ITERATION):
             if trial.user_attrs.get(key) is not None:
                 metrics.append(Metric(key, float(trial.user_attrs[key]), ts, 0))
-        # The per-iteration validation values, as the history of one metric.
+        for step, value in enumerate(trial.user_attrs.get(TRIAL_FOLD_VALUES) or []):
+            if value is not None and value == value:
+                metrics.append(Metric(f"{VAL}{metric}{BY_FOLD}", float(value), ts, step))
+        if trial.user_attrs.get(TRIAL_FOLD_SD) is not None:
+            metrics.append(Metric(f"{VAL}{metric}{FOLD_SD}", float(trial.user_attrs[TRIAL_FOLD_SD]), ts, 0))
+        # The per-iteration validation values (with cv: the running fold mean), as the history of one metric.
         for step, value in sorted(trial.intermediate_values.items()):
             if value == value:
                 metrics.append(Metric(f"{VAL}{metric}{BY_ITERATION}", float(value), ts, int(step)))

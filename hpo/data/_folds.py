@@ -1,0 +1,87 @@
+"""k-fold cross-validation: train and validation merged, split into folds; test is never touched.
+
+Each fold is a :class:`DataVersion` whose train and validation are the fold's rows, so every model
+family fits a fold exactly as it fits the study's own split. The folds depend on the data and the
+``cv`` seed only, so every trial of a study is scored on the same folds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from hpo.data._version import DataVersion, Split
+from hpo.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from hpo.space import CVConfig
+
+
+def merged(data: DataVersion) -> DataVersion:
+    """The data version with train and validation as one split: the final model's training rows.
+
+    Its validation is the same rows (a family's fit may want an eval set; with the final model's
+    iterations fixed from the folds, it decides nothing)."""
+    rows = _concat(data.train, data.validation, "train+validation")
+    return dataclasses.replace(data, train=rows, validation=rows)
+
+
+def check_folds(data: DataVersion, cv: CVConfig, where: str) -> None:
+    """Refuse a ``cv`` the rows cannot carry: more folds than rows, or (stratified) than a class's rows."""
+    n = data.train.rows + data.validation.rows
+    if cv.folds > n:
+        raise DataError(f"{where}: `cv.folds` is {cv.folds}, more than the {n} rows of train + validation")
+    if data.task == "classification":
+        import pandas as pd
+
+        counts = pd.Series(data.codes(pd.concat([data.train.y, data.validation.y]))).value_counts()
+        code = int(counts.idxmin())
+        if int(counts.min()) < cv.folds:
+            raise DataError(
+                f"{where}: `cv.folds` is {cv.folds}, but class {data.classes[code]!r} has {int(counts.min())} rows in "
+                f"train + validation; stratified folds need at least one row of every class in each fold"
+            )
+
+
+def folds(data: DataVersion, cv: CVConfig) -> list[DataVersion]:
+    """The ``cv.folds * cv.repeats`` folds, in order: repeat by repeat, fold by fold."""
+    import numpy as np
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+
+    rows = _concat(data.train, data.validation, "train+validation")
+    if data.task == "classification":
+        splitter: RepeatedKFold | RepeatedStratifiedKFold = RepeatedStratifiedKFold(
+            n_splits=cv.folds, n_repeats=cv.repeats, random_state=cv.seed
+        )
+        labels = data.codes(rows.y)
+    else:
+        splitter = RepeatedKFold(n_splits=cv.folds, n_repeats=cv.repeats, random_state=cv.seed)
+        labels = np.zeros(rows.rows)
+    return [
+        dataclasses.replace(data, train=_take(rows, fit, f"fold {k} train"), validation=_take(rows, held, f"fold {k}"))
+        for k, (fit, held) in enumerate(splitter.split(np.zeros(rows.rows), labels))
+    ]
+
+
+def _concat(a: Split, b: Split, name: str) -> Split:
+    import pandas as pd
+
+    return Split(
+        X=pd.concat([a.X, b.X]),
+        y=pd.concat([a.y, b.y]),
+        digest=name,
+        raw=pd.concat([a.raw, b.raw]),
+        index=a.index.append(b.index),
+    )
+
+
+def _take(split: Split, positions: np.ndarray, name: str) -> Split:
+    return Split(
+        X=split.X.iloc[positions],
+        y=split.y.iloc[positions],
+        digest=name,
+        raw=split.raw.iloc[positions],
+        index=split.index[positions],
+    )

@@ -1,0 +1,238 @@
+"""k-fold cross-validation (`cv:`): the folds, the fold mean, pruning between folds, the records, and bad input.
+
+The known-structure study uses a training function that predicts train's mean plus a tuned shift
+and writes down which rows it was given, so every fold's value can be computed here by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import ROOT, invoke, shared_workspace, trials_of, write_space_as
+
+FOLDS = 5
+
+TRAIN_FUNCTION = """
+import json
+
+
+class Shifted:
+    def __init__(self, level):
+        self.level = level
+
+    def predict(self, X):
+        return [self.level] * len(X)
+
+
+def fit(params, train, seed):
+    with open("fits.jsonl", "a") as f:
+        f.write(json.dumps({"ids": [int(i) for i in train.X["id"]], "shift": params["shift"]}) + "\\n")
+    return Shifted(float(train.y.mean()) + params["shift"])
+"""
+
+
+def table(rows: int = 60) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    part = np.array(["train"] * (rows - 20) + ["validation"] * 10 + ["test"] * 10)
+    return pd.DataFrame({"id": np.arange(rows), "x": rng.normal(size=rows), "y": rng.normal(size=rows) * 3, "part": part})
+
+
+def cv_space(**extra: Any) -> dict[str, Any]:
+    space: dict[str, Any] = {
+        "study": "folds",
+        "data": {"version": "v0.1.0", "source": "table.csv", "target": "y", "split": {"column": "part"}},
+        "model": "shifted_mean:fit",
+        "task": "regression",
+        "metric": "rmse",
+        "n_trials": 12,
+        "seed": 0,
+        "cv": {"folds": FOLDS, "seed": 4},
+        "sampler": {"name": "random"},
+        "pruner": {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 0},
+        "params": {"shift": {"type": "float", "low": -2.0, "high": 2.0}},
+    }
+    space.update(extra)
+    return space
+
+
+@pytest.fixture(scope="module")
+def folded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One cross-validated study of the shifted-mean function (fast: no real fit)."""
+    with shared_workspace(tmp_path_factory, "cv") as ws:
+        table().to_csv(ws / "table.csv", index=False)
+        (ws / "shifted_mean.py").write_text(TRAIN_FUNCTION)
+        code, _, err = invoke("run", str(write_space_as(ws, cv_space())))
+        assert code == 0, err
+        yield ws
+
+
+def fits_of(ws: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (ws / "fits.jsonl").read_text().splitlines()]
+
+
+def test_every_trial_is_scored_on_the_same_folds_of_train_and_validation_and_never_on_test(folded: Path) -> None:
+    t = table()
+    train_val = set(t.id[t.part != "test"])
+    folds_seen = set()
+    for fit in fits_of(folded):
+        trained = frozenset(fit["ids"])
+        assert trained <= train_val  # test rows are never fitted on
+        folds_seen.add(frozenset(train_val - trained))
+    held_out = sorted(folds_seen, key=min)
+    assert len(held_out) == FOLDS  # the same five folds, whichever trial
+    assert sorted(i for fold in held_out for i in fold) == sorted(train_val)  # a partition: each row held out once
+    assert {len(f) for f in held_out} == {len(train_val) // FOLDS}
+
+
+def test_a_trials_value_is_the_mean_of_its_folds_computed_by_hand(folded: Path) -> None:
+    t = table().set_index("id")
+    train_val = set(t.index[t.part != "test"])
+    by_shift: dict[float, list[float]] = {}
+    for fit in fits_of(folded):
+        held = sorted(train_val - set(fit["ids"]))
+        level = t.y[fit["ids"]].mean() + fit["shift"]
+        by_shift.setdefault(fit["shift"], []).append(math.sqrt(((t.y[held] - level) ** 2).mean()))
+    complete = [x for x in trials_of(folded, "folds") if x.state.name == "COMPLETE"]
+    assert len(complete) >= 3
+    for trial in complete:
+        expected = by_shift[trial.params["shift"]]
+        assert trial.user_attrs["fold_values"] == pytest.approx(expected, rel=1e-9)
+        assert trial.value == pytest.approx(np.mean(expected), rel=1e-9)
+        assert trial.user_attrs["fold_sd"] == pytest.approx(np.std(expected, ddof=1), rel=1e-9)
+        # The curve is the running mean after each fold.
+        assert list(trial.intermediate_values.values()) == pytest.approx(np.cumsum(expected) / np.arange(1, FOLDS + 1))
+
+
+def test_the_pruner_stops_a_trial_between_folds_on_the_running_mean(folded: Path) -> None:
+    trials = trials_of(folded, "folds")
+    pruned = [x for x in trials if x.state.name == "PRUNED"]
+    assert pruned, [(x.state.name, x.params) for x in trials]
+    fits = fits_of(folded)
+    for trial in pruned:
+        steps = len(trial.intermediate_values)
+        assert 1 <= steps < FOLDS
+        # It fitted only the folds it reported: the rest of its folds never ran.
+        assert sum(f["shift"] == trial.params["shift"] for f in fits) == steps
+
+
+def test_the_fold_values_are_in_the_trials_mlflow_run_and_analyze_uses_their_spread_without_refitting(folded: Path) -> None:
+    import mlflow
+
+    c = mlflow.MlflowClient()
+    trial = next(x for x in trials_of(folded, "folds") if x.state.name == "COMPLETE")
+    run = trial.user_attrs["mlflow_run_id"]
+    history = c.get_metric_history(run, "val_rmse_by_fold")
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx(trial.user_attrs["fold_values"])
+    assert c.get_run(run).data.metrics["val_rmse_fold_sd"] == pytest.approx(trial.user_attrs["fold_sd"])
+
+    fits = len(fits_of(folded))
+    code, out, err = invoke("analyze", "--study", "folds", "--min-trials", "3", "--json", "--dry-run")
+    assert code == 0, err
+    noise = json.loads(out)["noise"]
+    assert "folds" in noise["source"] and noise["sd"] > 0
+    assert len(fits_of(folded)) == fits  # no re-fit
+
+
+def test_repeats_draw_the_folds_again(workspace: Path) -> None:
+    table().to_csv(workspace / "table.csv", index=False)
+    (workspace / "shifted_mean_r.py").write_text(TRAIN_FUNCTION)
+    space = cv_space(model="shifted_mean_r:fit", n_trials=1, pruner={"name": "none"}, cv={"folds": 2, "repeats": 3})
+    code, _, err = invoke("run", str(write_space_as(workspace, space)))
+    assert code == 0, err
+    (trial,) = trials_of(workspace, "folds")
+    assert len(trial.user_attrs["fold_values"]) == 6
+    train_val = set(table().query("part != 'test'").id)
+    fits = [set(f["ids"]) for f in fits_of(workspace)]
+    for r in range(3):  # within a repeat, the two halves partition train + validation
+        a, b = fits[2 * r], fits[2 * r + 1]
+        assert a | b == train_val and not a & b
+    assert len({frozenset(f) for f in fits}) == 6  # each repeat shuffles anew
+
+
+def test_classification_folds_are_stratified(workspace: Path) -> None:
+    rows = 90
+    rng = np.random.default_rng(0)
+    labels = np.array(["common"] * 70 + ["rare"] * 20)
+    rng.shuffle(labels)
+    part = np.where(np.arange(rows) < 70, "train", np.where(np.arange(rows) < 80, "validation", "test"))
+    labels[70:72], labels[80:82] = "rare", "rare"  # every class in every split
+    pd.DataFrame({"id": np.arange(rows), "x": rng.normal(size=rows), "y": labels, "part": part}).to_csv(
+        workspace / "classes.csv", index=False
+    )
+    space = cv_space(
+        model="sklearn.linear_model.LogisticRegression",
+        task="classification",
+        metric="accuracy",
+        n_trials=1,
+        pruner={"name": "none"},
+        params={"C": {"type": "float", "low": 0.1, "high": 1.0}},
+        data={"version": "v0.1.0", "source": "classes.csv", "target": "y", "split": {"column": "part"}, "drop": []},
+    )
+    code, _, err = invoke("run", str(write_space_as(workspace, space)))
+    assert code == 0, err
+    (trial,) = trials_of(workspace, "folds")
+    assert trial.state.name == "COMPLETE" and len(trial.user_attrs["fold_values"]) == FOLDS
+
+    from hpo.data import folds, load_data
+    from hpo.space import CVConfig, DataConfig
+
+    data = load_data(DataConfig.model_validate(space["data"]), base=workspace)
+    rare = int((data.train.y == "rare").sum() + (data.validation.y == "rare").sum())
+    for fold in folds(data, CVConfig(folds=FOLDS)):
+        assert int((fold.validation.y == "rare").sum()) in (rare // FOLDS, -(-rare // FOLDS))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"cv": {"folds": 1}}, "`cv.folds` Input should be greater than or equal to 2, but got 1"),
+        ({"cv": {"folds": 51}}, "`cv.folds` is 51, more than the 50 rows of train + validation"),
+        ({"cv": {"folds": 5, "repeats": 1000}}, "`cv.repeats`"),
+        ({"cv": {"folds": 5, "folds_": 2}}, "`cv.folds_`"),
+        ({"pruner": {"name": "median", "n_warmup_steps": 5}}, "with `cv` a pruner's step is a fold and there are 5"),
+        ({"model": "shifted_mean:nope"}, "module 'shifted_mean' has no attribute 'nope'"),
+    ],
+)
+def test_bad_cv_input_is_one_line_and_writes_nothing(workspace: Path, change: dict[str, Any], expected: str) -> None:
+    table().to_csv(workspace / "table.csv", index=False)
+    (workspace / "shifted_mean.py").write_text(TRAIN_FUNCTION)
+    path = write_space_as(workspace, cv_space(**change))
+    for verb in ("validate", "run"):
+        code, out, err = invoke(verb, str(path))
+        assert code == 2, (out, err)
+        assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert not (workspace / "studies").exists() and not (workspace / "fits.jsonl").exists()
+
+
+def test_cv_with_a_column_split_that_leaves_validation_empty_is_refused(workspace: Path) -> None:
+    t = table()
+    t.loc[t.part == "validation", "part"] = "train"
+    t.to_csv(workspace / "table.csv", index=False)
+    (workspace / "shifted_mean.py").write_text(TRAIN_FUNCTION)
+    code, _, err = invoke("run", str(write_space_as(workspace, cv_space())))
+    assert code == 2
+    assert "the validation split is empty; `cv` folds train and validation together" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (workspace / "studies").exists()
+
+
+def test_stratified_folds_need_a_row_of_every_class_in_each_fold(workspace: Path) -> None:
+    space = yaml.safe_load((ROOT / "search_spaces" / "breast-cancer-pipeline.yaml").read_text())
+    shutil_copy(ROOT / "search_spaces" / "pipeline.py", workspace / "search_spaces" / "pipeline.py")
+    space["cv"] = {"folds": 400}
+    code, _, err = invoke("validate", str(write_space_as(workspace, space)))
+    assert code == 2
+    assert "`cv.folds` is 400, but class" in err and "stratified folds need at least one row of every class" in err, err
+    assert not (workspace / "studies").exists()
+
+
+def shutil_copy(src: Path, dst: Path) -> None:
+    dst.write_bytes(src.read_bytes())
