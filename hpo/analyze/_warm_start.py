@@ -5,8 +5,8 @@ first trials, each stored with the parent's own distributions, so the sampler ke
 observation (also those outside the new ranges) while it samples inside them. Same value,
 intermediate values and seed: no evaluation is wasted.
 
-Other data (*transfer*, e.g. the next data version): no value is copied, since values measured
-on other data are not comparable.
+Other data (*transfer*, e.g. the next data version), or other scoring (``cv`` added, removed or
+changed): no value is copied, since values measured on other data or other folds are not comparable.
 
 In both modes the parent's best configurations that fit the new space run first (the parent's
 best first), and a ``cmaes`` sampler gets the parent's trials as ``source_trials`` (WS-CMA-ES).
@@ -30,11 +30,13 @@ from hpo.schema import (
     STUDY_SPACE_YAML,
     TRIAL_BEST_ITERATION,
     TRIAL_FIT_SECONDS,
+    TRIAL_FOLD_SD,
+    TRIAL_FOLD_VALUES,
     TRIAL_INHERITED_FROM,
     TRIAL_SEED,
     TRIAL_VALIDATION_METRICS,
 )
-from hpo.space import CategoricalParam, FloatParam, IntParam, SpaceFile
+from hpo.space import CategoricalParam, CVConfig, FloatParam, IntParam, SpaceFile
 from hpo.storage import in_distribution
 from hpo.studies import load_study
 
@@ -42,14 +44,14 @@ if TYPE_CHECKING:
     import optuna
 
 # Trial user attributes an inherited trial keeps from its parent.
-_KEPT_ATTRS = (TRIAL_SEED, TRIAL_FIT_SECONDS, TRIAL_BEST_ITERATION, TRIAL_VALIDATION_METRICS)
+_KEPT_ATTRS = (TRIAL_SEED, TRIAL_FIT_SECONDS, TRIAL_BEST_ITERATION, TRIAL_VALIDATION_METRICS, TRIAL_FOLD_VALUES, TRIAL_FOLD_SD)
 RUN_FIRST = 3  # the parent's best configurations that run first
 
 
 @dataclass(frozen=True)
 class Inheritance:
     parent: str
-    transfer: bool  # the parent measured other data: nothing but configurations carries over
+    transfer: bool  # the parent measured other data (or other folds): nothing but configurations carries over
     trials: list[optuna.trial.FrozenTrial] = field(default_factory=list)  # history (same data only)
     first: list[dict[str, Any]] = field(default_factory=list)  # configurations to run first, best first
     first_numbers: list[int] = field(default_factory=list)  # their trial numbers in the parent
@@ -100,8 +102,13 @@ def inherited_trials(prep: Prepared, url: str, run_first: int = RUN_FIRST) -> In
     space = prep.space
     parent = parent_study(prep, url)
     name = parent.study_name
-    transfer = parent.user_attrs.get(STUDY_DIGESTS) != prep.data.digests
-    parent_fixed = dict((yaml.safe_load(parent.user_attrs.get(STUDY_SPACE_YAML) or "{}") or {}).get("fixed") or {})
+    parent_space = yaml.safe_load(parent.user_attrs.get(STUDY_SPACE_YAML) or "{}") or {}
+    parent_fixed = dict(parent_space.get("fixed") or {})
+    parent_cv = parent_space.get("cv")
+    # Values measured on other data, or scored another way (folds against one validation split,
+    # other folds), are not comparable: only configurations carry over.
+    same_scoring = (CVConfig.model_validate(parent_cv) if parent_cv else None) == space.cv
+    transfer = parent.user_attrs.get(STUDY_DIGESTS) != prep.data.digests or not same_scoring
     dists = {n: to_distribution(p) for n, p in space.params.items()}
     sign = 1 if parent.direction.name == "MAXIMIZE" else -1
     ranked = sorted(

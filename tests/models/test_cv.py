@@ -236,3 +236,26 @@ def test_stratified_folds_need_a_row_of_every_class_in_each_fold(workspace: Path
 
 def shutil_copy(src: Path, dst: Path) -> None:
     dst.write_bytes(src.read_bytes())
+
+
+def test_a_derived_study_inherits_fold_values_only_when_it_scores_on_the_same_folds(folded: Path) -> None:
+    # Runs last in this module: it adds studies to the shared workspace.
+    space = cv_space(study="folds-gen1", derived_from={"study": "folds", "warm_start": True})
+    space["n_trials"] = 1
+    code, _, err = invoke("run", str(write_space_as(folded, space, "folds-gen1.yaml")))
+    assert code == 0, err
+    child = trials_of(folded, "folds-gen1")
+    parent = {t.number: t for t in trials_of(folded, "folds") if t.state.name == "COMPLETE"}
+    inherited = [t for t in child if "inherited_from" in t.user_attrs]
+    assert len(inherited) == len(parent)
+    for t in inherited:  # the same folds: values and fold values carry over as they are
+        assert t.user_attrs["fold_values"] == parent[t.user_attrs["inherited_from"]["trial"]].user_attrs["fold_values"]
+
+    space.update(study="folds-2", cv={"folds": 2, "seed": 4})  # other folds: values are not comparable
+    code, _, err = invoke("run", str(write_space_as(folded, space, "folds-2.yaml")))
+    assert code == 0, err
+    import optuna
+
+    study = optuna.load_study(study_name="folds-2", storage=f"sqlite:///{folded / 'studies' / 'hpo.db'}")
+    assert study.user_attrs["inherited_trials"]["mode"] == "transfer"
+    assert not any("inherited_from" in t.user_attrs for t in study.trials)
