@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import StudyError
-from hpo.schema import TRIAL_INHERITED_FROM, TRIAL_MLFLOW_RUN, TRIAL_SEED, StudyRecord
+from hpo.schema import TRIAL_FOLD_VALUES, TRIAL_INHERITED_FROM, TRIAL_MLFLOW_RUN, TRIAL_SEED, StudyRecord
 from hpo.storage import complete_trials, open_storage, study_id, trial_by_number, trial_counts
 
 if TYPE_CHECKING:
@@ -118,6 +118,7 @@ class BestTrialDetail:
     mlflow_run_id: str | None
     inherited_from: dict[str, Any] | None
     duration_seconds: float | None
+    fold_values: list[float] | None = None  # with cv
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class StudyDetail:
     ancestors: list[str]  # the chain this study descends from, nearest first
     children: list[str]
     best: BestTrialDetail | None
+    cv: dict[str, Any] | None = None  # the space's `cv`, if it cross-validates
 
     def as_dict(self) -> dict[str, Any]:
         r = self.record
@@ -150,6 +152,7 @@ class StudyDetail:
                 "reasons": (r.derived_from or {}).get("reasons", []),
             },
             "mlflow_parent_run_id": r.mlflow_parent_run_id,
+            "cv": self.cv,
             "best": None if self.best is None else dict(self.best.__dict__),
         }
 
@@ -180,6 +183,7 @@ def show_study(url: str, name: str) -> StudyDetail:
             mlflow_run_id=t.user_attrs.get(TRIAL_MLFLOW_RUN),
             inherited_from=t.user_attrs.get(TRIAL_INHERITED_FROM),
             duration_seconds=None if not t.duration else round(t.duration.total_seconds(), 3),
+            fold_values=t.user_attrs.get(TRIAL_FOLD_VALUES),
         )
     children = [i.name for i in infos.values() if i.derived_from == name]
-    return StudyDetail(info, record, space.get("n_trials"), ancestors, children, best)
+    return StudyDetail(info, record, space.get("n_trials"), ancestors, children, best, space.get("cv"))

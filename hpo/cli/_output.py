@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -226,6 +227,12 @@ def show_lines(d: StudyDetail) -> list[str]:
         f"data         {fmt(i.data_version)}" + "".join(f", {k} {v[:12]}" for k, v in (r.digests or {}).items()),
         f"source       {fmt(r.src_version)} (commit {fmt(r.commit)[:12]}" + (", dirty" if r.dirty else "") + ")",
         f"space        {fmt(r.space_path)}, created {fmt(i.created_at)}",
+        "scoring      "
+        + (
+            f"{d.cv['folds']}-fold cross-validation, {d.cv.get('repeats', 1)} repeat(s), seed {d.cv.get('seed', 0)}: the fold mean"
+            if d.cv
+            else "the validation split"
+        ),
         f"trials       {states(i.states)} of budget {fmt(d.n_trials)}"
         + (f" ({len(r.inherited_numbers)} inherited)" if r.inherited_numbers else ""),
         "lineage      " + " <- ".join([i.name, *d.ancestors]),
@@ -251,6 +258,10 @@ def show_lines(d: StudyDetail) -> list[str]:
     else:
         lines.append(f"best         #{b.number}: {i.metric or 'value'} = {fmt(b.value)}, seed {fmt(b.seed)}")
         lines.append(f"  params     {json.dumps(b.params)}")
+        if b.fold_values:
+            folds = ", ".join(f"{v:.4g}" for v in b.fold_values)
+            sd = f" (sd {statistics.stdev(b.fold_values):.3g})" if len(b.fold_values) > 1 else ""
+            lines.append(f"  folds      {folds}{sd}")
         if b.inherited_from:
             lines.append(f"  inherited  from trial #{b.inherited_from['trial']} of {b.inherited_from['study']}")
         if b.mlflow_run_id:

@@ -134,6 +134,10 @@ def test_the_fold_values_are_in_the_trials_mlflow_run_and_analyze_uses_their_spr
     assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx(trial.user_attrs["fold_values"])
     assert c.get_run(run).data.metrics["val_rmse_fold_sd"] == pytest.approx(trial.user_attrs["fold_sd"])
 
+    code, out, _ = invoke("show", "folds")
+    assert "scoring      5-fold cross-validation, 1 repeat(s), seed 4: the fold mean" in out
+    assert "  folds      " in out
+
     fits = len(fits_of(folded))
     code, out, err = invoke("analyze", "--study", "folds", "--min-trials", "3", "--json", "--dry-run")
     assert code == 0, err
