@@ -30,6 +30,9 @@ class FitResult:
     best_iteration: int | None
     fit_seconds: float
     stopped_at: int | None  # the step at which ``report`` asked to stop, if it did
+    # With cv: the objective on each fold (``objective`` and ``metrics`` are then fold means, and
+    # ``model`` is the final fit on train + validation, or None when it was not asked for).
+    fold_values: list[float] | None = None
 
 
 def train(
