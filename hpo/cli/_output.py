@@ -229,7 +229,8 @@ def show_lines(d: StudyDetail) -> list[str]:
         f"space        {fmt(r.space_path)}, created {fmt(i.created_at)}",
         "scoring      "
         + (
-            f"{d.cv['folds']}-fold cross-validation, {d.cv.get('repeats', 1)} repeat(s), seed {d.cv.get('seed', 0)}: the fold mean"
+            f"{d.cv['folds']}-fold cross-validation, {d.cv.get('repeats', 1)} repeat(s), "
+            f"seed {d.cv.get('seed', 0)}: the fold mean"
             if d.cv
             else "the validation split"
         ),

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from hpo.cli import app, guarded
+
+if TYPE_CHECKING:
+    from hpo.prepare import Prepared
 
 
 @app.command()
@@ -27,10 +31,20 @@ def validate(
         typer.echo(
             f"{space}: ok: study {prep.space.study!r}, {len(prep.space.params)} tuned params, "
             f"{d.task} on {d.target!r} ({rows} rows, {len(d.features)} features{classes}), "
-            f"metric {prep.space.metric} ({prep.space.direction})"
+            f"metric {prep.space.metric} ({prep.space.direction})" + _scoring(prep)
         )
 
     guarded(body)
+
+
+def _scoring(prep: Prepared) -> str:
+    if prep.folds is None:
+        return ""
+    cv = prep.space.cv
+    assert cv is not None
+    held = sorted({f.validation.rows for f in prep.folds})
+    rows = "-".join(map(str, (held[0], held[-1]) if len(held) > 1 else held))
+    return f", {cv.folds}-fold cv x {cv.repeats} repeat(s) ({len(prep.folds)} fits per trial, {rows} held-out rows each)"
 
 
 @app.command()

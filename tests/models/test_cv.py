@@ -150,6 +150,8 @@ def test_repeats_draw_the_folds_again(workspace: Path) -> None:
     table().to_csv(workspace / "table.csv", index=False)
     (workspace / "shifted_mean_r.py").write_text(TRAIN_FUNCTION)
     space = cv_space(model="shifted_mean_r:fit", n_trials=1, pruner={"name": "none"}, cv={"folds": 2, "repeats": 3})
+    code, out, _ = invoke("validate", str(write_space_as(workspace, space)))
+    assert code == 0 and "2-fold cv x 3 repeat(s) (6 fits per trial, 25 held-out rows each)" in out, out
     code, _, err = invoke("run", str(write_space_as(workspace, space)))
     assert code == 0, err
     (trial,) = trials_of(workspace, "folds")
