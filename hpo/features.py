@@ -4,8 +4,8 @@ that applies the same encoding to raw rows.
 Training (:func:`hpo.data.load_data`) and every promoted model use this one encoding, so a model
 predicts on rows of its own table exactly as hpo did on its test split. ``hpo promote`` ships this
 file verbatim inside the logged model (MLflow's models from code), so loading the model needs
-pandas, numpy, catboost and mlflow, but not hpo. Hence: nothing from hpo is imported here, and
-mlflow and catboost only inside the served model.
+pandas, numpy, mlflow and the model's own library, but not hpo. Hence: nothing from hpo is
+imported here, and mlflow and the model's library only inside the served model.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def served_model() -> Any:
     from mlflow.pyfunc import PythonModel
 
     class RawRowsModel(PythonModel):  # type: ignore[misc]
-        """CatBoost behind hpo's feature encoding.
+        """The trained model behind hpo's feature encoding.
 
         ``predict(rows)`` gives a class label (classification) or a value (regression) per row;
         ``predict(rows, params={"output": "proba"})`` gives class probabilities, one column per
@@ -101,15 +101,28 @@ def served_model() -> Any:
         def load_context(self, context: Any) -> None:
             import json
 
-            from catboost import CatBoostClassifier, CatBoostRegressor
-
             with open(context.artifacts["encoding"], encoding="utf-8") as f:
                 config = json.load(f)
             self._kinds: dict[str, str] = dict(config["features"])
+            # Text columns that the model takes as pandas categories, with train's categories.
+            self._categories = {c: pd.CategoricalDtype(v) for c, v in (config.get("categories") or {}).items()}
             self._classes: list[Any] | None = config.get("classes")
             self._names: list[str] = list(config.get("class_names") or [])
-            model = CatBoostClassifier() if self._classes is not None else CatBoostRegressor()
-            self._model = model.load_model(context.artifacts["catboost"])
+            if "catboost" in context.artifacts:
+                from catboost import CatBoostClassifier, CatBoostRegressor
+
+                model = CatBoostClassifier() if self._classes is not None else CatBoostRegressor()
+                self._model = model.load_model(context.artifacts["catboost"])
+            else:
+                import pickle  # the model's own classes are found through the model's code_paths
+
+                with open(context.artifacts["model"], "rb") as f:
+                    self._model = pickle.load(f)
+            self._order: list[int] | None = None
+            if self._classes is not None:
+                # Probabilities in the study's class order, whatever order the model keeps its classes in.
+                got = [str(c) for c in getattr(self._model, "classes_", self._names)]
+                self._order = None if got == self._names else [got.index(n) for n in self._names]
 
         # No type hints here: MLflow reads them as an input schema, and raw rows have none.
         def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
@@ -117,9 +130,13 @@ def served_model() -> Any:
             if output not in OUTPUTS:
                 raise ValueError(f"params `output` must be one of {', '.join(OUTPUTS)}, but got {output!r}")
             X = encode(pd.DataFrame(model_input), self._kinds)
+            if self._categories:
+                X = X.astype(self._categories)
             if self._classes is None:
                 return pd.Series(np.asarray(self._model.predict(X), dtype=float).ravel(), name="prediction")
             proba = np.asarray(self._model.predict_proba(X), dtype=float)
+            if self._order is not None:
+                proba = proba[:, self._order]
             if output == "proba":
                 return pd.DataFrame(proba, columns=self._names)
             return pd.Series([self._classes[i] for i in proba.argmax(axis=1)], name="prediction")

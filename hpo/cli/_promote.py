@@ -61,7 +61,8 @@ def promote(
         if r.model_uri:
             typer.echo(f"Model: {r.model_uri} (mlflow.pyfunc.load_model: predicts on raw rows of the table)")
         if r.native_model_uri:
-            typer.echo(f"Native CatBoost model: {r.native_model_uri} (mlflow.catboost.load_model: takes hpo's encoded features)")
+            flavor = r.model_flavor or "catboost"  # runs promoted before other flavors were logged
+            typer.echo(f"Native {flavor} model: {r.native_model_uri} (mlflow.{flavor}.load_model: takes hpo's encoded features)")
         if not r.existing:
             typer.echo(f"Check it any time with: hpo reproduce {r.run_id}")
 

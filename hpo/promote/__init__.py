@@ -6,12 +6,23 @@ and seed) in its tags and params, so :func:`reproduce` can re-train it from the 
 
 - :mod:`._promote`: ``hpo promote``; :mod:`._reproduce`: ``hpo reproduce``;
 - :mod:`._recipe`: the recipe and its param encoding; :mod:`._checks`: what is checked first;
-- :mod:`._writer`: the promoted run; :mod:`._models`: its two models and their prediction check;
+- :mod:`._writer`: the promoted run; :mod:`._models`: its models (the raw-rows pyfunc and the model's own
+  flavor) and their prediction check; :mod:`._code`: what a pickled model needs to load elsewhere;
 - :mod:`._registry`: the Model Registry and the leaderboard.
 """
 
 from hpo.promote._checks import DEFAULT_ALIAS, DEFAULT_TOLERANCE, Check, PromotionInterrupted, ReproductionError
-from hpo.promote._models import NATIVE_NAME, PYFUNC_NAME, LoggedModels, PredictionCheck, check_predictions, log_models
+from hpo.promote._models import (
+    NATIVE_NAME,
+    NATIVE_NAMES,
+    PYFUNC_NAME,
+    LoggedModels,
+    PackedModel,
+    PredictionCheck,
+    check_predictions,
+    log_models,
+    packed,
+)
 from hpo.promote._promote import PromoteResult, find_promoted, promote
 from hpo.promote._recipe import Recipe, decode_param, encode_param
 from hpo.promote._registry import post_leaderboard, register_model
@@ -21,9 +32,11 @@ __all__ = [
     "DEFAULT_ALIAS",
     "DEFAULT_TOLERANCE",
     "NATIVE_NAME",
+    "NATIVE_NAMES",
     "PYFUNC_NAME",
     "Check",
     "LoggedModels",
+    "PackedModel",
     "PredictionCheck",
     "PromoteResult",
     "PromotionInterrupted",
@@ -35,6 +48,7 @@ __all__ = [
     "encode_param",
     "find_promoted",
     "log_models",
+    "packed",
     "post_leaderboard",
     "promote",
     "register_model",

@@ -1,5 +1,5 @@
-"""What promotion checks before it writes: options, the source tree, MLflow; and a re-trained
-metric against its record."""
+"""What promotion checks before it writes: options, the source tree, the model's code, MLflow; and a
+re-trained metric against its record."""
 
 from __future__ import annotations
 
@@ -105,3 +105,17 @@ def _check_source(ws: Workspace, allow_dirty: bool) -> SourceVersion:
             f"{src.src_version} does not name the code; commit (and tag) them, or pass --allow-dirty (the run is then tagged so)"
         )
     return src
+
+
+def _check_model_code(ws: Workspace, model: str, what: str) -> None:
+    """The study's model can be imported here: its module from the workspace, or its package installed."""
+    from hpo.models import ModelImportError, model_spec
+    from hpo.prepare import _on_import_path
+
+    _on_import_path(ws.root)
+    try:
+        model_spec(model)
+    except ModelImportError as e:
+        raise HpoError(
+            f"{what}: its model {model} cannot be loaded here: {e}; the workspace must hold the code the study ran"
+        ) from None

@@ -13,8 +13,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import HpoError, StudyError
-from hpo.models import MODELS, evaluate
-from hpo.promote._checks import DEFAULT_ALIAS, DEFAULT_TOLERANCE, Check, ReproductionError, _check_options, _check_source, _client
+from hpo.models import evaluate
+from hpo.promote._checks import (
+    DEFAULT_ALIAS,
+    DEFAULT_TOLERANCE,
+    Check,
+    ReproductionError,
+    _check_model_code,
+    _check_options,
+    _check_source,
+    _client,
+)
+from hpo.promote._models import packed
 from hpo.promote._recipe import Recipe
 from hpo.promote._registry import post_leaderboard, register_model
 from hpo.promote._writer import _log_promoted
@@ -24,6 +34,7 @@ from hpo.schema import (
     TAG_GIT_DIRTY,
     TAG_HPO_RUN,
     TAG_MODEL_CHECK,
+    TAG_MODEL_FLAVOR,
     TAG_MODEL_URI,
     TAG_NATIVE_MODEL_URI,
     TAG_PROMOTED_RUN,
@@ -63,6 +74,7 @@ class PromoteResult:
     hpo_run_id: str | None = None
     model_uri: str | None = None
     native_model_uri: str | None = None
+    model_flavor: str | None = None  # of the native model: catboost, sklearn; pyfunc when there is none
     model_check: dict[str, Any] | None = None  # the logged model's predictions on raw test rows
     test_metrics: dict[str, float] = field(default_factory=dict)
     registered: dict[str, Any] | None = None
@@ -118,11 +130,6 @@ def promote(
         say(f"{asked} was inherited from trial #{t.number} of study {s.study_name}; promoting that one")
     where = f"trial #{t.number} of study {s.study_name!r}"
     recipe = Recipe.from_trial(s, t)
-    if recipe.model not in MODELS:
-        raise HpoError(
-            f"{where}: its model is {recipe.model}; hpo promote logs CatBoost models only so far "
-            "(scikit-learn estimators and entry points are issue 16's next step)"
-        )
 
     c = _client()
     names = experiment_names(ws, recipe.data_version)
@@ -134,6 +141,7 @@ def promote(
         return result
 
     src = _check_source(ws, allow_dirty)
+    _check_model_code(ws, recipe.model, where)
     say(f"Promoting {where}: {recipe.metric} {t.value:.6g}, seed {recipe.seed}, data {recipe.data_version}")
     state = "dirty tree, --allow-dirty" if src.dirty else "outside git, --allow-dirty" if src.dirty is None else "clean"
     say(f"  source    {src.src_version} (commit {src.commit[:12]}, {state})")
@@ -157,8 +165,9 @@ def promote(
     undefined = [k for k, v in scored.items() if not math.isfinite(v)]
     if undefined:
         say(f"  note      {', '.join(undefined)} undefined (NaN, e.g. constant predictions); logged as NaN")
-    hpo_exp, hpo_run = _hpo_run(c, ws, s, t)
-    run = _log_promoted(c, ws, s, t, recipe, data, fit, test, check, src, allow_dirty, names, hpo_exp, hpo_run, via)
+    with packed(fit.model, recipe.model, data) as pack:  # a model that cannot be logged is refused before any write
+        hpo_exp, hpo_run = _hpo_run(c, ws, s, t)
+        run = _log_promoted(c, ws, s, t, recipe, data, fit, pack, test, check, src, allow_dirty, names, hpo_exp, hpo_run, via)
     if hpo_run is not None:
         c.set_tag(hpo_run, TAG_PROMOTED_RUN, run.info.run_id)
     result = _result(s, t, run, names["data"], tolerance, via, check)
@@ -196,6 +205,7 @@ def _result(
         hpo_run_id=tags.get(TAG_HPO_RUN),
         model_uri=tags.get(TAG_MODEL_URI),
         native_model_uri=tags.get(TAG_NATIVE_MODEL_URI),
+        model_flavor=tags.get(TAG_MODEL_FLAVOR),
         model_check=json.loads(tags[TAG_MODEL_CHECK]) if TAG_MODEL_CHECK in tags else None,
         test_metrics=_prefixed(run.data.metrics, TEST),
         source={k: tags.get(k) for k in (TAG_SRC_VERSION, TAG_GIT_COMMIT, TAG_GIT_DIRTY)},

@@ -7,11 +7,12 @@ from typing import Any
 
 from hpo.errors import HpoError
 from hpo.models import evaluate
-from hpo.promote._checks import DEFAULT_ALIAS, DEFAULT_TOLERANCE, Check, _check_options, _client
+from hpo.promote._checks import DEFAULT_ALIAS, DEFAULT_TOLERANCE, Check, _check_model_code, _check_options, _client
 from hpo.promote._models import PredictionCheck, check_predictions
 from hpo.promote._recipe import Recipe
 from hpo.provenance import source_version
 from hpo.schema import (
+    TAG_MODEL_CHECK,
     TAG_MODEL_URI,
     TAG_NATIVE_MODEL_URI,
     TAG_SRC_VERSION,
@@ -61,12 +62,15 @@ def reproduce(run_id: str, *, tolerance: float = DEFAULT_TOLERANCE, workspace: W
     except Exception as e:
         raise HpoError(f"run {run_id}: not found in the tracking store ({str(e).splitlines()[0][:200]})") from None
     recipe = Recipe.from_run(run)
+    _check_model_code(ws, recipe.model, f"run {run_id}")
     data = recipe.load_data(ws, f"run {run_id}")
     fit = recipe.train(data)
 
     test = evaluate(fit.model, data.test, data)
     # The model that serves is the logged one: its predictions on raw rows must match the re-training too.
-    uri = run.data.tags.get(TAG_MODEL_URI) if TAG_NATIVE_MODEL_URI in run.data.tags else None
+    # (Runs from before the raw-rows model have a model_uri of another kind, and neither of these tags.)
+    raw_rows = TAG_MODEL_CHECK in run.data.tags or TAG_NATIVE_MODEL_URI in run.data.tags
+    uri = run.data.tags.get(TAG_MODEL_URI) if raw_rows else None
     model_check = None if uri is None else check_predictions(uri, fit.model, data.test, "test", data)
     checks = []
     for prefix, values in ((VAL, fit.metrics), (TEST, test)):

@@ -15,7 +15,7 @@ from hpo.data import DataVersion
 from hpo.errors import HpoError
 from hpo.models import FitResult
 from hpo.promote._checks import Check, PromotionInterrupted, ReproductionError
-from hpo.promote._models import check_predictions, discard_models, log_models
+from hpo.promote._models import PackedModel, check_predictions, discard_models, log_models
 from hpo.promote._recipe import Recipe, encode_param
 from hpo.provenance import SourceVersion
 from hpo.schema import (
@@ -31,6 +31,7 @@ from hpo.schema import (
     TAG_INPUT_DIGEST,
     TAG_INPUT_SPLIT,
     TAG_MODEL_CHECK,
+    TAG_MODEL_FLAVOR,
     TAG_MODEL_URI,
     TAG_NATIVE_MODEL_URI,
     TAG_REQUESTED_AS,
@@ -63,6 +64,7 @@ def _log_promoted(
     recipe: Recipe,
     data: DataVersion,
     fit: FitResult,
+    pack: PackedModel,
     test: dict[str, float],
     check: Check,
     src: SourceVersion,
@@ -121,19 +123,22 @@ def _log_promoted(
         c.log_batch(run_id, metrics=metrics, params=params)
         with mlflow.start_run(run_id=run_id):
             _log_datasets(ws, recipe, data)
-            models = log_models(fit.model, data)
+            models = log_models(pack, data)
         served = check_predictions(models.model_uri, fit.model, data.test, "test", data)
         if not served.max_abs_diff <= check.tolerance:
             raise ReproductionError(
                 f"the logged model's predictions on the {served.rows} raw test rows differ from hpo's own by up to "
-                f"{served.max_abs_diff:.3g} (> tolerance {check.tolerance:g}); nothing was logged. This is a bug in hpo's "
-                "feature encoding: please report it with the table's column types"
+                f"{served.max_abs_diff:.3g} (> tolerance {check.tolerance:g}); nothing was logged. Either the model "
+                "predicts other values for the same rows once loaded back, or hpo's feature encoding has a bug (please report "
+                "it with the table's column types)"
             )
         model_tags = {
             TAG_MODEL_URI: models.model_uri,
-            TAG_NATIVE_MODEL_URI: models.native_uri,
+            TAG_MODEL_FLAVOR: models.flavor,
             TAG_MODEL_CHECK: json.dumps(served.as_dict()),
         }
+        if models.native_uri is not None:
+            model_tags[TAG_NATIVE_MODEL_URI] = models.native_uri
         if data.task == "classification":
             model_tags[TAG_CLASSES] = classes_tag(data.classes)
         c.log_batch(run_id, tags=[RunTag(k, v) for k, v in model_tags.items()])

@@ -36,9 +36,7 @@ def test_the_shipped_estimator_example_runs_and_analyzes(workspace: Path, mlflow
     analysis = json.loads(out)
     assert set(analysis["params"]) == {"max_depth", "learning_rate", "l2_regularization", "min_samples_leaf"}
     assert analysis["noise"] is not None and len(analysis["noise"]["values"]) == 2, analysis["noise"]
-    # Promotion of estimator studies comes later: refused in one line, not a traceback.
-    code, _, err = invoke("promote", "best", "--study", "diabetes-histgb", "--allow-dirty")
-    assert code == 2 and "CatBoost models only so far" in err and "Traceback" not in err
+    # Promotion and reproduction of estimator studies: tests/promote/test_own_models.py.
 
 
 def test_a_classifier_gets_text_missing_values_and_labels_in_the_studys_order(workspace: Path) -> None:
