@@ -1,5 +1,5 @@
-"""What promotion checks before it writes: options, the source tree, the model's code, MLflow; and a
-re-trained metric against its record."""
+"""What promotion checks before it writes: options, the source tree and the study's source version,
+the model's code, MLflow; and a re-trained metric against its record."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import HpoError
-from hpo.provenance import SourceVersion, source_version
+from hpo.provenance import UNKNOWN, SourceVersion, source_version
+from hpo.schema import StudyRecord
 from hpo.tracking import client, is_reachable, tracking_uri
 from hpo.workspace import Workspace
 
@@ -105,6 +106,31 @@ def _check_source(ws: Workspace, allow_dirty: bool) -> SourceVersion:
             f"{src.src_version} does not name the code; commit (and tag) them, or pass --allow-dirty (the run is then tagged so)"
         )
     return src
+
+
+def source_differs(study: StudyRecord, src: SourceVersion) -> str | None:
+    """Why the code here may not be the code the study ran (a sentence), or None when it is.
+
+    The model is re-trained by the workspace's code: with another commit, the promoted model is
+    what that code makes of the trial's parameters, which the check against the trial's value
+    catches only where the code changed the result.
+    """
+    commit, here = study.commit or UNKNOWN, src.commit
+    ran = f"the study ran at {study.src_version or UNKNOWN} (commit {commit[:12]})"
+    if commit == UNKNOWN and here == UNKNOWN:
+        return None  # nothing to compare: the tree state is said (and tagged) as outside git already
+    if commit == UNKNOWN:
+        return (
+            f"the study records no source commit (it ran outside git), so the code here ({src.src_version}) "
+            "cannot be matched to it"
+        )
+    if here == UNKNOWN:
+        return f"{ran}, but this workspace is not in git, so its code cannot be matched to the study's"
+    if commit != here:
+        return f"{ran}; this workspace is at {src.src_version} (commit {here[:12]}): the model is re-trained by the code here"
+    if study.dirty:
+        return f"{ran} with uncommitted changes, so the code here may differ from what it ran"
+    return None
 
 
 def _check_model_code(ws: Workspace, model: str, what: str) -> None:

@@ -23,6 +23,7 @@ from hpo.promote._checks import (
     _check_options,
     _check_source,
     _client,
+    source_differs,
 )
 from hpo.promote._models import packed
 from hpo.promote._recipe import Recipe
@@ -39,6 +40,7 @@ from hpo.schema import (
     TAG_NATIVE_MODEL_URI,
     TAG_PROMOTED_RUN,
     TAG_ROLE,
+    TAG_SOURCE_DIFFERS,
     TAG_SRC_VERSION,
     TAG_STUDY,
     TAG_TRIAL,
@@ -145,6 +147,9 @@ def promote(
     say(f"Promoting {where}: {recipe.metric} {t.value:.6g}, seed {recipe.seed}, data {recipe.data_version}")
     state = "dirty tree, --allow-dirty" if src.dirty else "outside git, --allow-dirty" if src.dirty is None else "clean"
     say(f"  source    {src.src_version} (commit {src.commit[:12]}, {state})")
+    differs = source_differs(StudyRecord.from_study(s), src)
+    if differs is not None:
+        say(f"  source    note: {differs}")
     data = recipe.load_data(ws, where)
     say(f"  data      {recipe.data_version}: train/validation/test digests match the study")
     fit = recipe.train(data)
@@ -167,7 +172,9 @@ def promote(
         say(f"  note      {', '.join(undefined)} undefined (NaN, e.g. constant predictions); logged as NaN")
     with packed(fit.model, recipe.model, data) as pack:  # a model that cannot be logged is refused before any write
         hpo_exp, hpo_run = _hpo_run(c, ws, s, t)
-        run = _log_promoted(c, ws, s, t, recipe, data, fit, pack, test, check, src, allow_dirty, names, hpo_exp, hpo_run, via)
+        run = _log_promoted(
+            c, ws, s, t, recipe, data, fit, pack, test, check, src, differs, allow_dirty, names, hpo_exp, hpo_run, via
+        )
     if hpo_run is not None:
         c.set_tag(hpo_run, TAG_PROMOTED_RUN, run.info.run_id)
     result = _result(s, t, run, names["data"], tolerance, via, check)
@@ -208,7 +215,7 @@ def _result(
         model_flavor=tags.get(TAG_MODEL_FLAVOR),
         model_check=json.loads(tags[TAG_MODEL_CHECK]) if TAG_MODEL_CHECK in tags else None,
         test_metrics=_prefixed(run.data.metrics, TEST),
-        source={k: tags.get(k) for k in (TAG_SRC_VERSION, TAG_GIT_COMMIT, TAG_GIT_DIRTY)},
+        source={k: tags.get(k) for k in (TAG_SRC_VERSION, TAG_GIT_COMMIT, TAG_GIT_DIRTY, TAG_SOURCE_DIFFERS)},
     )
 
 

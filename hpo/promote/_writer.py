@@ -36,7 +36,9 @@ from hpo.schema import (
     TAG_NATIVE_MODEL_URI,
     TAG_REQUESTED_AS,
     TAG_ROLE,
+    TAG_SOURCE_DIFFERS,
     TAG_STUDY,
+    TAG_STUDY_COMMIT,
     TAG_STUDY_SRC_VERSION,
     TAG_TOLERANCE,
     TAG_TRIAL,
@@ -68,6 +70,7 @@ def _log_promoted(
     test: dict[str, float],
     check: Check,
     src: SourceVersion,
+    differs: str | None,
     allow_dirty: bool,
     names: dict[str, str],
     hpo_experiment: str | None,
@@ -88,7 +91,10 @@ def _log_promoted(
         TAG_TRIAL_VALUE: repr(float(t.value)),  # type: ignore[arg-type]
         TAG_TOLERANCE: repr(check.tolerance),
         TAG_STUDY_SRC_VERSION: str(s.user_attrs.get(STUDY_SRC_VERSION, "unknown")),
+        TAG_STUDY_COMMIT: str(s.user_attrs.get(STUDY_COMMIT, "unknown")),
     }
+    if differs is not None:
+        tags[TAG_SOURCE_DIFFERS] = differs
     if hpo_run is not None:
         tags[TAG_HPO_RUN] = hpo_run
         tags[TAG_HPO_EXPERIMENT] = str(hpo_experiment)
@@ -101,6 +107,7 @@ def _log_promoted(
         + (f", run `{hpo_run}`" if hpo_run else "")
         + f"), promoted from source `{src.src_version}`"
         + (" (dirty tree, --allow-dirty)" if src.dirty else " (unknown, --allow-dirty)" if src.dirty is None else "")
+        + (f"; note: {differs}" if differs else "")
         + f". Re-trained with seed {recipe.seed} on data {recipe.data_version}: validation {recipe.metric} "
         f"{check.reproduced:.6g} reproduces the trial's {check.recorded:.6g} within {check.tolerance:g}; "
         f"test {recipe.metric} {test[recipe.metric]:.6g}."

@@ -74,7 +74,7 @@ def raw_rows(kind: str) -> Any:
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One committed workspace (tag v0.2.0) with a small study of each example, each promoted once;
-    and studies for the tests that follow."""
+    and two studies for the tests that follow (CatBoost; a model that cannot be pickled)."""
     with shared_workspace(tmp_path_factory, "own") as ws:
         # The example modules sit where the README puts them, beside their space files.
         for module in ("diabetes_sgd.py", "pipeline.py"):
@@ -136,6 +136,7 @@ def test_each_kind_is_logged_with_its_flavor_and_reproduces(ws: Path, kind: str)
 
     r = promoted(ws, kind)
     assert r["check"]["ok"] and r["model_check"]["max_abs_diff"] <= 1e-6, r
+    assert r["source"]["hpo.source_differs"] is None  # promoted at the study's own commit
     tags = MlflowClient().get_run(r["run_id"]).data.tags
     assert tags["hpo.model_flavor"] == r["model_flavor"] == FLAVORS[kind]
     study = EXAMPLES[kind][0]
@@ -250,3 +251,43 @@ def test_a_model_that_cannot_be_pickled_or_imported_is_refused_in_one_line(ws: P
     finally:
         (ws / "moved.py").rename(module)
     assert len(data_runs(ws)) == before and logged_models(ws) == models
+
+
+@pytest.mark.parametrize("study", ["small", "diabetes-sgd"])
+def test_a_promotion_from_another_commit_than_the_studys_says_so(ws: Path, study: str) -> None:
+    # CatBoost and the team's own function alike: the model is re-trained by the code here.
+    if git(ws, "describe", "--tags") == "v0.2.0":
+        (ws / "NOTES.md").write_text("a later commit\n")
+        git(ws, "add", "NOTES.md")
+        git(ws, "commit", "-q", "-m", "later")
+    code, out, err = invoke("promote", "best", "--study", study, "--again")
+    assert code == 0, err
+    study_commit = promoted(ws, "entry")["source"]["git_commit"]
+    note = next(line for line in err.splitlines() if "note:" in line)
+    assert f"the study ran at v0.2.0 (commit {study_commit[:12]}); this workspace is at v0.2.0-1-g" in note
+    run_id = next(r.info.run_id for r in data_runs(ws) if r.info.run_id in out)
+    tags = MlflowClient().get_run(run_id).data.tags
+    assert tags["hpo.source_differs"] in note and tags["hpo.study_commit"] == study_commit
+    assert tags["git_commit"] == git(ws, "rev-parse", "HEAD") != study_commit
+
+
+@pytest.mark.parametrize(
+    ("study", "here", "says"),
+    [
+        (("v1", "a" * 40, False), ("v1", "a" * 40, False), None),
+        (("v1", "a" * 40, False), ("v1-2-gb", "b" * 40, False), "the study ran at v1 (commit aaaaaaaaaaaa); this workspace is at v1-2-gb (commit bbbbbbbbbbbb)"),
+        (("v1", "a" * 40, True), ("v1", "a" * 40, False), "the study ran at v1 (commit aaaaaaaaaaaa) with uncommitted changes"),
+        (("unknown", "unknown", None), ("v1", "a" * 40, False), "the study records no source commit (it ran outside git)"),
+        (("v1", "a" * 40, False), ("unknown", "unknown", None), "this workspace is not in git"),
+        (("unknown", "unknown", None), ("unknown", "unknown", None), None),
+    ],
+)  # fmt: skip
+def test_what_the_source_note_says(
+    study: tuple[str, str, bool | None], here: tuple[str, str, bool | None], says: str | None
+) -> None:
+    from hpo.promote._checks import source_differs
+    from hpo.provenance import SourceVersion
+    from hpo.schema import StudyRecord
+
+    got = source_differs(StudyRecord(src_version=study[0], commit=study[1], dirty=study[2]), SourceVersion(*here))
+    assert got is None if says is None else got is not None and says in got, got
