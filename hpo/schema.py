@@ -86,6 +86,7 @@ TAG_HPO_VERSION = "hpo_version"
 TAG_PACKAGE_PREFIX = "version."  # + a package name
 # A promoted run's recipe: everything a re-training needs.
 TAG_DATA = "hpo.data"
+TAG_CV = "hpo.cv"  # a promoted run scored by cross-validation: the space's cv section, as JSON
 TAG_MODEL = "hpo.model"
 TAG_METRIC = "hpo.metric"
 TAG_TASK = "hpo.task"

@@ -58,7 +58,9 @@ def measure_noise(
     try:
         recipe = Recipe.from_trial(study, trial_by_number(study, best.number))  # the light copy has no attributes
         data = recipe.load_data(ws, f"study {study.study_name!r}")
-        values = [float(replace(recipe, seed=trial_seed(recipe.seed, i + 1)).train(data).objective) for i in range(refits)]
+        values = [
+            float(replace(recipe, seed=trial_seed(recipe.seed, i + 1)).train(data, final=False).objective) for i in range(refits)
+        ]
     except HpoError as e:
         warn(f"no noise floor: trial #{best.number} could not be re-fitted ({e})")
         return None

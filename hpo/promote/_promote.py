@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import HpoError, StudyError
-from hpo.models import evaluate
+from hpo.models import evaluate, model_spec
 from hpo.promote._checks import (
     DEFAULT_ALIAS,
     DEFAULT_TOLERANCE,
@@ -154,16 +154,23 @@ def promote(
     say(f"  data      {recipe.data_version}: train/validation/test digests match the study")
     fit = recipe.train(data)
     check = Check(f"{VAL}{recipe.metric}", float(t.value), float(fit.objective), tolerance)  # type: ignore[arg-type]
+    scored_on = "validation" if recipe.cv is None else f"{len(fit.fold_values or ())}-fold mean"
     if not check.ok:
         raise ReproductionError(
-            f"{where} did not reproduce: re-trained validation {recipe.metric} is {check.reproduced:.10g}, but the trial "
+            f"{where} did not reproduce: re-trained {scored_on} {recipe.metric} is {check.reproduced:.10g}, but the trial "
             f"recorded {check.recorded:.10g} (|difference| {check.diff:.3g} > tolerance {tolerance:g}); nothing was logged. "
             "The trial's record does not match what its configuration produces (edited storage, other library versions?)"
         )
     say(
-        f"  re-train  validation {recipe.metric} {check.reproduced:.6g} (trial {check.recorded:.6g}, "
+        f"  re-train  {scored_on} {recipe.metric} {check.reproduced:.6g} (trial {check.recorded:.6g}, "
         f"|difference| {check.diff:.3g} <= tolerance {tolerance:g})"
     )
+    if recipe.cv is not None:
+        rows = data.train.rows + data.validation.rows
+        best = fit.best_iteration
+        fixed = best is not None and model_spec(recipe.model).final_params is not None
+        iterations = f", {best + 1} iterations (the folds' mean best)" if best is not None and fixed else ""
+        say(f"  final     the model to keep, fit on train + validation ({rows} rows){iterations}; scored on test")
 
     test = evaluate(fit.model, data.test, data)
     scored = {**{f"{VAL}{k}": v for k, v in fit.metrics.items()}, **{f"{TEST}{k}": v for k, v in test.items()}}

@@ -7,18 +7,20 @@
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from hpo.data import DataVersion, load_data
+from hpo.data import DataVersion, folds, load_data
 from hpo.errors import DataError, HpoError, StudyError
-from hpo.models import FitResult, train
+from hpo.models import FitResult, cross_validate, fit_final, train
 from hpo.schema import (
     STUDY_DIGESTS,
     STUDY_SPACE_YAML,
     STUDY_TASK,
+    TAG_CV,
     TAG_DATA,
     TAG_DATA_VERSION,
     TAG_DIGEST_PREFIX,
@@ -29,7 +31,7 @@ from hpo.schema import (
     TAG_TASK,
     TRIAL_SEED,
 )
-from hpo.space import DataConfig, parse_space
+from hpo.space import CVConfig, DataConfig, parse_space
 from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class Recipe:
     digests: dict[str, str]
     params: dict[str, Any]
     seed: int
+    cv: CVConfig | None = None  # scored by k-fold cross-validation, not on the validation split
 
     @classmethod
     def from_trial(cls, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Recipe:
@@ -72,6 +75,7 @@ class Recipe:
             digests=dict(attrs[STUDY_DIGESTS]),
             params={**space.fixed, **trial.params},
             seed=int(seed),
+            cv=space.cv,
         )
 
     @classmethod
@@ -86,6 +90,10 @@ class Recipe:
             data = DataConfig.model_validate(json.loads(tags[TAG_DATA]))
         except (ValueError, ValidationError) as e:
             raise HpoError(f"run {rid}: tag `{TAG_DATA}` is not a valid data section: {str(e).splitlines()[0]}") from None
+        try:
+            cv = CVConfig.model_validate(json.loads(tags[TAG_CV])) if tags.get(TAG_CV) else None
+        except (ValueError, ValidationError) as e:
+            raise HpoError(f"run {rid}: tag `{TAG_CV}` is not a valid cv section: {str(e).splitlines()[0]}") from None
         strings = set(json.loads(tags.get(TAG_STRING_PARAMS) or "[]"))
         params = {k: (v if k in strings else decode_param(v)) for k, v in run.data.params.items()}
         return cls(
@@ -97,10 +105,13 @@ class Recipe:
             digests={k.removeprefix(TAG_DIGEST_PREFIX): v for k, v in tags.items() if k.startswith(TAG_DIGEST_PREFIX)},
             params=params,
             seed=int(tags[TAG_SEED]),
+            cv=cv,
         )
 
     def tags(self) -> dict[str, str]:
+        cv = {TAG_CV: json.dumps(self.cv.model_dump(mode="json"), sort_keys=True)} if self.cv else {}
         return {
+            **cv,
             TAG_DATA: json.dumps(self.data.model_dump(mode="json"), sort_keys=True),
             TAG_MODEL: self.model,
             TAG_METRIC: self.metric,
@@ -122,8 +133,36 @@ class Recipe:
             )
         return data
 
-    def train(self, data: DataVersion) -> FitResult:
-        return train(model=self.model, metric=self.metric, data=data, params=self.params, seed=self.seed)
+    def train(self, data: DataVersion, final: bool = True) -> FitResult:
+        """Re-train as the trial did. With ``cv``: the folds again (``objective`` and ``metrics`` are
+        their means), then, if ``final``, the model to keep, fit on train + validation."""
+        if self.cv is None:
+            return train(model=self.model, metric=self.metric, data=data, params=self.params, seed=self.seed)
+        scored = cross_validate(
+            model=self.model, metric=self.metric, folds=folds(data, self.cv), params=self.params, seed=self.seed
+        )
+        model, seconds = None, scored.fit_seconds
+        known = [b for b in scored.best_iterations if b is not None]
+        best = round(statistics.fmean(known)) if known else None  # as the trial records it
+        if final:
+            kept = fit_final(
+                model=self.model,
+                metric=self.metric,
+                data=data,
+                params=self.params,
+                seed=self.seed,
+                best_iterations=scored.best_iterations,
+            )
+            model, seconds = kept.model, seconds + kept.fit_seconds
+        return FitResult(
+            model=model,
+            objective=scored.objective,
+            metrics=scored.metrics,
+            best_iteration=best,
+            fit_seconds=seconds,
+            stopped_at=None,
+            fold_values=scored.fold_values,
+        )
 
 
 def encode_param(value: Any) -> str:

@@ -8,6 +8,7 @@ found as promoted and no model is left PENDING.
 from __future__ import annotations
 
 import json
+import statistics
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ from hpo.promote._models import PackedModel, check_predictions, discard_models, 
 from hpo.promote._recipe import Recipe, encode_param
 from hpo.provenance import SourceVersion
 from hpo.schema import (
+    BY_FOLD,
+    FOLD_SD,
     NOTE,
     ROLE_PROMOTED,
     STUDY_COMMIT,
@@ -102,15 +105,17 @@ def _log_promoted(
         tags[TAG_REQUESTED_AS] = via
     if allow_dirty and src.dirty is not False:
         tags[TAG_ALLOW_DIRTY] = "true"
+    scored_on = "validation" if recipe.cv is None else f"{recipe.cv.folds}-fold cross-validated (mean)"
     description = (
         f"Trial #{t.number} of hpo study `{s.study_name}` (HPO experiment `{names['hpo']}`"
         + (f", run `{hpo_run}`" if hpo_run else "")
         + f"), promoted from source `{src.src_version}`"
         + (" (dirty tree, --allow-dirty)" if src.dirty else " (unknown, --allow-dirty)" if src.dirty is None else "")
         + (f"; note: {differs}" if differs else "")
-        + f". Re-trained with seed {recipe.seed} on data {recipe.data_version}: validation {recipe.metric} "
+        + f". Re-trained with seed {recipe.seed} on data {recipe.data_version}: {scored_on} {recipe.metric} "
         f"{check.reproduced:.6g} reproduces the trial's {check.recorded:.6g} within {check.tolerance:g}; "
-        f"test {recipe.metric} {test[recipe.metric]:.6g}."
+        + ("" if recipe.cv is None else "the model was then fit on train + validation; ")
+        + f"test {recipe.metric} {test[recipe.metric]:.6g}."
         + (f" Requested as trial {via}, which was inherited from it." if via else "")
     )
     tags[NOTE] = description
@@ -126,6 +131,10 @@ def _log_promoted(
         metrics.append(Metric(TRIAL_FIT_SECONDS, round(fit.fit_seconds, 4), now, 0))
         if fit.best_iteration is not None:
             metrics.append(Metric(TRIAL_BEST_ITERATION, float(fit.best_iteration), now, 0))
+        if fit.fold_values:  # with cv: val_ metrics are fold means; each fold's value, and their spread
+            metrics += [Metric(f"{VAL}{recipe.metric}{BY_FOLD}", float(v), now, k) for k, v in enumerate(fit.fold_values)]
+            if len(fit.fold_values) > 1:
+                metrics.append(Metric(f"{VAL}{recipe.metric}{FOLD_SD}", statistics.stdev(fit.fold_values), now, 0))
         params = [Param(k, encode_param(v)) for k, v in recipe.params.items()]
         c.log_batch(run_id, metrics=metrics, params=params)
         with mlflow.start_run(run_id=run_id):

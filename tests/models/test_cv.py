@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import ROOT, invoke, shared_workspace, trials_of, write_space_as
+from tests.conftest import ROOT, invoke, shared_workspace, small_space, trials_of, write_space_as
 
 FOLDS = 5
 
@@ -242,6 +242,45 @@ def test_stratified_folds_need_a_row_of_every_class_in_each_fold(workspace: Path
 
 def shutil_copy(src: Path, dst: Path) -> None:
     dst.write_bytes(src.read_bytes())
+
+
+def test_a_cv_trial_of_a_training_function_promotes_and_reproduces(folded: Path) -> None:
+    code, out, err = invoke("promote", "best", "--study", "folds", "--allow-dirty", "--json")
+    assert code == 0, err
+    promoted = json.loads(out)
+    # The folds ran again and their mean matched the trial (one fit per fold), then one final fit.
+    assert promoted["check"]["ok"] and promoted["check"]["recorded"] == promoted["check"]["reproduced"]
+    t = table().set_index("id")
+    last = fits_of(folded)[-1]
+    assert sorted(last["ids"]) == sorted(t.index[t.part != "test"])  # the final model saw train + validation
+    code, out, err = invoke("reproduce", promoted["run_id"], "--json")
+    assert code == 0, err
+    assert json.loads(out)["ok"]
+
+
+def test_a_cv_catboost_trial_promotes_with_the_folds_mean_best_iterations_and_reproduces(
+    workspace: Path, mlflow_store: str
+) -> None:
+    import mlflow
+
+    space = small_space(study="cv-catboost", n_trials=2, cv={"folds": 3})
+    code, _, err = invoke("run", str(write_space_as(workspace, space)))
+    assert code == 0, err
+    code, out, err = invoke("promote", "best", "--study", "cv-catboost", "--allow-dirty")
+    assert code == 0, err
+    assert "re-train  3-fold mean pearson_r" in err, err
+    assert "final     the model to keep, fit on train + validation (354 rows)" in err
+    c = mlflow.MlflowClient()
+    run = c.search_runs([c.get_experiment_by_name(f"{workspace.name}-Data-v0.1.0").experiment_id])[0]
+    best = next(t for t in trials_of(workspace, "cv-catboost") if t.number == int(run.data.tags["hpo.trial_number"]))
+    assert run.data.metrics["val_pearson_r"] == pytest.approx(best.value, abs=1e-9)
+    assert json.loads(run.data.tags["hpo.cv"]) == {"folds": 3, "repeats": 1, "seed": 0}
+    folds_logged = sorted(c.get_metric_history(run.info.run_id, "val_pearson_r_by_fold"), key=lambda m: m.step)
+    assert [m.value for m in folds_logged] == pytest.approx(best.user_attrs["fold_values"])
+    native = mlflow.catboost.load_model(run.data.tags["hpo.native_model_uri"])
+    assert native.tree_count_ == best.user_attrs["best_iteration"] + 1  # no eval set to pick it: the folds' mean best
+    code, out, err = invoke("reproduce", run.info.run_id)
+    assert code == 0 and "Reproduced: all 10 metrics" in out, (out, err)
 
 
 def test_a_derived_study_inherits_fold_values_only_when_it_scores_on_the_same_folds(folded: Path) -> None:
