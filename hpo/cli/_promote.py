@@ -71,7 +71,14 @@ def promote(
 
 @app.command()
 def reproduce(
-    run_id: str = typer.Argument(..., help="Run id of a promoted run (in a data-version experiment)."),
+    run_id: Optional[str] = typer.Argument(
+        None, help="Run id of a promoted run (in a data-version experiment). Or name the trial with --study/--trial."
+    ),
+    study: Optional[str] = typer.Option(
+        None, "--study", "-s", help="Reproduce the promoted run of a trial of this study (instead of a run id)."
+    ),
+    trial: str = typer.Option("best", help="With --study: the trial number, or best."),
+    storage: Optional[str] = typer.Option(None, help="With --study: the Optuna storage URL (default as for `hpo run`)."),
     tolerance: float = typer.Option(1e-6, help="Largest |difference| allowed per metric."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the outcome, nothing else."),
 ) -> None:
@@ -79,9 +86,13 @@ def reproduce(
 
     def body() -> None:
         from hpo.cli._output import print_json
+        from hpo.errors import HpoError
+        from hpo.promote import promoted_run_id
         from hpo.promote import reproduce as run_reproduce
 
-        r = run_reproduce(run_id, tolerance=tolerance)
+        if (run_id is None) == (study is None):
+            raise HpoError("give a promoted run's id, or --study (with --trial, default best), but not both")
+        r = run_reproduce(run_id or promoted_run_id(study, trial, storage=storage), tolerance=tolerance)
         if as_json:
             print_json(r.as_dict())
         else:

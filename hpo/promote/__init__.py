@@ -26,7 +26,7 @@ from hpo.promote._models import (
 from hpo.promote._promote import PromoteResult, find_promoted, promote
 from hpo.promote._recipe import Recipe, decode_param, encode_param
 from hpo.promote._registry import post_leaderboard, register_model
-from hpo.promote._reproduce import ReproduceResult, reproduce
+from hpo.promote._reproduce import ReproduceResult, promoted_run_id, reproduce
 
 __all__ = [
     "DEFAULT_ALIAS",
@@ -47,6 +47,7 @@ __all__ = [
     "decode_param",
     "encode_param",
     "find_promoted",
+    "promoted_run_id",
     "log_models",
     "packed",
     "post_leaderboard",

@@ -83,3 +83,28 @@ def reproduce(run_id: str, *, tolerance: float = DEFAULT_TOLERANCE, workspace: W
     return ReproduceResult(
         run_id, checks, tolerance, run.data.tags.get(TAG_SRC_VERSION), source_version(ws.root).src_version, model_check
     )
+
+
+def promoted_run_id(
+    study: str | None, trial: str = "best", *, storage: str | None = None, workspace: Workspace | None = None
+) -> str:
+    """The run id of the newest promotion of ``trial`` (a number or ``best``) of ``study`` (default:
+    the newest study); an inherited trial is looked up where it was promoted, as its parent's."""
+    from hpo.promote._promote import _origin, _resolve_trial, find_promoted
+    from hpo.schema import TRIAL_INHERITED_FROM
+    from hpo.tracking import experiment_names
+
+    ws = workspace or load_workspace()
+    url = ws.storage_url(storage)
+    s, t = _resolve_trial(url, study, trial)
+    if TRIAL_INHERITED_FROM in t.user_attrs:
+        s, t = _origin(s, t.user_attrs[TRIAL_INHERITED_FROM], url)
+    recipe = Recipe.from_trial(s, t)
+    experiment = experiment_names(ws, recipe.data_version)["data"]
+    run = find_promoted(_client(), experiment, s.study_name, t.number)
+    if run is None:
+        raise HpoError(
+            f"trial #{t.number} of study {s.study_name!r} has no promoted run in experiment {experiment!r} to reproduce; "
+            f"promote it first: hpo promote {t.number} --study {s.study_name}"
+        )
+    return str(run.info.run_id)

@@ -256,6 +256,14 @@ def test_a_cv_trial_of_a_training_function_promotes_and_reproduces(folded: Path)
     code, out, err = invoke("reproduce", promoted["run_id"], "--json")
     assert code == 0, err
     assert json.loads(out)["ok"]
+    # The promoted run can be named by its study and trial, as the README's commands do.
+    code, out, err = invoke("reproduce", "--study", "folds", "--json")
+    assert code == 0 and json.loads(out)["run_id"] == promoted["run_id"], err
+    other = next(x.number for x in trials_of(folded, "folds") if x.state.name == "COMPLETE" and x.number != promoted["trial"])
+    code, _, err = invoke("reproduce", "--study", "folds", "--trial", str(other))
+    assert code == 2 and f"trial #{other} of study 'folds' has no promoted run" in err, err
+    code, _, err = invoke("reproduce", promoted["run_id"], "--study", "folds")
+    assert code == 2 and "give a promoted run's id, or --study" in err
 
 
 def test_a_cv_catboost_trial_promotes_with_the_folds_mean_best_iterations_and_reproduces(
