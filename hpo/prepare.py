@@ -14,7 +14,7 @@ from hpo.errors import HpoError, SpaceError
 from hpo.metrics import METRICS
 from hpo.models import ModelImportError, check_model_params, estimator_kind, is_class_path, model_spec
 from hpo.space import GridSamplerConfig, LoadedSpace, SpaceFile, load_space
-from hpo.workspace import Workspace, load_workspace, relative_path
+from hpo.workspace import Workspace, load_workspace, on_import_path, relative_path
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def prepare_loaded(loaded: LoadedSpace, ws: Workspace) -> Prepared:
     space, where = loaded.space, str(loaded.path)
     ws.check_templates()
 
-    _on_import_path(ws.root)
+    on_import_path(ws.root)
     try:
         problems = check_model_params(space.model, dict(space.params), space.fixed)
     except ModelImportError as e:
@@ -90,14 +90,6 @@ def prepare_loaded(loaded: LoadedSpace, ws: Workspace) -> Prepared:
         return Prepared(workspace=ws, loaded=loaded, data=data)
     check_folds(data, space.cv, where)
     return Prepared(workspace=ws, loaded=loaded, data=data, folds=folds(data, space.cv))
-
-
-def _on_import_path(root: Path) -> None:
-    """The workspace's own packages can be named as ``model`` (an estimator class of its code)."""
-    import sys
-
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
 
 
 def check_writable(ws: Workspace, storage: str | None = None, folders: tuple[Path, ...] = (), hint: str = "") -> str:

@@ -117,3 +117,13 @@ def load_workspace(root: Path | None = None) -> Workspace:
     )
     ws.check_templates()
     return ws
+
+
+def on_import_path(root: Path) -> None:
+    """Put the workspace first on the import path: its own modules and packages can be named as
+    ``model`` (an estimator class of its code, a ``module:function``), and every verb that trains
+    (run, analyze's re-fits, promote, reproduce) must find them, from any current directory."""
+    import sys
+
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))

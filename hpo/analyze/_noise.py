@@ -46,7 +46,7 @@ def measure_noise(
     re-fits nothing."""
     from dataclasses import replace
 
-    from hpo.models import trial_seed
+    from hpo.models import ModelImportError, trial_seed
     from hpo.promote import Recipe
     from hpo.storage import trial_by_number
 
@@ -61,7 +61,7 @@ def measure_noise(
         values = [
             float(replace(recipe, seed=trial_seed(recipe.seed, i + 1)).train(data, final=False).objective) for i in range(refits)
         ]
-    except HpoError as e:
+    except (HpoError, ModelImportError) as e:
         warn(f"no noise floor: trial #{best.number} could not be re-fitted ({e})")
         return None
     if keep:

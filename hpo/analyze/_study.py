@@ -26,7 +26,7 @@ from hpo.schema import STUDY_DATA_VERSION, STUDY_METRIC, STUDY_MODEL, STUDY_SPAC
 from hpo.space import NAME_RE
 from hpo.studies import complete_trials, load_named_or_newest, study_names, trial_counts
 from hpo.tracking import StudyProjection, client, tracking_uri
-from hpo.workspace import Workspace, load_workspace, relative_path
+from hpo.workspace import Workspace, load_workspace, on_import_path, relative_path
 
 if TYPE_CHECKING:
     import optuna
@@ -113,6 +113,7 @@ def analyze_study(
         raise HpoError("--data-source needs --data-version: a new source is a new data version")
     new_data = parse_new_data(data_version, data_source)
     ws = workspace or load_workspace()
+    on_import_path(ws.root)  # a study of the workspace's own model: its module is imported for re-fits and limits
     _check_sources(new_data, ws)
     url = ws.storage_url(storage)
     s = _load(url, study)

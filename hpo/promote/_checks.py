@@ -136,9 +136,9 @@ def source_differs(study: StudyRecord, src: SourceVersion) -> str | None:
 def _check_model_code(ws: Workspace, model: str, what: str) -> None:
     """The study's model can be imported here: its module from the workspace, or its package installed."""
     from hpo.models import ModelImportError, model_spec
-    from hpo.prepare import _on_import_path
+    from hpo.workspace import on_import_path
 
-    _on_import_path(ws.root)
+    on_import_path(ws.root)
     try:
         model_spec(model)
     except ModelImportError as e:
