@@ -109,6 +109,18 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
     )
 
 
+def git(ws: Path, *args: str) -> str:
+    """Run git in ``ws`` as a test user; its output."""
+    out = subprocess.run(
+        ["git", "-c", "user.name=hpo tests", "-c", "user.email=tests@hpo", *args],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
 def write_space_as(ws: Path, space: dict[str, Any], name: str = "space.yaml") -> Path:
     """``space`` as written, under the workspace's ``search_spaces/``."""
     path = ws / "search_spaces" / name

@@ -34,6 +34,12 @@ class CVResult:
         return statistics.fmean(self.fold_values)
 
     @property
+    def best_iteration(self) -> int | None:
+        """The folds' mean best iteration, rounded (None when the model has no iterations)."""
+        known = [b for b in self.best_iterations if b is not None]
+        return round(statistics.fmean(known)) if known else None
+
+    @property
     def spread(self) -> float | None:
         """The folds' standard deviation (None with fewer than two folds done)."""
         return statistics.stdev(self.fold_values) if len(self.fold_values) > 1 else None

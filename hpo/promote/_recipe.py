@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -142,8 +141,6 @@ class Recipe:
             model=self.model, metric=self.metric, folds=folds(data, self.cv), params=self.params, seed=self.seed
         )
         model, seconds = None, scored.fit_seconds
-        known = [b for b in scored.best_iterations if b is not None]
-        best = round(statistics.fmean(known)) if known else None  # as the trial records it
         if final:
             kept = fit_final(
                 model=self.model,
@@ -158,7 +155,7 @@ class Recipe:
             model=model,
             objective=scored.objective,
             metrics=scored.metrics,
-            best_iteration=best,
+            best_iteration=scored.best_iteration,  # as the trial records it
             fit_seconds=seconds,
             stopped_at=None,
             fold_values=scored.fold_values,

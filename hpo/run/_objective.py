@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 import os
 import socket
-import statistics
 from typing import TYPE_CHECKING, Any
 
-from hpo.models import Reporter, cross_validate, train, trial_seed
+from hpo.models import cross_validate, train, trial_seed
 from hpo.prepare import Prepared
 from hpo.run._suggest import suggest
 from hpo.schema import (
@@ -59,61 +58,32 @@ class Objective:
             return pruning is None or not pruning.prune(step, value, curve)
 
         params = {**space.fixed, **tuned}
-        if self._prep.folds is not None:
-            return self._cross_validate(trial, params, seed, report, curve)
-        result = train(
-            model=space.model,
-            metric=space.metric,
-            data=self._prep.data,
-            params=params,
-            seed=seed,
-            thread_count=self._threads,
-            report=report,
+        fitting: dict[str, Any] = dict(
+            model=space.model, metric=space.metric, params=params, seed=seed, thread_count=self._threads, report=report
         )
+        folds = self._prep.folds
+        extra: dict[str, Any] = {}
+        if folds is None:
+            fit = train(data=self._prep.data, **fitting)
+            value, metrics, seconds, best = fit.objective, fit.metrics, fit.fit_seconds, fit.best_iteration
+            pruned = None if fit.stopped_at is None else f"pruned at iteration {fit.stopped_at}"
+        else:  # one fit per fold; the value is the fold mean, and a pruner decides after each fold
+            cv = cross_validate(folds=folds, **fitting)
+            value, metrics, seconds, best = cv.objective, cv.metrics, cv.fit_seconds, cv.best_iteration
+            pruned = None if cv.stopped_at is None else f"pruned after fold {cv.stopped_at + 1} of {len(folds)}"
+            extra = {TRIAL_FOLD_VALUES: cv.fold_values, TRIAL_FOLD_SD: cv.spread}
         if curve:
             set_intermediate_values(trial, curve)
-        trial.set_user_attr(TRIAL_FIT_SECONDS, round(result.fit_seconds, 4))
-        trial.set_user_attr(TRIAL_BEST_ITERATION, result.best_iteration)
-        trial.set_user_attr(TRIAL_VALIDATION_METRICS, result.metrics)
-        if result.stopped_at is not None:
-            raise optuna.TrialPruned(f"pruned at iteration {result.stopped_at}")
-        return _checked(result.objective, space.metric)
-
-    def _cross_validate(
-        self, trial: optuna.Trial, params: dict[str, Any], seed: int, report: Reporter, curve: dict[int, float]
-    ) -> float:
-        """One fit per fold; the value is the fold mean, and a pruner decides after each fold."""
-        import optuna
-
-        space = self._prep.space
-        assert self._prep.folds is not None
-        result = cross_validate(
-            model=space.model,
-            metric=space.metric,
-            folds=self._prep.folds,
-            params=params,
-            seed=seed,
-            thread_count=self._threads,
-            report=report,
-        )
-        if curve:
-            set_intermediate_values(trial, curve)
-        trial.set_user_attr(TRIAL_FIT_SECONDS, round(result.fit_seconds, 4))
-        known = [b for b in result.best_iterations if b is not None]
-        trial.set_user_attr(TRIAL_BEST_ITERATION, round(statistics.fmean(known)) if known else None)
-        trial.set_user_attr(TRIAL_VALIDATION_METRICS, result.metrics)
-        trial.set_user_attr(TRIAL_FOLD_VALUES, result.fold_values)
-        trial.set_user_attr(TRIAL_FOLD_SD, result.spread)
-        if result.stopped_at is not None:
-            n = len(self._prep.folds)
-            raise optuna.TrialPruned(f"pruned after fold {result.stopped_at + 1} of {n}")
-        return _checked(result.objective, space.metric)
-
-
-def _checked(value: float, metric: str) -> float:
-    if not math.isfinite(value):
-        raise ValueError(f"validation {metric} is {value} (constant predictions?); the trial has no score")
-    return value
+        trial.set_user_attr(TRIAL_FIT_SECONDS, round(seconds, 4))
+        trial.set_user_attr(TRIAL_BEST_ITERATION, best)
+        trial.set_user_attr(TRIAL_VALIDATION_METRICS, metrics)
+        for key, attr in extra.items():
+            trial.set_user_attr(key, attr)
+        if pruned is not None:
+            raise optuna.TrialPruned(pruned)
+        if not math.isfinite(value):
+            raise ValueError(f"validation {space.metric} is {value} (constant predictions?); the trial has no score")
+        return value
 
 
 class _Pruning:

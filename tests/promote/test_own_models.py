@@ -17,7 +17,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import ROOT, invoke, run_cli, shared_workspace, small_space, write_space_as
+from tests.conftest import ROOT, git, invoke, run_cli, shared_workspace, small_space, write_space_as
 
 # kind -> (the shipped example's study, overrides that keep it small)
 EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -39,17 +39,6 @@ def fit(params, train, seed):
     model.lock = threading.Lock()
     return model
 """
-
-
-def git(ws: Path, *args: str) -> str:
-    out = subprocess.run(
-        ["git", "-c", "user.name=hpo tests", "-c", "user.email=tests@hpo", *args],
-        cwd=ws,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
 
 
 def data_runs(ws: Path) -> list[Any]:

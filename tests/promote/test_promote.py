@@ -23,20 +23,9 @@ from mlflow.entities import ViewType
 
 from hpo.metrics import metrics_for
 from hpo.storage import trial_id
-from tests.conftest import ROOT, invoke, write_space
+from tests.conftest import ROOT, git, invoke, write_space
 
 PROJECT_DATA = "{project}-Data-v0.1.0"
-
-
-def git(ws: Path, *args: str) -> str:
-    out = subprocess.run(
-        ["git", "-c", "user.name=hpo tests", "-c", "user.email=tests@hpo", *args],
-        cwd=ws,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
 
 
 def commit_all(ws: Path, tag: str | None = None) -> None:
