@@ -116,6 +116,8 @@ def _describe(err: Any, source: str) -> str:
     if kind == "missing":
         return f"{source}: `{key}` is required"
     msg = err["msg"].removeprefix("Value error, ")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):  # not pydantic's class names: a mapping
+        msg = "Input should be a mapping of keys to values"
     if kind.startswith(("greater_than", "less_than")) or kind.endswith(("_type", "_parsing")):
         msg = f"{msg}, but got {inp!r}"
     last = f"`{loc[-1]}`" if (loc := _strip_tags(err["loc"])) else ""

@@ -204,6 +204,7 @@ def test_classification_folds_are_stratified(workspace: Path) -> None:
         ({"cv": {"folds": 51}}, "`cv.folds` is 51, more than the 50 rows of train + validation"),
         ({"cv": {"folds": 5, "repeats": 1000}}, "`cv.repeats`"),
         ({"cv": {"folds": 5, "folds_": 2}}, "`cv.folds_`"),
+        ({"cv": True}, "`cv` Input should be a mapping of keys to values, but got True"),
         ({"pruner": {"name": "median", "n_warmup_steps": 5}}, "with `cv` a pruner's step is a fold and there are 5"),
         ({"model": "shifted_mean:nope"}, "module 'shifted_mean' has no attribute 'nope'"),
     ],
