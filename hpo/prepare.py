@@ -6,6 +6,7 @@ leaves a half-written study or tracking store behind.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ class Prepared:
     workspace: Workspace
     loaded: LoadedSpace
     data: DataVersion
-    folds: list[DataVersion] | None = None  # with `cv`: the folds every trial is scored on
+    folds: Sequence[DataVersion] | None = None  # with `cv`: the folds every trial is scored on
 
     @property
     def space(self) -> SpaceFile:

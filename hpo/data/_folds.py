@@ -8,7 +8,8 @@ family fits a fold exactly as it fits the study's own split. The folds depend on
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, overload
 
 from hpo.data._version import DataVersion, Split
 from hpo.errors import DataError
@@ -45,24 +46,48 @@ def check_folds(data: DataVersion, cv: CVConfig, where: str) -> None:
             )
 
 
-def folds(data: DataVersion, cv: CVConfig) -> list[DataVersion]:
-    """The ``cv.folds * cv.repeats`` folds, in order: repeat by repeat, fold by fold."""
-    import numpy as np
-    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+class Folds(Sequence[DataVersion]):
+    """The folds of a data version, made one at a time when asked for: the rows are held once (train
+    and validation merged) with each fold's row positions, not copied once per fold."""
 
-    rows = _concat(data.train, data.validation, "train+validation")
-    if data.task == "classification":
-        splitter: RepeatedKFold | RepeatedStratifiedKFold = RepeatedStratifiedKFold(
-            n_splits=cv.folds, n_repeats=cv.repeats, random_state=cv.seed
+    def __init__(self, data: DataVersion, cv: CVConfig) -> None:
+        import numpy as np
+        from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+
+        self._data = data
+        self._rows = _concat(data.train, data.validation, "train+validation")
+        if data.task == "classification":
+            splitter: RepeatedKFold | RepeatedStratifiedKFold = RepeatedStratifiedKFold(
+                n_splits=cv.folds, n_repeats=cv.repeats, random_state=cv.seed
+            )
+            labels = data.codes(self._rows.y)
+        else:
+            splitter = RepeatedKFold(n_splits=cv.folds, n_repeats=cv.repeats, random_state=cv.seed)
+            labels = np.zeros(self._rows.rows)
+        self._positions = list(splitter.split(np.zeros(self._rows.rows), labels))
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    @overload
+    def __getitem__(self, k: int) -> DataVersion: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[DataVersion]: ...
+
+    def __getitem__(self, k: int | slice) -> DataVersion | list[DataVersion]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        fit, held = self._positions[k]
+        name = f"fold {k % len(self) if k < 0 else k}"
+        return dataclasses.replace(
+            self._data, train=_take(self._rows, fit, f"{name} train"), validation=_take(self._rows, held, name)
         )
-        labels = data.codes(rows.y)
-    else:
-        splitter = RepeatedKFold(n_splits=cv.folds, n_repeats=cv.repeats, random_state=cv.seed)
-        labels = np.zeros(rows.rows)
-    return [
-        dataclasses.replace(data, train=_take(rows, fit, f"fold {k} train"), validation=_take(rows, held, f"fold {k}"))
-        for k, (fit, held) in enumerate(splitter.split(np.zeros(rows.rows), labels))
-    ]
+
+
+def folds(data: DataVersion, cv: CVConfig) -> Folds:
+    """The ``cv.folds * cv.repeats`` folds, in order: repeat by repeat, fold by fold."""
+    return Folds(data, cv)
 
 
 def _concat(a: Split, b: Split, name: str) -> Split:

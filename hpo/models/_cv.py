@@ -8,6 +8,7 @@ acts between folds, on the running mean: within a fold the model trains to its e
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +50,7 @@ def cross_validate(
     *,
     model: str,
     metric: str,
-    folds: list[DataVersion],
+    folds: Sequence[DataVersion],
     params: dict[str, Any],
     seed: int,
     thread_count: int | None = None,
