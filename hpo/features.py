@@ -83,6 +83,18 @@ def _encode_column(column: pd.Series, name: str, kind: str) -> pd.Series:
     return column.astype("string").fillna(MISSING).astype(str)
 
 
+def as_categories(X: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataFrame:
+    """Text columns as pandas categories with the given (train's) categories; a value train never
+    had becomes missing, as pandas casting did and will refuse to do silently."""
+    if not categories:
+        return X
+    X = X.copy()
+    for c, cats in categories.items():
+        column = X[c].astype(str)
+        X[c] = pd.Categorical(column.where(column.isin(cats)), categories=cats)
+    return X
+
+
 def served_model() -> Any:
     """The served model: raw rows in, the model's encoding applied, labels or values out.
 
@@ -105,7 +117,7 @@ def served_model() -> Any:
                 config = json.load(f)
             self._kinds: dict[str, str] = dict(config["features"])
             # Text columns that the model takes as pandas categories, with train's categories.
-            self._categories = {c: pd.CategoricalDtype(v) for c, v in (config.get("categories") or {}).items()}
+            self._categories: dict[str, list[str]] = dict(config.get("categories") or {})
             self._classes: list[Any] | None = config.get("classes")
             self._names: list[str] = list(config.get("class_names") or [])
             if "catboost" in context.artifacts:
@@ -130,8 +142,7 @@ def served_model() -> Any:
             if output not in OUTPUTS:
                 raise ValueError(f"params `output` must be one of {', '.join(OUTPUTS)}, but got {output!r}")
             X = encode(pd.DataFrame(model_input), self._kinds)
-            if self._categories:
-                X = X.astype(self._categories)
+            X = as_categories(X, self._categories)
             if self._classes is None:
                 return pd.Series(np.asarray(self._model.predict(X), dtype=float).ravel(), name="prediction")
             proba = np.asarray(self._model.predict_proba(X), dtype=float)

@@ -80,11 +80,9 @@ def _import_class(path: str) -> type:
     return cls
 
 
-def category_types(X: pd.DataFrame, cat_features: list[str]) -> dict[str, Any]:
+def category_types(X: pd.DataFrame, cat_features: list[str]) -> dict[str, list[str]]:
     """Each text column's categories as train has them: the same codes for every split."""
-    import pandas as pd
-
-    return {c: pd.CategoricalDtype(sorted(X[c].astype(str).unique())) for c in cat_features}
+    return {c: sorted(X[c].astype(str).unique()) for c in cat_features}
 
 
 def _fit(
@@ -126,13 +124,15 @@ def _fit(
 class _Framed:
     """The fitted estimator, given hpo's feature table as it was trained on (text as category)."""
 
-    def __init__(self, estimator: Any, types: dict[str, Any]) -> None:
+    def __init__(self, estimator: Any, categories: dict[str, list[str]]) -> None:
         self.estimator = estimator
-        self._types = types
+        self.categories = categories  # text column -> train's categories (a value outside them is missing)
         self.classes_: Any = None
 
     def frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        return X.astype(self._types) if self._types else X
+        from hpo.features import as_categories
+
+        return as_categories(X, self.categories)
 
     def predict(self, X: pd.DataFrame) -> Any:
         return self.estimator.predict(self.frame(X))

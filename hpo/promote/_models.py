@@ -89,9 +89,7 @@ class PackedModel:
 
     def features(self, X: pd.DataFrame) -> pd.DataFrame:
         """hpo's encoded features as the native model takes them."""
-        import pandas as pd
-
-        return X.astype({c: pd.CategoricalDtype(v) for c, v in self.categories.items()}) if self.categories else X
+        return features.as_categories(X, self.categories)
 
 
 @contextmanager
@@ -102,9 +100,7 @@ def packed(model: Any, model_name: str, data: DataVersion) -> Iterator[PackedMod
         # hpo's wrapper of an estimator (hpo.models._sklearn) casts text columns to category with
         # train's categories; the served code does that from the recorded categories instead, so that
         # the logged model needs no hpo.
-        typed = model.frame(data.train.X.head(0))
-        categories = {c: [str(v) for v in t.categories] for c, t in typed.dtypes.items() if hasattr(t, "categories")}
-        native = model.estimator
+        categories, native = dict(model.categories), model.estimator
     flavor = _flavor(native)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
