@@ -50,9 +50,21 @@ def estimator_spec(path: str) -> ModelSpec:
         library=path.split(".")[0],
         fit=functools.partial(_fit, cls, frozenset(names)),
         reserved=frozenset({"random_state"} & names),
-        known_params=lambda: names,
+        # A constructor with **kwargs (LightGBM's, XGBoost's) passes other names on to its library,
+        # so only its own checks at fit time can refuse them.
+        known_params=None if _takes_any_keyword(cls) else lambda: names,
         default_iterations=1,
     )
+
+
+def _takes_any_keyword(cls: type) -> bool:
+    import inspect
+
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def estimator_kind(path: str) -> str:

@@ -96,6 +96,42 @@ def test_an_estimator_class_of_the_workspaces_own_package(workspace: Path) -> No
     assert all(t.state.name == "COMPLETE" for t in trials_of(workspace, "own"))
 
 
+LOOSE = '''
+from sklearn.linear_model import Ridge
+
+
+class LooseRidge(Ridge):
+    """Takes **kwargs for its library, as LightGBM's and XGBoost's estimators do."""
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(alpha=alpha)
+        self.kwargs = kwargs
+'''
+
+
+def test_an_estimator_that_takes_any_keyword_accepts_names_beyond_get_params(workspace: Path) -> None:
+    (workspace / "loose.py").write_text(LOOSE)
+    space = {
+        "study": "loose",
+        "data": {
+            "version": "v0.1.0",
+            "source": "sklearn:diabetes",
+            "target": "target",
+            "split": {"validation": 0.2, "test": 0.2},
+        },
+        "model": "loose.LooseRidge",
+        "metric": "r2",
+        "n_trials": 2,
+        "sampler": {"name": "random"},
+        "pruner": {"name": "none"},
+        "params": {"alpha": {"type": "float", "low": 0.01, "high": 10, "log": True}},
+        "fixed": {"verbose": -1},  # not in get_params(): passed on, as LightGBM takes `verbose`
+    }
+    code, _, err = invoke("run", str(write_space_as(workspace, space)), "--quiet")
+    assert code == 0, err
+    assert [t.state.name for t in trials_of(workspace, "loose")] == ["COMPLETE", "COMPLETE"]
+
+
 @pytest.mark.parametrize(
     ("model", "extra", "message"),
     [
