@@ -20,10 +20,12 @@ def validate(
     """Check a space file and its data without running or writing anything."""
 
     def body() -> None:
+        from hpo.ledger import check_data
         from hpo.prepare import check_writable, prepare
 
         prep = prepare(space)
-        check_writable(prep.workspace)  # the storage `hpo run` would write (an SQLite file is read, not opened)
+        url = check_writable(prep.workspace)  # the storage `hpo run` would write (an SQLite file is read, not opened)
+        check_data(url, prep.data, prep.where)  # the data ledger: the version's digests, if it is known
         d = prep.data
         rows = ", ".join(f"{s} {getattr(d, s).rows}" for s in ("train", "validation", "test"))
         shown = ", ".join(map(repr, d.classes[:10])) + (", ..." if len(d.classes) > 10 else "")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import HpoError, StudyError
+from hpo.ledger import check_promotion
 from hpo.models import evaluate, model_spec
 from hpo.promote._checks import (
     DEFAULT_ALIAS,
@@ -52,7 +53,7 @@ from hpo.schema import (
 )
 from hpo.storage import trial_by_number
 from hpo.studies import load_named_or_newest, load_study, trial_counts
-from hpo.tracking import StudyProjection, experiment_names, sync_study
+from hpo.tracking import StudyProjection, experiment_names, recorded_digests, sync_study
 from hpo.workspace import Workspace, load_workspace
 
 if TYPE_CHECKING:
@@ -151,7 +152,8 @@ def promote(
     if differs is not None:
         say(f"  source    note: {differs}")
     data = recipe.load_data(ws, where)
-    say(f"  data      {recipe.data_version}: train/validation/test digests match the study")
+    check_promotion(url, recipe.data_version, data.digests, where, recorded_digests(c, ws, recipe.data_version), names["data"])
+    say(f"  data      {recipe.data_version}: train/validation/test digests match the study and the data ledger")
     fit = recipe.train(data)
     check = Check(f"{VAL}{recipe.metric}", float(t.value), float(fit.objective), tolerance)  # type: ignore[arg-type]
     scored_on = "validation" if recipe.cv is None else f"{len(fit.fold_values or ())}-fold mean"

@@ -60,7 +60,10 @@ def register_model(c: MlflowClient, run: Run, name: str, alias: str) -> dict[str
 
 
 def post_leaderboard(c: MlflowClient, ws: Workspace, run: Run) -> dict[str, Any]:
-    """Keep one leaderboard run per data version and metric, pointing at the best promoted run.
+    """Keep one leaderboard run per data version, metric and test digest, pointing at the best promoted run.
+
+    Runs are compared only when their test digests are equal (the data ledger keeps one set of
+    digests per version name; a run promoted before it, on other test rows, gets a row of its own).
 
     "Best" is by the validation metric the study optimised (the test split is for reporting,
     not for choosing). The run's metric history counts the times the lead changed hands.
@@ -70,11 +73,13 @@ def post_leaderboard(c: MlflowClient, ws: Workspace, run: Run) -> dict[str, Any]
     version, metric = tags[TAG_DATA_VERSION], tags[TAG_METRIC]
     value = metrics[f"{VAL}{metric}"]
     exp_id = ensure_experiment(c, experiment_names(ws, version)["leaderboard"])
+    # Only runs scored on the same test rows are compared: the leader must have this run's test digest.
+    test_digest = tags.get(TAG_DIGEST_PREFIX + "test", "")
     found = c.search_runs(
         [exp_id],
         filter_string=(
             f"tags.`{TAG_ROLE}` = '{ROLE_LEADERBOARD}' and tags.`{TAG_DATA_VERSION}` = '{version}' "
-            f"and tags.`{TAG_METRIC}` = '{metric}'"
+            f"and tags.`{TAG_METRIC}` = '{metric}' and tags.`{TAG_DIGEST_PREFIX}test` = '{test_digest}'"
         ),
         max_results=1,
     )
@@ -92,7 +97,12 @@ def post_leaderboard(c: MlflowClient, ws: Workspace, run: Run) -> dict[str, Any]
         lb_id = c.create_run(
             exp_id,
             run_name=f"{version} {metric}",
-            tags={TAG_ROLE: ROLE_LEADERBOARD, TAG_DATA_VERSION: version, TAG_METRIC: metric},
+            tags={
+                TAG_ROLE: ROLE_LEADERBOARD,
+                TAG_DATA_VERSION: version,
+                TAG_METRIC: metric,
+                TAG_DIGEST_PREFIX + "test": test_digest,
+            },
         ).info.run_id
         step = 0
     from mlflow.entities import Metric, RunTag

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from hpo.errors import HpoError, NoTrialCompleted
+from hpo.ledger import record as record_data
 from hpo.prepare import prepare
 from hpo.run._processes import _run_in_process, _run_processes
 from hpo.run._result import Progress, RunResult, _fmt_states, snapshot
@@ -45,6 +46,7 @@ def run_study(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
+    record_data(url, prep.data, prep.space.study, prep.where)  # one version name, one set of digests
     with study_lock(url, prep.space.study):  # one process at a time creates the study and fills its budget
         study, created = open_study(prep, url)
         top_up_budget(study, prep)

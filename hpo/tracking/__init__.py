@@ -24,7 +24,7 @@ from hpo.tracking._client import (
     provenance_tags,
     tracking_uri,
 )
-from hpo.tracking._data_space import data_description, describe_data_experiment
+from hpo.tracking._data_space import data_description, describe_data_experiment, recorded_digests
 from hpo.tracking._projection import LiveProjection, StudyProjection
 from hpo.tracking._store import TrackingUnavailable, repair_store
 from hpo.tracking._sync import SyncResult, sync_study
@@ -38,6 +38,7 @@ __all__ = [
     "client",
     "data_description",
     "describe_data_experiment",
+    "recorded_digests",
     "ensure_experiment",
     "experiment_names",
     "is_reachable",

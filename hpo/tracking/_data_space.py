@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.schema import (
     NOTE,
+    TAG_DIGEST_PREFIX,
     TAG_SRC_VERSIONS,
 )
 from hpo.tracking._client import ensure_experiment, experiment_names
@@ -31,7 +32,18 @@ def describe_data_experiment(c: MlflowClient, ws: Workspace, overview: dict[str,
     text = data_description(overview, known)
     if exp.tags.get(NOTE) != text:
         c.set_experiment_tag(exp_id, NOTE, text)
+    for split, d in overview["digests"].items():  # the ledger's copy: written once, by the first user
+        if TAG_DIGEST_PREFIX + split not in exp.tags:
+            c.set_experiment_tag(exp_id, TAG_DIGEST_PREFIX + split, d)
     return exp_id
+
+
+def recorded_digests(c: MlflowClient, ws: Workspace, version: str) -> dict[str, str]:
+    """The split digests the data-version experiment of ``version`` records ({} when it records none)."""
+    exp = c.get_experiment_by_name(experiment_names(ws, version)["data"])
+    if exp is None:
+        return {}
+    return {k.removeprefix(TAG_DIGEST_PREFIX): v for k, v in exp.tags.items() if k.startswith(TAG_DIGEST_PREFIX)}
 
 
 def data_description(overview: dict[str, Any], src_versions: list[str]) -> str:

@@ -1,0 +1,284 @@
+"""The data ledger: one version name, one set of split digests, kept in the Optuna storage.
+
+A data version's digests are recorded the first time a study runs on it, in a table of its own
+(``hpo_data_versions``) beside Optuna's in the study storage, the source of truth. From then on:
+
+- the same version name with other digests is refused (``hpo run``, ``hpo validate``, ``hpo promote``);
+- a new version whose MAJOR.MINOR is already known must have the same test digest: results are
+  comparable only on the same test rows, and the policy is to bump MINOR when the test split changes
+  (PATCH when only train or validation change).
+
+Studies made before the ledger existed are read into it: the first study (by creation time) that
+used a version defines it. A storage without an SQL backend has no ledger table; its studies are
+still read, so the rule holds there too, but nothing is recorded beyond them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hpo.errors import DataError
+from hpo.schema import STUDY_CREATED_AT, STUDY_DATA_VERSION, STUDY_DIGESTS, STUDY_OVERVIEW, STUDY_SRC_VERSION
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpo.data import DataVersion
+
+TABLE = "hpo_data_versions"
+LOCK = "hpo data ledger"  # the study_lock name that serializes recording (not a study name hpo accepts)
+SPLITS = ("train", "validation", "test")
+_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
+RULE = "bump MINOR when the test split changes, PATCH when only train or validation change"
+
+
+@dataclass
+class Entry:
+    """A data version as the ledger knows it."""
+
+    version: str
+    digests: dict[str, str]
+    overview: dict[str, Any]
+    first_study: str | None
+    recorded_at: str | None
+    recorded: bool  # in the ledger table (False: read from a study made before the ledger)
+    studies: list[str] = field(default_factory=list)
+    src_versions: list[str] = field(default_factory=list)
+    origin: str | None = None  # where the record is, when not the ledger (e.g. an MLflow experiment)
+
+    def as_dict(self) -> dict[str, Any]:
+        rows = self.overview.get("rows") or {}
+        columns = int(self.overview.get("features", 0)) + 1 if self.overview else None
+        return {
+            "version": self.version,
+            "digests": self.digests,
+            "rows": rows,
+            "columns": columns,
+            "target": self.overview.get("target"),
+            "task": self.overview.get("task"),
+            "source": self.overview.get("source"),
+            "first_study": self.first_study,
+            "recorded_at": self.recorded_at,
+            "studies": self.studies,
+            "src_versions": self.src_versions,
+        }
+
+
+def entries(storage: optuna.storages.BaseStorage) -> dict[str, Entry]:
+    """Every known data version: the ledger table, completed by the studies in the storage."""
+    recorded = _read_table(storage)
+    known = dict(recorded)
+    for s in sorted(storage.get_all_studies(), key=lambda s: str(s.user_attrs.get(STUDY_CREATED_AT) or "")):
+        attrs = s.user_attrs
+        version, digests = attrs.get(STUDY_DATA_VERSION), attrs.get(STUDY_DIGESTS)
+        if not version or not isinstance(digests, dict):
+            continue
+        entry = known.get(version)
+        if entry is None:
+            entry = known[version] = Entry(
+                version, dict(digests), dict(attrs.get(STUDY_OVERVIEW) or {}), s.study_name, attrs.get(STUDY_CREATED_AT), False
+            )
+        entry.studies.append(s.study_name)
+        src = attrs.get(STUDY_SRC_VERSION)
+        if src and src not in entry.src_versions:
+            entry.src_versions.append(src)
+    return dict(sorted(known.items(), key=lambda kv: _key(kv[0])))
+
+
+def check(known: dict[str, Entry], version: str, digests: dict[str, str], where: str) -> None:
+    """Refuse ``digests`` under ``version`` where the ledger says otherwise (see the module docstring)."""
+    entry = known.get(version)
+    if entry is not None:
+        differs = [s for s in SPLITS if entry.digests.get(s) != digests.get(s)]
+        if differs:
+            split = "test" if "test" in differs else differs[0]
+            used = (
+                f" ({entry.origin or f'first used by study {entry.first_study!r}'})" if entry.origin or entry.first_study else ""
+            )
+            raise DataError(
+                f"{where}: data version {version} is recorded with other data{used}: its {split} digest is "
+                f"{entry.digests.get(split, '?')[:12]}, this data's is {digests.get(split, '?')[:12]}"
+                f"{'' if len(differs) == 1 else ' (' + ', '.join(differs) + ' differ)'}; one version name is one set "
+                f"of split digests: call this data {suggest(known, version, split == 'test')} ({RULE})"
+            )
+        return
+    parsed = _VERSION.match(version)
+    if parsed is None:
+        return
+    for other in known.values():
+        o = _VERSION.match(other.version)
+        if o and o.group(1, 2) == parsed.group(1, 2) and other.digests.get("test") != digests.get("test"):
+            raise DataError(
+                f"{where}: data version {version} shares {version.rsplit('.', 1)[0]} with {other.version}, whose test "
+                f"split differs (test digest {other.digests.get('test', '?')[:12]} there, {digests.get('test', '?')[:12]} "
+                f"here): results on other test rows are not comparable; call this data "
+                f"{suggest(known, version, True)} ({RULE})"
+            )
+
+
+def suggest(known: dict[str, Entry], version: str, test_changed: bool) -> str:
+    """The next free version name after ``version``: a MINOR bump if the test split changed, else PATCH."""
+    m = _VERSION.match(version)
+    if m is None:
+        return "a new version"
+    major, minor, patch = (int(x) for x in m.groups())
+    taken = {_key(v) for v in known}
+    if test_changed:
+        minor = max([mi for ma, mi, _ in taken if ma == major] + [minor]) + 1
+        return f"v{major}.{minor}.0"
+    patch = max([pa for ma, mi, pa in taken if (ma, mi) == (major, minor)] + [patch]) + 1
+    return f"v{major}.{minor}.{patch}"
+
+
+def check_data(url: str, data: DataVersion, where: str) -> None:
+    """``hpo validate``: check ``data`` against the ledger of the storage at ``url``, writing nothing
+    (a storage that does not exist yet has an empty ledger)."""
+    from hpo.storage import open_storage, sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return
+    check(entries(open_storage(url, create=False)), data.version, data.digests, where)
+
+
+def record(url: str, data: DataVersion, study: str, where: str) -> None:
+    """``hpo run``: check ``data`` against the ledger and record its version the first time, under a
+    lock, so that two runs started together on new data cannot both define one version."""
+    from hpo.storage import open_storage, study_lock
+
+    with study_lock(url, LOCK):
+        storage = open_storage(url)
+        known = entries(storage)
+        check(known, data.version, data.digests, where)
+        unrecorded = [e for e in known.values() if not e.recorded]
+        if data.version not in known:
+            now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            unrecorded.append(Entry(data.version, data.digests, data.overview(), study, now, False))
+        _write(storage, unrecorded)
+
+
+def _key(version: str) -> tuple[int, int, int]:
+    m = _VERSION.match(version)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (-1, -1, -1)
+
+
+def _table() -> Any:
+    from sqlalchemy import Column, MetaData, String, Table, Text
+
+    return Table(
+        TABLE,
+        MetaData(),
+        Column("version", String(64), primary_key=True),
+        Column("digests", Text, nullable=False),
+        Column("overview", Text, nullable=False),
+        Column("first_study", String(512)),
+        Column("recorded_at", String(40)),
+    )
+
+
+def _read_table(storage: optuna.storages.BaseStorage) -> dict[str, Entry]:
+    from sqlalchemy import inspect, select
+
+    from hpo.storage import rdb_backend
+
+    backend = rdb_backend(storage)
+    if backend is None or not inspect(backend.engine).has_table(TABLE):
+        return {}
+    table = _table()
+    with backend.engine.connect() as conn:
+        rows = conn.execute(select(table)).all()
+    return {
+        r.version: Entry(r.version, json.loads(r.digests), json.loads(r.overview), r.first_study, r.recorded_at, True)
+        for r in rows
+    }
+
+
+def _write(storage: optuna.storages.BaseStorage, new: list[Entry]) -> None:
+    from hpo.storage import rdb_backend
+
+    backend = rdb_backend(storage)
+    if backend is None or not new:
+        return
+    table = _table()
+    table.metadata.create_all(backend.engine, checkfirst=True)
+    with backend.engine.begin() as conn:
+        conn.execute(
+            table.insert(),
+            [
+                {
+                    "version": e.version,
+                    "digests": json.dumps(e.digests, sort_keys=True),
+                    "overview": json.dumps(e.overview, sort_keys=True, default=str),
+                    "first_study": e.first_study,
+                    "recorded_at": e.recorded_at,
+                }
+                for e in new
+            ],
+        )
+
+
+def check_promotion(
+    url: str, version: str, digests: dict[str, str], where: str, tracked: dict[str, str], experiment: str
+) -> None:
+    """``hpo promote``: the trial's data against the storage's ledger and against the digests its
+    data-version experiment records (a study in another storage may have promoted there first)."""
+    from hpo.storage import open_storage
+
+    known = entries(open_storage(url, create=False))
+    check(known, version, digests, where)
+    if tracked:
+        mlflow_entry = Entry(version, tracked, {}, None, None, True, origin=f"in MLflow experiment {experiment!r}")
+        check({**known, version: mlflow_entry}, version, digests, where)
+
+
+def data_versions(url: str, version: str | None = None, *, tracking: bool = True, ws: Any = None) -> list[dict[str, Any]]:
+    """``hpo data``: every known version (or ``version``) with its splits, studies, source versions
+    and, where the MLflow store exists and answers, its promoted runs."""
+    from hpo.errors import HpoError
+    from hpo.storage import open_storage, sqlite_path
+
+    path = sqlite_path(url)
+    known = {} if path is not None and not path.exists() else entries(open_storage(url, create=False))
+    if version is not None and version not in known:
+        have = ", ".join(known) or "none yet"
+        raise HpoError(f"data version {version!r} is not in the ledger of {url} (known: {have})")
+    chosen = [known[version]] if version is not None else list(known.values())
+    out = []
+    for e in chosen:
+        promoted = _promoted(ws, e) if tracking and ws is not None else None  # adds their source versions
+        out.append({**e.as_dict(), "promoted_runs": promoted})
+    return out
+
+
+def _promoted(ws: Any, entry: Entry) -> list[dict[str, Any]] | None:
+    """The promoted runs of a version's data-version experiment; None when MLflow cannot be read (its
+    SQLite store is not there, or it does not answer); their source versions join the entry's."""
+    from hpo.schema import ROLE_PROMOTED, TAG_ROLE, TAG_SRC_VERSION, TAG_STUDY, TAG_TRIAL
+    from hpo.storage import sqlite_path
+    from hpo.tracking import experiment_names, tracking_uri
+
+    path = sqlite_path(tracking_uri())
+    if path is not None and not path.exists():
+        return []  # no store yet: nothing promoted, and nothing created by looking
+    try:
+        from hpo.tracking import client
+
+        c = client()
+        exp = c.get_experiment_by_name(experiment_names(ws, entry.version)["data"])
+        if exp is None:
+            return []
+        runs = c.search_runs([exp.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = '{ROLE_PROMOTED}'")
+    except Exception:
+        return None
+    found = []
+    for r in runs:
+        tags = r.data.tags
+        src = tags.get(TAG_SRC_VERSION)
+        if src and src not in entry.src_versions:
+            entry.src_versions.append(src)
+        found.append({"run_id": r.info.run_id, "study": tags.get(TAG_STUDY), "trial": tags.get(TAG_TRIAL), "src_version": src})
+    return found
