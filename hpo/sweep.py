@@ -528,7 +528,8 @@ class _Converter:
         try:
             log_values = (lo, hi) if kind == "q_log_uniform_values" else (_tidy(math.exp(lo)), _tidy(math.exp(hi)))
         except OverflowError:
-            log_values = (math.inf, math.inf)
+            self.fail(f"`{key}` is {kind}, whose min and max are exponents, and e^{hi} is too large for a float")
+            return None
         self.drop(
             key,
             spec,
