@@ -17,7 +17,7 @@ STORAGE_ENV = "HPO_STORAGE"
 DEFAULT_STORAGE_FILE = "hpo.db"
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-_KNOWN_KEYS = {"project", "storage", "hpo_experiment", "data_experiment", "leaderboard_experiment"}
+_KNOWN_KEYS = {"project", "storage", "hpo_experiment", "data_experiment", "leaderboard_experiment", "scratch_experiment"}
 _TEMPLATE_FIELDS = ("project", "data_version")  # what hpo.tracking's experiment_names fills in
 
 

@@ -33,13 +33,14 @@ DEFAULT_TEMPLATES = {
     "hpo_experiment": "{project}-HPO-{data_version}",
     "data_experiment": "{project}-Data-{data_version}",
     "leaderboard_experiment": "{project}-Leaderboard",
+    "scratch_experiment": "{project}-Scratch",  # hpo try: single fits, never a study's
 }
 
 _PACKAGES = ("optuna", "catboost", "mlflow", "scikit-learn", "numpy", "pandas")
 
 
 def experiment_names(ws: Workspace, data_version: str) -> dict[str, str]:
-    """The three experiment names for ``data_version``, from ``[tool.hpo]`` or the defaults."""
+    """The experiment names for ``data_version`` (hpo, data, leaderboard, scratch), from ``[tool.hpo]`` or the defaults."""
     values = {"project": ws.project, "data_version": data_version}
     out = {}
     for key, default in DEFAULT_TEMPLATES.items():
