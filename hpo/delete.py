@@ -1,0 +1,277 @@
+"""``hpo delete``: remove a study, its runs in its HPO space and its reports folder, and nothing else.
+
+What stays: other studies and their runs, the study's promoted runs and the data-version and
+leaderboard experiments, the space files, the data ledger. The order leaves nothing half done:
+every check first (promoted runs, derived studies, running trials, write access), then the MLflow
+runs (soft-deleted, as MLflow's ``delete_run`` does; restored if the storage then refuses), then
+the study in the storage, then the folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpo.errors import HpoError, StudyError
+from hpo.schema import ROLE_PROMOTED, ROLE_STUDY, ROLE_TRIAL, TAG_ROLE, TAG_STUDY, StudyRecord
+from hpo.storage import open_storage, sqlite_path, storage_of, study_lock, trial_counts
+from hpo.studies import load_study
+from hpo.workspace import Workspace, load_workspace, relative_path
+
+if TYPE_CHECKING:
+    import optuna
+    from mlflow import MlflowClient
+
+
+@dataclass
+class DeletePlan:
+    """What deleting a study removes and keeps, found before anything is removed."""
+
+    study: str
+    storage: str
+    trials: int
+    running: int  # RUNNING trials: a worker may be at work on the study
+    children: list[str]  # studies derived from this one (same storage)
+    folder: Path | None  # studies/<study>/, if it exists
+    tracking_uri: str | None = None
+    runs: list[str] = field(default_factory=list)  # HPO-space runs: the trials' runs, then the parent run
+    hpo_experiments: list[str] = field(default_factory=list)  # where they are (names)
+    promoted: list[str] = field(default_factory=list)  # promoted runs of the study: kept
+    data_experiment: str | None = None
+    mlflow_problem: str | None = None  # why MLflow could not be read; its runs are then left alone
+
+    def refusal(self, force: bool) -> str | None:
+        """Why the study may not be deleted without ``--force``, or None."""
+        if force:
+            return None
+        has = []
+        if self.promoted:
+            has.append(f"{len(self.promoted)} promoted run(s) in {self.data_experiment} (kept even with --force)")
+        if self.children:
+            has.append(f"derived studies {', '.join(self.children)} (they keep their inherited trials)")
+        if self.running:
+            has.append(f"{self.running} RUNNING trial(s) (is `hpo run` still at work on it?)")
+        why = [f"study {self.study!r} has {'; '.join(has)}"] if has else []
+        if self.mlflow_problem:
+            why.append(f"{self.mlflow_problem}, so its promoted runs cannot be checked nor its HPO runs deleted")
+        if not why:
+            return None
+        return f"{'; '.join(why)}; nothing was deleted (--force deletes it anyway)"
+
+    def lines(self) -> list[str]:
+        """What will be deleted and what is kept, a line each."""
+        out = [f"delete   study {self.study!r}: {self.trials} trial(s) in {self.storage}"]
+        if self.mlflow_problem:
+            out.append(f"keep     its runs in MLflow (tag {TAG_STUDY} = {self.study!r}): {self.mlflow_problem}")
+        else:
+            where = ", ".join(self.hpo_experiments) or "no HPO experiment"
+            out.append(f"delete   {len(self.runs)} run(s) in {where} at {self.tracking_uri} (soft delete)")
+        if self.folder is not None:
+            out.append(f"delete   {relative_path(self.folder, Path.cwd())}/")
+        if self.promoted:
+            out.append(f"keep     {len(self.promoted)} promoted run(s) in {self.data_experiment}")
+        if self.children:
+            out.append(f"keep     derived studies {', '.join(self.children)}")
+        return out
+
+
+class NotConfirmed(HpoError):
+    """The user said no: nothing was deleted."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    study: str
+    storage: str
+    trials: int
+    runs_deleted: int
+    folder: str | None  # the folder removed, relative to the workspace
+    promoted_kept: int
+    children_kept: list[str]
+    mlflow_problem: str | None  # MLflow could not be reached: its runs were left
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def delete_study(
+    study: str,
+    *,
+    storage: str | None = None,
+    force: bool = False,
+    confirm: Callable[[DeletePlan], bool] | None = None,
+    workspace: Workspace | None = None,
+) -> DeleteResult:
+    """Delete ``study`` from its storage, its runs from its HPO space in MLflow, and ``studies/<study>/``.
+
+    Args:
+        study: the study's name.
+        storage: Optuna storage URL; default as for ``hpo run``.
+        force: delete even while the study has promoted runs (which are kept), derived studies,
+            RUNNING trials, or while MLflow is unreachable (its runs there are then left).
+        confirm: shown the plan once every check passed; nothing is deleted unless it returns True.
+            None: no question asked.
+        workspace: the workspace; default the current folder.
+
+    Raises:
+        HpoError: no such study (the message lists the storage's studies), the storage or the folder
+            cannot be written, a refusal (see ``force``), or ``confirm`` said no.
+    """
+    from hpo.prepare import check_writable
+
+    ws = workspace or load_workspace()
+    url = ws.storage_url(storage)
+    s = load_study(url, study)
+    folder = ws.study_dir(study)
+    has_folder = folder.is_dir() or folder.is_symlink()
+    check_writable(ws, storage, (ws.studies_dir,) if has_folder else (), hint="; nothing was deleted")
+    plan = _plan(url, s, folder if has_folder else None)
+    c = _mlflow(plan, ws, StudyRecord.from_study(s))
+    refusal = plan.refusal(force)
+    if refusal:
+        raise StudyError(refusal)
+    if confirm is not None and not confirm(plan):
+        raise NotConfirmed(f"study {study!r} not deleted")
+
+    deleted = []
+    if c is not None:
+        try:
+            for run_id in plan.runs:
+                c.delete_run(run_id)
+                deleted.append(run_id)
+        except Exception as e:
+            _restore(c, deleted)
+            why = _reason(e)
+            raise HpoError(f"MLflow at {plan.tracking_uri} failed while deleting runs ({why}); nothing was deleted") from None
+    try:
+        import optuna
+
+        with study_lock(url, study):
+            optuna.delete_study(study_name=study, storage=storage_of(s))
+    except Exception as e:
+        if c is not None:
+            _restore(c, deleted)
+        if isinstance(e, HpoError):
+            raise HpoError(f"{e}; the study and its runs are kept") from None
+        raise
+    if plan.folder is not None:
+        _remove(plan.folder)
+    return DeleteResult(
+        study=study,
+        storage=url,
+        trials=plan.trials,
+        runs_deleted=len(deleted),
+        folder=None if plan.folder is None else relative_path(plan.folder, ws.root),
+        promoted_kept=len(plan.promoted),
+        children_kept=plan.children,
+        mlflow_problem=plan.mlflow_problem,
+    )
+
+
+def _plan(url: str, s: optuna.Study, folder: Path | None) -> DeletePlan:
+    storage = open_storage(url, create=False)
+    children = [f.study_name for f in storage.get_all_studies() if StudyRecord.from_attrs(f.user_attrs).parent == s.study_name]
+    counts = trial_counts(s)
+    return DeletePlan(
+        study=s.study_name,
+        storage=url,
+        trials=sum(counts.values()),
+        running=counts.get("RUNNING", 0),
+        children=children,
+        folder=folder,
+    )
+
+
+def _mlflow(plan: DeletePlan, ws: Workspace, record: StudyRecord) -> MlflowClient | None:
+    """Fill in the plan's MLflow part; the client, or None when there is nothing to do there."""
+    from hpo.tracking import TrackingUnavailable, client, tracking_uri
+
+    uri = plan.tracking_uri = tracking_uri()
+    path = sqlite_path(uri)
+    if path is not None and not path.exists():
+        return None  # no store, so no runs: don't create one
+    try:
+        c = client()
+        _find_runs(c, plan, ws, record)
+    except TrackingUnavailable as e:
+        plan.mlflow_problem = str(e)
+        return None
+    except Exception as e:  # the store answered, then failed: the same for the user
+        plan.mlflow_problem = f"MLflow at {uri} failed ({_reason(e)})"
+        return None
+    return c
+
+
+def _find_runs(c: MlflowClient, plan: DeletePlan, ws: Workspace, record: StudyRecord) -> None:
+    """The study's runs in its HPO space, and its promoted runs in its data-version space."""
+    from hpo.tracking import experiment_names
+
+    names = experiment_names(ws, str(record.data_version or "unknown"))
+    hpo_ids = [e.experiment_id for e in [c.get_experiment_by_name(names["hpo"])] if e is not None]
+    if record.mlflow_parent_run_id:  # the experiment the study logged to, if the templates changed since
+        try:
+            exp = c.get_run(record.mlflow_parent_run_id).info.experiment_id
+            hpo_ids += [exp] if exp not in hpo_ids else []
+        except Exception:
+            pass  # deleted, or never there
+    trials, parents = [], []
+    for run in _search(c, hpo_ids, plan.study):
+        role = run.data.tags.get(TAG_ROLE)
+        if role == ROLE_TRIAL:
+            trials.append(run.info.run_id)
+        elif role == ROLE_STUDY:
+            parents.append(run.info.run_id)
+    plan.runs = trials + parents  # children before their parent, as the UI would
+    plan.hpo_experiments = [c.get_experiment(i).name for i in hpo_ids]
+    data = c.get_experiment_by_name(names["data"])
+    plan.data_experiment = names["data"]
+    if data is not None and data.lifecycle_stage == "active":
+        runs = _search(c, [data.experiment_id], plan.study)
+        plan.promoted = [r.info.run_id for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_PROMOTED]
+
+
+def _search(c: MlflowClient, experiment_ids: list[str], study: str) -> list[Any]:
+    """The active runs tagged with ``study`` in these experiments, every page."""
+    if not experiment_ids:
+        return []
+    quote = "'" if "'" not in study else '"' if '"' not in study else None
+    # A name with both quotes cannot be written in MLflow's filter: read the experiments' runs.
+    where = f"tags.`{TAG_STUDY}` = {quote}{study}{quote}" if quote else ""
+    out, token = [], None
+    while True:
+        page = c.search_runs(experiment_ids, filter_string=where, max_results=1000, page_token=token)
+        out += [r for r in page if r.data.tags.get(TAG_STUDY) == study]
+        token = page.token
+        if not token:
+            return out
+
+
+def _restore(c: MlflowClient, run_ids: list[str]) -> None:
+    for run_id in run_ids:
+        try:
+            c.restore_run(run_id)
+        except Exception:
+            pass  # the store went away: the runs stay soft-deleted, restorable with `mlflow runs restore`
+
+
+def _remove(folder: Path) -> None:
+    try:
+        if folder.is_symlink():
+            folder.unlink()
+        else:
+            shutil.rmtree(folder)
+    except OSError as e:
+        raise HpoError(
+            f"the study is deleted, but {relative_path(folder, Path.cwd())}/ could not be removed "
+            f"({(e.strerror or str(e)).lower()}); remove it by hand"
+        ) from None
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else type(e).__name__
