@@ -33,7 +33,7 @@ def guarded(fn: Callable[[], T]) -> T:
         raise typer.Exit(e.exit_code) from None
 
 
-from hpo.cli import _analyze, _data, _promote, _run, _space, _studies, _sweep, _sync, _try  # noqa: E402,F401  (verbs register themselves on `app`)
+from hpo.cli import _analyze, _chores, _data, _promote, _run, _space, _studies, _sweep, _sync, _try  # noqa: E402,F401  (verbs register themselves on `app`)
 
 
 def main() -> None:

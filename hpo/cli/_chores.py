@@ -1,0 +1,92 @@
+"""`hpo export` and `hpo delete`: the study chores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hpo.cli import app, guarded
+
+STORAGE_HELP = "Optuna storage URL (default as for `hpo run`)."
+
+
+@app.command()
+def export(
+    study: Optional[str] = typer.Option(None, "--study", "-s", help="Study name. Default: the most recently created study."),
+    fmt: Optional[str] = typer.Option(
+        None, "--format", "-f", help="csv, json or parquet. Default: from the suffix of -o, else csv."
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="File to write (replaced if it exists). Default: stdout.", dir_okay=False
+    ),
+    storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
+) -> None:
+    """Export a study's trials, one row per trial: state, value, params, seed, times, error, MLflow run."""
+
+    def body() -> None:
+        import sys
+
+        from hpo.errors import HpoError
+        from hpo.export import encode, export_format, export_trials, write_file
+
+        name = export_format(fmt, output)
+        if output is None and name == "parquet" and sys.stdout.isatty():
+            raise HpoError("parquet is binary and stdout is a terminal; write it to a file with -o FILE")
+        df = export_trials(study, storage=storage)
+        data = encode(df, name)
+        if output is None:
+            typer.echo(data, nl=False)
+            return
+        write_file(data, output)
+        typer.echo(f"{len(df)} trial(s) of study {df.attrs['study']} written to {output} ({name})", err=True)
+
+    guarded(body)
+
+
+@app.command()
+def delete(
+    study: str = typer.Argument(..., help="Study name."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking (needed when stdin is not a terminal)."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Delete even while the study has promoted runs (they are kept), derived studies or RUNNING trials, "
+        "or while MLflow is unreachable (its runs there are then left).",
+    ),
+    storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
+) -> None:
+    """Delete a study: from the storage, its runs in its HPO space in MLflow, and its studies/<study>/ folder."""
+
+    def body() -> None:
+        import sys
+
+        from hpo.delete import DeletePlan, delete_study
+        from hpo.errors import HpoError
+        from hpo.schema import TAG_STUDY
+
+        def confirm(plan: DeletePlan) -> bool:
+            for line in plan.lines():
+                typer.echo(line, err=True)
+            if yes:
+                return True
+            if not sys.stdin.isatty():
+                raise HpoError("stdin is not a terminal, so hpo cannot ask: pass --yes to delete; nothing was deleted")
+            return typer.confirm(f"Delete study {study!r}?", default=False, err=True)
+
+        r = delete_study(study, storage=storage, force=force, confirm=confirm)
+        parts = [f"{r.trials} trial(s) from {r.storage}"]
+        if r.mlflow_problem is None:
+            parts.append(f"{r.runs_deleted} MLflow run(s) (soft-deleted: `mlflow gc` removes them for good)")
+        if r.folder:
+            parts.append(f"{r.folder}/")
+        typer.echo(f"Deleted study {r.study}: {', '.join(parts)}")
+        if r.promoted_kept:
+            typer.echo(f"Kept its {r.promoted_kept} promoted run(s) in the data-version experiment")
+        if r.children_kept:
+            typer.echo(f"Kept its derived studies: {', '.join(r.children_kept)}")
+        if r.mlflow_problem:
+            typer.echo(f"Kept its runs in MLflow (tag {TAG_STUDY} = {r.study!r}): {r.mlflow_problem}")
+
+    guarded(body)
