@@ -29,6 +29,7 @@ import yaml
 
 from hpo.errors import HpoError
 from hpo.metrics import METRICS
+from hpo.space._load import StrictLoader
 
 if TYPE_CHECKING:
     from hpo.space import SpaceFile
@@ -216,27 +217,10 @@ def write_space_file(path: str | Path, text: str, force: bool = False) -> None:
         tmp.unlink(missing_ok=True)
 
 
-class _SweepLoader(yaml.SafeLoader):
+class _SweepLoader(StrictLoader):
     """The space files' strict YAML (``hpo.space``), with the wording of a sweep file."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, f"aliases (*{event.anchor}) are not allowed; write the value out", event.start_mark
-            )
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice (YAML would keep only the last)", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
+    IN = ""
 
 
 @dataclass

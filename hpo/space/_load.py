@@ -51,16 +51,19 @@ def load_space(path: str | Path) -> LoadedSpace:
     return LoadedSpace(path=path, text=text, space=parse_space(text, str(path)))
 
 
-class _StrictLoader(yaml.SafeLoader):
+class StrictLoader(yaml.SafeLoader):
     """YAML without what a space file never needs and what hides mistakes or attacks: aliases
     (``*name``: anchors nested a few deep, a few hundred bytes, expand to gigabytes when the
-    file is checked) and duplicate keys (YAML keeps the last one silently)."""
+    file is checked) and duplicate keys (YAML keeps the last one silently). A subclass names its
+    kind of file in ``IN``."""
+
+    IN = " in a space file"
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
-                None, None, f"aliases (*{event.anchor}) are not allowed in a space file; write the value out", event.start_mark
+                None, None, f"aliases (*{event.anchor}) are not allowed{self.IN}; write the value out", event.start_mark
             )
         return super().compose_node(parent, index)
 
@@ -82,7 +85,7 @@ def parse_space(text: str, source: str = "<string>", strict: bool = True) -> Spa
     ``strict`` refuses YAML aliases and duplicate keys; a space recorded by an earlier version of
     hpo is read without it (``strict=False``), so that studies made before stay readable."""
     try:
-        raw = yaml.load(text, Loader=_StrictLoader) if strict else yaml.safe_load(text)  # noqa: S506 (a SafeLoader)
+        raw = yaml.load(text, Loader=StrictLoader) if strict else yaml.safe_load(text)  # noqa: S506 (a SafeLoader)
     except yaml.MarkedYAMLError as e:
         mark, ctx = e.problem_mark, e.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
