@@ -119,7 +119,18 @@ def space_for(name: str, data: dict[str, Any], metric: str, **overrides: Any) ->
     return space
 
 
+_VERSIONS: dict[tuple[Path, str], str] = {}
+
+
 def write_space_file(ws: Path, space: dict[str, Any]) -> Path:
+    """Write ``space``; each table of a workspace gets a data version of its own (the data ledger
+    holds one set of digests per version name), the same table the same version."""
+    import json
+
+    data = {k: v for k, v in space["data"].items() if k != "version"}
+    key = (ws, json.dumps(data, sort_keys=True))
+    version = _VERSIONS.setdefault(key, f"v{sum(w == ws for w, _ in _VERSIONS)}.1.0")
+    space = {**space, "data": {**space["data"], "version": version}}
     path = ws / "search_spaces" / f"{space['study']}.yaml"
     path.write_text(yaml.safe_dump(space, sort_keys=False))
     return path

@@ -102,7 +102,7 @@ def _text_table(csv: Path) -> dict[str, Any]:
     pd.DataFrame({"x": x, "color": color, "y": y}).to_csv(csv, index=False)
     space = small_space(study="colors", model="sklearn.ensemble.HistGradientBoostingClassifier", metric="accuracy", n_trials=1)
     space.update(
-        data={"version": "v0.1.0", "source": csv.name, "target": "y", "split": {"validation": 0.25, "test": 0.25, "seed": 0}},
+        data={"version": "v2.0.0", "source": csv.name, "target": "y", "split": {"validation": 0.25, "test": 0.25, "seed": 0}},
         params={"max_depth": {"type": "int", "low": 2, "high": 4}},
         fixed={"max_iter": 20},
     )

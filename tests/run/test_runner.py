@@ -103,8 +103,8 @@ def test_changed_data_is_refused(workspace: Path) -> None:
     data = small_space()["data"] | {"split": {"validation": 0.2, "test": 0.2, "seed": 1}}
     write_space(workspace, n_trials=1, data=data)
     code, _, err = run(str(space))
-    # a different split seed is a different search too: refused either way, with a way out
-    assert code != 0 and "new `study` name" in err
+    # other data under the same version name: the data ledger refuses it, with a way out
+    assert code != 0 and "data version v0.1.0 is recorded with other data" in err and "call this data v0.2.0" in err
 
 
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(workspace: Path) -> None:
