@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -119,64 +120,126 @@ def _log_promoted(
         + (f" Requested as trial {via}, which was inherited from it." if via else "")
     )
     tags[NOTE] = description
-    run = c.create_run(exp_id, run_name=f"{s.study_name}-{t.number}", tags=tags)
-    run_id = run.info.run_id
-    try:
-        from mlflow.entities import Metric, Param, RunTag
+    with _DeferredInterrupt() as stop:
+        run = c.create_run(exp_id, run_name=f"{s.study_name}-{t.number}", tags=tags)
+        run_id = run.info.run_id
+        try:
+            from mlflow.entities import Metric, Param, RunTag
 
-        now = run.info.start_time
-        # An undefined metric is logged as NaN, not left out: every metric of the task is on the run.
-        metrics = [Metric(f"{VAL}{k}", float(v), now, 0) for k, v in fit.metrics.items()]
-        metrics += [Metric(f"{TEST}{k}", float(v), now, 0) for k, v in test.items()]
-        metrics.append(Metric(TRIAL_FIT_SECONDS, round(fit.fit_seconds, 4), now, 0))
-        if fit.best_iteration is not None:
-            metrics.append(Metric(TRIAL_BEST_ITERATION, float(fit.best_iteration), now, 0))
-        if fit.fold_values:  # with cv: val_ metrics are fold means; each fold's value, and their spread
-            metrics += [Metric(f"{VAL}{recipe.metric}{BY_FOLD}", float(v), now, k) for k, v in enumerate(fit.fold_values)]
-            if len(fit.fold_values) > 1:
-                metrics.append(Metric(f"{VAL}{recipe.metric}{FOLD_SD}", statistics.stdev(fit.fold_values), now, 0))
-        params = [Param(k, encode_param(v)) for k, v in recipe.params.items()]
-        c.log_batch(run_id, metrics=metrics, params=params)
-        with mlflow.start_run(run_id=run_id):
-            _log_datasets(ws, recipe, data)
-            models = log_models(pack, data)
-        served = check_predictions(models.model_uri, fit.model, data.test, "test", data)
-        if not served.max_abs_diff <= check.tolerance:
-            raise ReproductionError(
-                f"the logged model's predictions on the {served.rows} raw test rows differ from hpo's own by up to "
-                f"{served.max_abs_diff:.3g} (> tolerance {check.tolerance:g}); nothing was logged. Either the model "
-                "predicts other values for the same rows once loaded back, or hpo's feature encoding has a bug (please report "
-                "it with the table's column types)"
-            )
-        model_tags = {
-            TAG_MODEL_URI: models.model_uri,
-            TAG_MODEL_FLAVOR: models.flavor,
-            TAG_MODEL_CHECK: json.dumps(served.as_dict()),
-        }
-        if models.native_uri is not None:
-            model_tags[TAG_NATIVE_MODEL_URI] = models.native_uri
-        if data.task == "classification":
-            model_tags[TAG_CLASSES] = classes_tag(data.classes)
-        c.log_batch(run_id, tags=[RunTag(k, v) for k, v in model_tags.items()])
-        c.set_terminated(run_id, "FINISHED")
-    except BaseException as e:
-        # The run first: an active run with these tags would count as promoted (find_promoted).
-        c.delete_run(run_id)
-        discard_models(c, exp_id, run_id)
-        if isinstance(e, KeyboardInterrupt):
-            raise PromotionInterrupted(
-                f"interrupted (Ctrl-C) while logging run {run_id}; the run and its logged models were deleted, "
+            now = run.info.start_time
+            # An undefined metric is logged as NaN, not left out: every metric of the task is on the run.
+            metrics = [Metric(f"{VAL}{k}", float(v), now, 0) for k, v in fit.metrics.items()]
+            metrics += [Metric(f"{TEST}{k}", float(v), now, 0) for k, v in test.items()]
+            metrics.append(Metric(TRIAL_FIT_SECONDS, round(fit.fit_seconds, 4), now, 0))
+            if fit.best_iteration is not None:
+                metrics.append(Metric(TRIAL_BEST_ITERATION, float(fit.best_iteration), now, 0))
+            if fit.fold_values:  # with cv: val_ metrics are fold means; each fold's value, and their spread
+                metrics += [Metric(f"{VAL}{recipe.metric}{BY_FOLD}", float(v), now, k) for k, v in enumerate(fit.fold_values)]
+                if len(fit.fold_values) > 1:
+                    metrics.append(Metric(f"{VAL}{recipe.metric}{FOLD_SD}", statistics.stdev(fit.fold_values), now, 0))
+            params = [Param(k, encode_param(v)) for k, v in recipe.params.items()]
+            c.log_batch(run_id, metrics=metrics, params=params)
+            stop.check()
+            with mlflow.start_run(run_id=run_id):
+                _log_datasets(ws, recipe, data)
+                stop.check()
+                models = log_models(pack, data)
+            stop.check()
+            served = check_predictions(models.model_uri, fit.model, data.test, "test", data)
+            if not served.max_abs_diff <= check.tolerance:
+                raise ReproductionError(
+                    f"the logged model's predictions on the {served.rows} raw test rows differ from hpo's own by up to "
+                    f"{served.max_abs_diff:.3g} (> tolerance {check.tolerance:g}); nothing was logged. Either the model "
+                    "predicts other values for the same rows once loaded back, or hpo's feature encoding has a bug "
+                    "(please report it with the table's column types)"
+                )
+            model_tags = {
+                TAG_MODEL_URI: models.model_uri,
+                TAG_MODEL_FLAVOR: models.flavor,
+                TAG_MODEL_CHECK: json.dumps(served.as_dict()),
+            }
+            if models.native_uri is not None:
+                model_tags[TAG_NATIVE_MODEL_URI] = models.native_uri
+            if data.task == "classification":
+                model_tags[TAG_CLASSES] = classes_tag(data.classes)
+            stop.check()
+            c.log_batch(run_id, tags=[RunTag(k, v) for k, v in model_tags.items()])
+            c.set_terminated(run_id, "FINISHED")
+        except BaseException as e:
+            # The run first: an active run with these tags would count as promoted (find_promoted).
+            c.delete_run(run_id)
+            discard_models(c, exp_id, run_id)
+            if _interrupted(e):
+                raise PromotionInterrupted(
+                    f"interrupted (Ctrl-C) while logging run {run_id}; the run and its logged models were deleted, "
+                    "nothing was promoted"
+                ) from None
+            if isinstance(e, (HpoError, SystemExit)) or not isinstance(e, Exception):
+                raise
+            # The tracking store failed mid-way (an artifact folder it cannot write, a server gone).
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+            raise HpoError(
+                f"MLflow could not log the promoted run {run_id} ({reason}); the run and its logged models were deleted, "
                 "nothing was promoted"
             ) from None
-        if isinstance(e, (HpoError, SystemExit)) or not isinstance(e, Exception):
-            raise
-        # The tracking store failed mid-way (an artifact folder it cannot write, a server gone).
-        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-        raise HpoError(
-            f"MLflow could not log the promoted run {run_id} ({reason}); the run and its logged models were deleted, "
-            "nothing was promoted"
-        ) from None
-    return c.get_run(run_id)
+        return c.get_run(run_id)
+
+
+class _DeferredInterrupt:
+    """Holds a first Ctrl-C until the MLflow write under way has ended; a second one stops at once.
+
+    A KeyboardInterrupt raised inside MLflow's SQLAlchemy session can leave a read unfinished that
+    keeps SQLite's lock, so the clean-up's writes wait out the busy timeout and fail ("database is
+    locked", with MLflow's traceback on stderr) and a logged model may stay PENDING. Between
+    writes (``check``) the interrupt is raised where the clean-up can undo everything.
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _DeferredInterrupt:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+        print(
+            "Ctrl-C: finishing the MLflow write under way, then undoing this promotion (press again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def check(self) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+
+
+def _interrupted(e: BaseException) -> bool:
+    """A Ctrl-C, also when MLflow's clean-up after it failed in turn (its session's commit, say)."""
+    todo: list[BaseException | None] = [e]
+    seen: set[int] = set()
+    while todo:
+        cur = todo.pop()
+        if cur is None or id(cur) in seen:
+            continue
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        todo += [cur.__cause__, cur.__context__]
+    return False
 
 
 def _log_datasets(ws: Workspace, recipe: Recipe, data: DataVersion) -> None:
