@@ -136,10 +136,28 @@ class _Stop:
             # Cut short mid-query, SQLAlchemy's pool logs a traceback as it throws the
             # connection away: expected after an abort, so not shown.
             logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
+            # A C extension that cannot pass it on (CatBoost's Cython callback) prints it through
+            # sys.excepthook, then as "Exception ignored in ..."; the trial is failed all the same.
+            sys.excepthook = _quiet_excepthook(sys.excepthook)
+            sys.unraisablehook = _quiet_unraisablehook(sys.unraisablehook)
             raise KeyboardInterrupt
         self.requested = True
         if self._on_first:
             self._on_first()
+
+
+def _quiet_excepthook(hook: Callable[..., object]) -> Callable[..., object]:
+    def quiet(kind: type[BaseException], value: BaseException, tb: object) -> object:
+        return None if isinstance(value, KeyboardInterrupt) else hook(kind, value, tb)
+
+    return quiet
+
+
+def _quiet_unraisablehook(hook: Callable[[Any], object]) -> Callable[[Any], object]:
+    def quiet(unraisable: Any) -> object:
+        return None if isinstance(unraisable.exc_value, KeyboardInterrupt) else hook(unraisable)
+
+    return quiet
 
 
 def _worker_loop(
@@ -269,7 +287,15 @@ def _run_trial(
     with beating:
         try:
             value = objective(trial)
+            if aborted():
+                # The second Ctrl-C, swallowed: CatBoost's Cython callback wrapper prints an interrupt
+                # raised in it ("Exception ignored in _CallbackAfterIteration") and ends the fit early,
+                # which would record a cut-short model as COMPLETE.
+                raise KeyboardInterrupt
         except optuna.TrialPruned:
+            if aborted():
+                _interrupted(study, trial)
+                raise KeyboardInterrupt from None
             return study.tell(trial, state=TrialState.PRUNED)
         except KeyboardInterrupt:
             _interrupted(study, trial)

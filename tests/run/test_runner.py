@@ -256,7 +256,7 @@ def test_a_second_ctrl_c_inside_a_catboost_fit_fails_the_trial_and_requeues_its_
     time.sleep(1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode != 0  # no trial completed
+    assert proc.returncode != 0, err  # no trial completed
     assert "Traceback" not in err, err
     trials = load(root=workspace).trials
     failed = [t for t in trials if t.state.name == "FAIL"]
@@ -268,6 +268,44 @@ def test_a_second_ctrl_c_inside_a_catboost_fit_fails_the_trial_and_requeues_its_
         retry = [u for u in trials if u.state.name == "WAITING" and u.user_attrs.get("budget_slot") == slot]
         assert len(retry) == 1 and retry[0].user_attrs["seed"] == t.user_attrs["seed"]
     assert _count(workspace, "RUNNING") == 0
+
+
+def test_a_second_ctrl_c_that_training_code_swallows_still_fails_the_trial(workspace: Path) -> None:
+    # Training loops catch KeyboardInterrupt to stop early and return what they have (so does
+    # CatBoost's Cython callback, by accident). The model cut short must not be recorded COMPLETE.
+    (workspace / "train_swallows.py").write_text(
+        "import pathlib, time\n"
+        "from sklearn.linear_model import Ridge\n\n\n"
+        "def fit(params, train):\n"
+        "    pathlib.Path('fitting').touch()\n"
+        "    try:\n"
+        "        while True:\n"
+        "            time.sleep(0.05)\n"
+        "    except KeyboardInterrupt:\n"
+        "        pass  # stop early, keep the model\n"
+        "    return Ridge(alpha=params['alpha']).fit(train.X, train.y)\n"
+    )
+    space = write_space(
+        workspace,
+        model="train_swallows:fit",
+        metric="r2",
+        n_trials=2,
+        params={"alpha": {"type": "float", "low": 0.01, "high": 10, "log": True}},
+        fixed=None,
+    )
+    proc = _start_run(space, workspace)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (workspace / "fitting").exists() and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    trials = load(root=workspace).trials
+    assert [t.state.name for t in trials if t.state.name != "WAITING"] == ["FAIL"], err
+    assert trials[0].user_attrs["error"] == "interrupted (Ctrl-C); retried in the same budget slot"
+    assert any(t.state.name == "WAITING" and t.user_attrs.get("seed") == trials[0].user_attrs["seed"] for t in trials)
 
 
 def _start_run(space: Path, workspace: Path, *options: str) -> subprocess.Popen[str]:
