@@ -29,7 +29,7 @@ import yaml
 
 from hpo.errors import HpoError
 from hpo.metrics import METRICS
-from hpo.space._load import StrictLoader
+from hpo.space._load import StrictLoader, read_text
 
 if TYPE_CHECKING:
     from hpo.space import SpaceFile
@@ -137,16 +137,7 @@ _DEFAULT_BUDGET = 100
 def read_sweep(path: str | Path) -> dict[str, Any]:
     """The mapping in a sweep file, read as strictly as a space file (no aliases, no repeated keys)."""
     path = Path(path)
-    if path.is_dir():
-        raise SweepError(f"{path}: is a folder; give a W&B sweep file")
-    if not path.is_file():
-        raise SweepError(f"{path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise SweepError(f"{path}: is not UTF-8 text (byte {e.start}); save it as UTF-8") from None
-    except OSError as e:
-        raise SweepError(f"{path}: cannot be read ({e.strerror})") from None
+    text = read_text(path, SweepError, "give a W&B sweep file")
     try:
         raw = yaml.load(text, Loader=_SweepLoader)  # noqa: S506 (a SafeLoader)
     except yaml.MarkedYAMLError as e:

@@ -15,7 +15,7 @@ from pydantic import (
     ValidationError,
 )
 
-from hpo.errors import SpaceError
+from hpo.errors import HpoError, SpaceError
 from hpo.space._file import SpaceFile
 
 
@@ -36,19 +36,24 @@ class LoadedSpace(BaseModel):
 def load_space(path: str | Path) -> LoadedSpace:
     """Read and validate a space file; raise :class:`SpaceError` listing every problem."""
     path = Path(path)
+    text = read_text(path, SpaceError, f"give a space file (e.g. {path}/<study>.yaml)")
+    return LoadedSpace(path=path, text=text, space=parse_space(text, str(path)))
+
+
+def read_text(path: Path, error: type[HpoError], instead_of_folder: str) -> str:
+    """A YAML file's text, or ``error`` naming the file: a folder, missing, unreadable, not UTF-8."""
     if path.is_dir():
-        raise SpaceError(f"{path}: is a folder; give a space file (e.g. {path}/<study>.yaml)")
+        raise error(f"{path}: is a folder; {instead_of_folder}")
     if not path.is_file():
-        raise SpaceError(f"{path}: file not found")
+        raise error(f"{path}: file not found")
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise SpaceError(
+        raise error(
             f"{path}: is not UTF-8 text (byte {e.start}: {e.object[e.start : e.start + 1]!r}); save it as UTF-8"
         ) from None
     except OSError as e:
-        raise SpaceError(f"{path}: cannot be read ({e.strerror})") from None
-    return LoadedSpace(path=path, text=text, space=parse_space(text, str(path)))
+        raise error(f"{path}: cannot be read ({e.strerror})") from None
 
 
 class StrictLoader(yaml.SafeLoader):
