@@ -36,6 +36,14 @@ _VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
 RULE = "bump MINOR when the test split changes, PATCH when only train or validation change"
 
 
+@dataclass(frozen=True)
+class Tracked:
+    """The split digests a data-version experiment in MLflow records (the ledger's copy there)."""
+
+    experiment: str
+    digests: dict[str, str]
+
+
 @dataclass
 class Entry:
     """A data version as the ledger knows it."""
@@ -134,26 +142,28 @@ def suggest(known: dict[str, Entry], version: str, test_changed: bool) -> str:
     return f"v{major}.{minor}.{patch}"
 
 
-def check_data(url: str, data: DataVersion, where: str) -> None:
-    """``hpo validate``: check ``data`` against the ledger of the storage at ``url``, writing nothing
-    (a storage that does not exist yet has an empty ledger)."""
+def check_data(url: str, data: DataVersion, where: str, tracked: Tracked | None = None) -> None:
+    """``hpo validate``: check ``data`` against the ledger of the storage at ``url`` (a storage that
+    does not exist yet has an empty ledger) and against ``tracked``, writing nothing."""
     from hpo.storage import open_storage, sqlite_path
 
     path = sqlite_path(url)
-    if path is not None and not path.exists():
-        return
-    check(entries(open_storage(url, create=False)), data.version, data.digests, where)
+    known = {} if path is not None and not path.exists() else entries(open_storage(url, create=False))
+    _check_all(known, data.version, data.digests, where, tracked)
 
 
-def record(url: str, data: DataVersion, study: str, where: str) -> None:
-    """``hpo run``: check ``data`` against the ledger and record its version the first time, under a
-    lock, so that two runs started together on new data cannot both define one version."""
-    from hpo.storage import open_storage, study_lock
+def record(url: str, data: DataVersion, study: str, where: str, tracked: Tracked | None = None) -> None:
+    """``hpo run``: check ``data`` against the ledger and ``tracked``, and record its version the first
+    time, under a lock, so that two runs started together on new data cannot both define one version."""
+    from hpo.storage import open_storage, sqlite_path, study_lock
 
+    path = sqlite_path(url)
+    if path is None or not path.exists():  # refuse before a storage is created for it
+        _check_all({}, data.version, data.digests, where, tracked)
     with study_lock(url, LOCK):
         storage = open_storage(url)
         known = entries(storage)
-        check(known, data.version, data.digests, where)
+        _check_all(known, data.version, data.digests, where, tracked)
         unrecorded = [e for e in known.values() if not e.recorded]
         if data.version not in known:
             now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -221,18 +231,19 @@ def _write(storage: optuna.storages.BaseStorage, new: list[Entry]) -> None:
         )
 
 
-def check_promotion(
-    url: str, version: str, digests: dict[str, str], where: str, tracked: dict[str, str], experiment: str
-) -> None:
+def check_promotion(url: str, version: str, digests: dict[str, str], where: str, tracked: Tracked) -> None:
     """``hpo promote``: the trial's data against the storage's ledger and against the digests its
-    data-version experiment records (a study in another storage may have promoted there first)."""
+    data-version experiment records (a study in another storage may have run or promoted there first)."""
     from hpo.storage import open_storage
 
-    known = entries(open_storage(url, create=False))
+    _check_all(entries(open_storage(url, create=False)), version, digests, where, tracked)
+
+
+def _check_all(known: dict[str, Entry], version: str, digests: dict[str, str], where: str, tracked: Tracked | None) -> None:
     check(known, version, digests, where)
-    if tracked:
-        mlflow_entry = Entry(version, tracked, {}, None, None, True, origin=f"in MLflow experiment {experiment!r}")
-        check({**known, version: mlflow_entry}, version, digests, where)
+    if tracked is not None and tracked.digests:
+        there = Entry(version, tracked.digests, {}, None, None, True, origin=f"in MLflow experiment {tracked.experiment!r}")
+        check({**known, version: there}, version, digests, where)
 
 
 def data_versions(url: str, version: str | None = None, *, tracking: bool = True, ws: Any = None) -> list[dict[str, Any]]:

@@ -641,7 +641,7 @@ class _Converter:
             return None, None
         self.notes.append(
             f"the sweep has no run_cap (W&B runs it until stopped), and an hpo study needs a budget: "
-            f"n_trials: {_DEFAULT_BUDGET} is written; change it, or pass --n-trials"
+            f"n_trials: {_DEFAULT_BUDGET} is written; change it, or import again with --n-trials"
         )
         return _DEFAULT_BUDGET, "no run_cap in the sweep: a budget to change"
 

@@ -111,15 +111,37 @@ def test_a_patch_bump_keeps_the_test_split_and_a_minor_bump_may_change_it(tables
     assert code == 2 and "data version 'v9.9.9' is not in the ledger" in err and "known: v0.1.0, v0.1.1, v0.2.0" in err
 
 
+def test_another_storage_is_refused_what_the_data_version_experiment_records(
+    tables: Path, mlflow_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two storages (say, two people's SQLite files) and one MLflow: the data-version experiment
+    # keeps the digests of the version's first use, and the other storage's ledger is empty.
+    elsewhere = tables / "other.db"
+    experiment = f"{tables.name}-Data-v0.1.0"
+    assert run(tables, "first", "a.csv", "v0.1.0")[0] == 0
+    (first,) = json.loads(invoke("data", "--json")[1])
+    code, err = run(tables, "second", "b.csv", "v0.1.0", "--storage", f"sqlite:///{elsewhere}")
+    assert code == 2 and f"(in MLflow experiment '{experiment}')" in err, err
+    assert f"its test digest is {first['digests']['test'][:12]}" in err and "call this data v0.2.0" in err
+    assert not elsewhere.exists()  # refused before the storage was opened
+    monkeypatch.setenv("HPO_STORAGE", f"sqlite:///{elsewhere}")
+    code, _, err = invoke("validate", "search_spaces/second.yaml")
+    assert code == 2 and f"(in MLflow experiment '{experiment}')" in err, err
+    # The experiment's description still states the data it is named for.
+    assert first["digests"]["test"] in MlflowClient().get_experiment_by_name(experiment).tags["mlflow.note.content"]
+
+
 def test_a_study_from_before_the_ledger_is_read_into_it_and_its_conflict_refused_at_promote(
-    tables: Path, mlflow_store: str
+    tables: Path, mlflow_store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import optuna
 
     here = f"sqlite:///{tables / 'studies' / 'hpo.db'}"
     elsewhere = f"sqlite:///{tables / 'other.db'}"
     assert run(tables, "first", "a.csv", "v0.1.0")[0] == 0
-    assert run(tables, "second", "b.csv", "v0.1.0", "--storage", elsewhere)[0] == 0  # its own storage knew nothing
+    with monkeypatch.context() as m:  # its own storage and its own MLflow: nothing knew v0.1.0
+        m.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tables / 'their-mlflow.db'}")
+        assert run(tables, "second", "b.csv", "v0.1.0", "--storage", elsewhere)[0] == 0
     # A storage from before the ledger: no table, and both studies in it.
     optuna.copy_study(from_study_name="second", from_storage=elsewhere, to_storage=here)
     with sqlite3.connect(tables / "studies" / "hpo.db") as db:

@@ -152,7 +152,7 @@ def promote(
     if differs is not None:
         say(f"  source    note: {differs}")
     data = recipe.load_data(ws, where)
-    check_promotion(url, recipe.data_version, data.digests, where, recorded_digests(c, ws, recipe.data_version), names["data"])
+    check_promotion(url, recipe.data_version, data.digests, where, recorded_digests(c, ws, recipe.data_version))
     say(f"  data      {recipe.data_version}: train/validation/test digests match the study and the data ledger")
     fit = recipe.train(data)
     check = Check(f"{VAL}{recipe.metric}", float(t.value), float(fit.objective), tolerance)  # type: ignore[arg-type]

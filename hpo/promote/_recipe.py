@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from hpo.data import DataVersion, folds, load_data
 from hpo.errors import DataError, HpoError, StudyError
+from hpo.ledger import RULE
 from hpo.models import FitResult, cross_validate, fit_final, train
 from hpo.schema import (
     STUDY_DIGESTS,
@@ -128,7 +129,8 @@ class Recipe:
             raise DataError(
                 f"{what}: the data changed since it was recorded: the {', '.join(changed)} split digest differs "
                 f"(recorded {self.digests.get(first, '?')[:12]}, now {data.digests[first][:12]} for {first}); "
-                f"re-training on other data proves nothing. Restore {self.data_version} or run a new study on a new data version"
+                f"re-training on other data proves nothing: restore {self.data_version}'s data, or name this data a new "
+                f"version and run a study on it ({RULE})"
             )
         return data
 

@@ -42,11 +42,14 @@ from hpo.storage import (
     trial_id,
 )
 from hpo.studies import trial_counts
-from hpo.tracking import LiveProjection, StudyProjection, client, describe_data_experiment
+from hpo.tracking import LiveProjection, StudyProjection, client, describe_data_experiment, recorded_digests
 from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
     import optuna
+    from mlflow import MlflowClient
+
+    from hpo.ledger import Tracked
 
 INTERRUPTED = "interrupted (Ctrl-C); retried in the same budget slot"
 STALE_ERROR = "its worker stopped sending heartbeats (killed or lost); retried in the same budget slot"
@@ -84,11 +87,26 @@ def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> li
     return failed
 
 
-def open_tracking(prep: Prepared, study: optuna.Study, warn: Callable[[str], None], main: bool = True) -> LiveProjection:
-    """The study's MLflow projection; the main process also describes the data-version space."""
+def connect(prep: Prepared) -> tuple[MlflowClient | Exception, Tracked | None]:
+    """The MLflow client, or why there is none (the projection warns with it), and the split digests
+    the data-version experiment records, which ``hpo run`` checks as it checks the storage's ledger."""
+    try:
+        c = client()
+        return c, recorded_digests(c, prep.workspace, prep.data.version)
+    except Exception as e:  # MLflow down: the Optuna storage's ledger alone decides, and trials go on
+        return e, None
+
+
+def open_tracking(
+    prep: Prepared, study: optuna.Study, warn: Callable[[str], None], main: bool = True, opened: Any = None
+) -> LiveProjection:
+    """The study's MLflow projection (through ``opened``, a client or why there is none, when
+    given); the main process also describes the data-version space."""
 
     def open_projection() -> StudyProjection:
-        c = client()
+        if isinstance(opened, Exception):
+            raise opened
+        c = opened or client()
         projection = StudyProjection.open(prep.workspace, study, c)
         if main:
             describe_data_experiment(c, prep.workspace, prep.data.overview())

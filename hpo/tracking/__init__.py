@@ -24,7 +24,7 @@ from hpo.tracking._client import (
     provenance_tags,
     tracking_uri,
 )
-from hpo.tracking._data_space import data_description, describe_data_experiment, recorded_digests
+from hpo.tracking._data_space import data_description, describe_data_experiment, recorded_digests, tracked_digests
 from hpo.tracking._projection import LiveProjection, StudyProjection
 from hpo.tracking._store import TrackingUnavailable, repair_store
 from hpo.tracking._sync import SyncResult, sync_study
@@ -46,5 +46,6 @@ __all__ = [
     "provenance_tags",
     "repair_store",
     "sync_study",
+    "tracked_digests",
     "tracking_uri",
 ]

@@ -15,6 +15,8 @@ from hpo.workspace import Workspace
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from hpo.ledger import Tracked
+
 
 def describe_data_experiment(c: MlflowClient, ws: Workspace, overview: dict[str, Any], src_version: str | None = None) -> str:
     """Create the data-version experiment if needed and keep its description up to date.
@@ -25,6 +27,9 @@ def describe_data_experiment(c: MlflowClient, ws: Workspace, overview: dict[str,
     name = experiment_names(ws, str(overview["version"]))["data"]
     exp_id = ensure_experiment(c, name)
     exp = c.get_experiment(exp_id)
+    recorded = {k.removeprefix(TAG_DIGEST_PREFIX): v for k, v in exp.tags.items() if k.startswith(TAG_DIGEST_PREFIX)}
+    if any(overview["digests"].get(split) != d for split, d in recorded.items()):
+        return exp_id  # other data under this version's name: the ledger refuses it; never describe it here
     known = [v for v in (exp.tags.get(TAG_SRC_VERSIONS) or "").split(",") if v]
     if src_version and src_version not in known:
         known.append(src_version)
@@ -38,12 +43,30 @@ def describe_data_experiment(c: MlflowClient, ws: Workspace, overview: dict[str,
     return exp_id
 
 
-def recorded_digests(c: MlflowClient, ws: Workspace, version: str) -> dict[str, str]:
-    """The split digests the data-version experiment of ``version`` records ({} when it records none)."""
-    exp = c.get_experiment_by_name(experiment_names(ws, version)["data"])
-    if exp is None:
-        return {}
-    return {k.removeprefix(TAG_DIGEST_PREFIX): v for k, v in exp.tags.items() if k.startswith(TAG_DIGEST_PREFIX)}
+def recorded_digests(c: MlflowClient, ws: Workspace, version: str) -> Tracked:
+    """The split digests the data-version experiment of ``version`` records (none when it records none)."""
+    from hpo.ledger import Tracked
+
+    name = experiment_names(ws, version)["data"]
+    exp = c.get_experiment_by_name(name)
+    tags = {} if exp is None else exp.tags
+    return Tracked(name, {k.removeprefix(TAG_DIGEST_PREFIX): v for k, v in tags.items() if k.startswith(TAG_DIGEST_PREFIX)})
+
+
+def tracked_digests(ws: Workspace, version: str) -> Tracked | None:
+    """``hpo validate``: what ``recorded_digests`` says, without creating a tracking store; None when
+    there is none yet or it does not answer (the Optuna storage's ledger alone decides then)."""
+    from hpo.tracking._client import client, tracking_uri
+    from hpo.tracking._store import _is_file_store, _sqlite_file
+
+    uri = tracking_uri()
+    path = _sqlite_file(uri)
+    if (path is not None and not path.exists()) or _is_file_store(uri):
+        return None
+    try:
+        return recorded_digests(client(), ws, version)
+    except Exception:
+        return None
 
 
 def data_description(overview: dict[str, Any], src_versions: list[str]) -> str:

@@ -184,6 +184,7 @@ def test_a_categorical_csv_dataset_promotes_and_a_changed_file_refuses(workspace
     changed.to_csv(csv, index=False)
     code, out, err = invoke("promote", "best", "--again")
     assert code == 2 and "data changed" in err and "digest differs" in err
+    assert "bump MINOR when the test split changes, PATCH when only train or validation change" in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
     assert len(data_runs(workspace)) == 1
     code, out, err = invoke("reproduce", run.info.run_id)
