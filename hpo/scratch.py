@@ -78,6 +78,8 @@ def parse_sets(space: SpaceFile, sets: list[str]) -> dict[str, Any]:
         if name not in space.params and name not in space.fixed:
             known = ", ".join([*space.params, *space.fixed])
             raise HpoError(f"--set {name}: not a parameter of study {space.study!r} (its parameters: {known})")
+        if name in out:
+            raise HpoError(f"--set {name}: given twice; set each parameter once")
         try:
             value = yaml.safe_load(text) if text.strip() else text
         except yaml.YAMLError:

@@ -78,10 +78,12 @@ def test_try_takes_values_by_hand_and_prints_the_metrics(repo: Path) -> None:
             "--set nope: not a parameter of study 'small' (its parameters: depth, learning_rate, grow_policy, iterations, thread_count)",
         ),
         ("depth", "--set 'depth': must be name=value"),
+        ("depth=3 depth=4", "--set depth: given twice"),
     ],
 )
 def test_a_bad_set_is_one_line_and_nothing_is_logged(repo: Path, setting: str, message: str) -> None:
-    code, _, err = invoke("try", "search_spaces/small.yaml", "--set", setting)
+    sets = [arg for item in setting.split() for arg in ("--set", item)]
+    code, _, err = invoke("try", "search_spaces/small.yaml", *sets)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (repo / "mlflow.db").exists() and not (repo / "studies").exists()
 
