@@ -47,7 +47,7 @@ def check_model_params(model: str, params: dict[str, Any], fixed: dict[str, Any]
             continue
         if lo is not None and low < lo or hi is not None and high > hi:
             problems.append(
-                f"`params.{name}` must lie within {spec.name}'s limits [{_fmt(lo)}, {_fmt(hi)}], but got low={low}, high={high}"
+                f"`params.{name}` must lie within {spec.name}'s limits {_limits(lo, hi)}, but got low={low}, high={high}"
             )
     for name, value in fixed.items():
         lo, hi = spec.hard_limits.get(name, (None, None))
@@ -57,9 +57,9 @@ def check_model_params(model: str, params: dict[str, Any], fixed: dict[str, Any]
         elif name in spec.hard_limits and not number:
             problems.append(f"`fixed.{name}` must be a number, but got {value!r}")
         elif number and (lo is not None and value < lo or hi is not None and value > hi):
-            problems.append(f"`fixed.{name}` must lie within {spec.name}'s limits [{_fmt(lo)}, {_fmt(hi)}], but got {value}")
+            problems.append(f"`fixed.{name}` must lie within {spec.name}'s limits {_limits(lo, hi)}, but got {value}")
     return problems
 
 
-def _fmt(x: float | None) -> str:
-    return "-inf" if x is None else f"{x:g}"
+def _limits(lo: float | None, hi: float | None) -> str:
+    return f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"

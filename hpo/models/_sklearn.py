@@ -54,7 +54,42 @@ def estimator_spec(path: str) -> ModelSpec:
         # so only its own checks at fit time can refuse them.
         known_params=None if _takes_any_keyword(cls) else lambda: names,
         default_iterations=1,
+        hard_limits=declared_limits(cls),
     )
+
+
+def declared_limits(cls: type) -> dict[str, tuple[float | None, float | None]]:
+    """The numeric bounds a class declares for its parameters in scikit-learn's
+    ``_parameter_constraints`` (scikit-learn 1.2 and later, and estimators built on its validation):
+    ``hpo validate`` checks ranges against them and ``hpo analyze`` widens only within them.
+
+    A parameter gets bounds only when every number it takes is in one of its ``Interval``s, all of one
+    type (``None``, string options and booleans may stand beside them). An open bound of a whole-number interval becomes
+    the next whole number; an open bound of a real one stays as written (``(0, inf)`` allows 0).
+    """
+    declared = getattr(cls, "_parameter_constraints", None)
+    out: dict[str, tuple[float | None, float | None]] = {}
+    if not isinstance(declared, dict):
+        return out
+    for name, options in declared.items():
+        if not isinstance(options, list):
+            continue
+        intervals = [c for c in options if type(c).__name__ == "Interval" and hasattr(c, "closed")]
+        others_not_numbers = all(
+            c is None or c == "boolean" or type(c).__name__ == "StrOptions" for c in options if c not in intervals
+        )
+        if not intervals or not others_not_numbers or len({c.type for c in intervals}) > 1:
+            continue  # a whole-number interval beside a fraction's (min_samples_split): the space's type decides
+        lows, highs = [], []
+        for c in intervals:
+            whole = isinstance(c.type, type) and c.type.__name__ == "Integral"
+            lows.append(None if c.left is None else c.left + (whole and c.closed in ("right", "neither")))
+            highs.append(None if c.right is None else c.right - (whole and c.closed in ("left", "neither")))
+        low = None if None in lows else min(lows)  # type: ignore[type-var]
+        high = None if None in highs else max(highs)  # type: ignore[type-var]
+        if low is not None or high is not None:
+            out[name] = (low, high)
+    return out
 
 
 def _takes_any_keyword(cls: type) -> bool:

@@ -66,6 +66,20 @@ def test_monotone_towards_the_lower_edge_widens_below_it_and_stays_log(tmp_path:
     assert rec.high < 0.3
 
 
+def test_an_estimators_declared_limit_bounds_a_widened_range(tmp_path: Path) -> None:
+    # Shallower is better down to the edge of 2-10; scikit-learn declares max_depth >= 1, so the
+    # widened range stops at 1 (a max_depth of 0 would fail every trial that drew it).
+    from hpo.models import model_spec
+
+    def objective(t: optuna.Trial, rng: np.random.Generator) -> float:
+        return -t.suggest_int("max_depth", 2, 10) + rng.normal(0, 0.5)
+
+    limits = model_spec("sklearn.ensemble.HistGradientBoostingRegressor").hard_limits
+    assert limits["max_depth"] == (1, None) and limits["max_bins"] == (2, 255)
+    rec = analyze("known", study_of(tmp_path, objective, 40), "maximize", hard_limits=limits).params["max_depth"].recommendation
+    assert rec.kind == "widen" and rec.low == 1 and "(limit 1)" in rec.reason, rec.reason
+
+
 def test_monotone_up_to_the_model_limit_narrows_towards_it(tmp_path: Path) -> None:
     # subsample cannot exceed 1.0 in CatBoost: the best that can be done is to search near 1.0.
     def objective(t: optuna.Trial, rng: np.random.Generator) -> float:

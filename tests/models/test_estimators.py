@@ -142,6 +142,8 @@ def test_an_estimator_that_takes_any_keyword_accepts_names_beyond_get_params(wor
         ("sklearn", {}, "`model` must be one of catboost, an estimator class's import path (e.g. sklearn.ensemble.HistGradientBoostingRegressor) or module:function"),
         ("sklearn.linear_model.Ridge", {"params": {"depth": {"type": "int", "low": 1, "high": 3}}}, "`params.depth` is not a sklearn.linear_model.Ridge parameter"),
         ("sklearn.linear_model.Ridge", {"fixed": {"random_state": 1}}, "`fixed.random_state` is set by hpo itself"),
+        ("sklearn.ensemble.HistGradientBoostingRegressor", {"params": {"max_depth": {"type": "int", "low": 0, "high": 4}}}, "`params.max_depth` must lie within sklearn.ensemble.HistGradientBoostingRegressor's limits [1, inf], but got low=0, high=4"),
+        ("sklearn.ensemble.HistGradientBoostingRegressor", {"params": {"max_bins": {"type": "int", "low": 16, "high": 512}}}, "`params.max_bins` must lie within sklearn.ensemble.HistGradientBoostingRegressor's limits [2, 255], but got low=16, high=512"),
     ],
 )  # fmt: skip
 def test_bad_estimator_input_is_one_line_and_writes_nothing(workspace: Path, model: str, extra: dict, message: str) -> None:
