@@ -181,6 +181,8 @@ def analyze_study(
     if derived is not None:
         result.derived_study, path, text = derived
         derived_rel = relative_path(path, ws.root)
+        if text is None:
+            result.notes.append(f"the derived space is the one an earlier analysis wrote, {derived_rel}: nothing new written")
     figs = figures(analysis, trials, metric)
     page = html_page(analysis, figs, metric, derived_rel)
     note = markdown(analysis, metric, derived_rel)
@@ -190,7 +192,8 @@ def analyze_study(
     _write(result.html, page)
     _write(out_dir / "analysis.md", note)
     if derived is not None:
-        write_space(path, text)
+        if text is not None:
+            write_space(path, text)
         result.derived_space = path
     # Written before the dashboard and MLflow steps, so it leaves out what only they can tell.
     on_disk = {k: v for k, v in result.as_dict().items() if k not in ("dashboard", "mlflow_run_id")}
@@ -218,8 +221,9 @@ def _derive(
     name: str | None,
     warm_start: bool,
     new_data: dict[str, Any] | None,
-) -> tuple[str, Path, str] | None:
-    """The derived space's study name, path and text; ``taken``: the study and space names in use."""
+) -> tuple[str, Path, str | None] | None:
+    """The derived space's study name, path and text (None: an earlier analysis wrote the same space
+    there); ``taken``: the study and space names in use."""
     new = name or next_study_name(s.study_name, taken, None if new_data is None else new_data["version"])
     at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     recorded = storage if storage and not _has_password(storage) else None
@@ -228,7 +232,31 @@ def _derive(
     )
     if derived is None:
         return None
+    if name is None:
+        same = _same_derived_space(ws, derived.text)
+        if same is not None:  # analyzed again, nothing new: point at that file rather than write a copy
+            return same.stem, same, None
     return new, ws.search_spaces_dir / f"{new}.yaml", derived.text
+
+
+def _same_derived_space(ws: Workspace, text: str) -> Path | None:
+    """An earlier analysis's derived space with the same content as ``text`` (its study name and the
+    time it was written aside), or None."""
+    import yaml
+
+    def key(raw: Any) -> Any:
+        if not isinstance(raw, dict) or not isinstance(raw.get("derived_from"), dict):
+            return None
+        return {**raw, "study": None, "derived_from": {**raw["derived_from"], "at": None}}
+
+    wanted = key(yaml.safe_load(text))
+    for path in sorted(ws.search_spaces_dir.glob("*.yaml")):
+        try:
+            if key(yaml.safe_load(path.read_text(encoding="utf-8"))) == wanted:
+                return path
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+    return None
 
 
 def _taken(url: str, ws: Workspace) -> set[str]:

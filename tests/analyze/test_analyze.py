@@ -199,11 +199,20 @@ def test_analyze_reports_everywhere_and_its_derived_space_runs_warm_started(
     )
     assert len(children) == 16
 
-    # Analysing the parent again replaces its dashboard figures and never overwrites a space file.
+    # Analysing the parent again replaces its dashboard figures; the same recommendation points at
+    # the space already written, and a space file is never overwritten.
+    written = derived_path.read_text()
     code, out, err = invoke("analyze", "--study", "small", "--json")
     assert code == 0, err
-    assert json.loads(out)["derived_study"] == "small-gen3"
+    again = json.loads(out)
+    assert again["derived_study"] == "small-gen2" and again["derived_space"] == str(derived_path)
+    assert "the derived space is the one an earlier analysis wrote, search_spaces/small-gen2.yaml" in " ".join(again["notes"])
+    assert derived_path.read_text() == written and not (workspace / "search_spaces" / "small-gen3.yaml").exists()
     assert len(dashboard_study(workspace, "small")["plotly_graph_objects"]) == 2
+    derived_path.write_text(written.replace("n_trials: 16", "n_trials: 20"))  # edited by hand: another space now
+    code, out, err = invoke("analyze", "--study", "small", "--json")
+    assert code == 0 and json.loads(out)["derived_study"] == "small-gen3", err
+    assert "n_trials: 20" in derived_path.read_text()
 
 
 def test_no_warm_start_inherits_nothing(workspace: Path, mlflow_store: str, edgy_study: Path) -> None:
