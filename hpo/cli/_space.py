@@ -22,12 +22,12 @@ def validate(
     def body() -> None:
         from hpo.ledger import check_data
         from hpo.prepare import check_writable, prepare
-        from hpo.tracking import tracked_digests
+        from hpo.tracking import read_tracked
 
         prep = prepare(space)
         url = check_writable(prep.workspace)  # the storage `hpo run` would write (an SQLite file is read, not opened)
         # The data ledger: the version's digests, if the storage or its MLflow experiment knows them.
-        check_data(url, prep.data, prep.where, tracked_digests(prep.workspace, prep.data.version))
+        check_data(url, prep.data, prep.where, read_tracked(prep.workspace, prep.data.version)[1])
         d = prep.data
         rows = ", ".join(f"{s} {getattr(d, s).rows}" for s in ("train", "validation", "test"))
         shown = ", ".join(map(repr, d.classes[:10])) + (", ..." if len(d.classes) > 10 else "")

@@ -12,8 +12,9 @@ from hpo.prepare import prepare
 from hpo.run._processes import _run_in_process, _run_processes
 from hpo.run._result import Progress, RunResult, _fmt_states, snapshot
 from hpo.run._study import open_study, top_up_budget
-from hpo.run._worker import _warner, _WorkerArgs, connect, fail_stale, open_tracking
+from hpo.run._worker import _warner, _WorkerArgs, fail_stale, open_tracking
 from hpo.storage import study_lock
+from hpo.tracking import read_tracked
 from hpo.workspace import Workspace
 
 
@@ -46,7 +47,7 @@ def run_study(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    opened, tracked = connect(prep)
+    opened, tracked = read_tracked(prep.workspace, prep.data.version)
     record_data(url, prep.data, prep.space.study, prep.where, tracked)  # one version name, one set of digests
     with study_lock(url, prep.space.study):  # one process at a time creates the study and fills its budget
         study, created = open_study(prep, url)

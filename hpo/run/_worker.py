@@ -42,14 +42,11 @@ from hpo.storage import (
     trial_id,
 )
 from hpo.studies import trial_counts
-from hpo.tracking import LiveProjection, StudyProjection, client, describe_data_experiment, recorded_digests
+from hpo.tracking import LiveProjection, StudyProjection, client, describe_data_experiment
 from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
     import optuna
-    from mlflow import MlflowClient
-
-    from hpo.ledger import Tracked
 
 INTERRUPTED = "interrupted (Ctrl-C); retried in the same budget slot"
 STALE_ERROR = "its worker stopped sending heartbeats (killed or lost); retried in the same budget slot"
@@ -87,16 +84,6 @@ def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> li
     return failed
 
 
-def connect(prep: Prepared) -> tuple[MlflowClient | Exception, Tracked | None]:
-    """The MLflow client, or why there is none (the projection warns with it), and the split digests
-    the data-version experiment records, which ``hpo run`` checks as it checks the storage's ledger."""
-    try:
-        c = client()
-        return c, recorded_digests(c, prep.workspace, prep.data.version)
-    except Exception as e:  # MLflow down: the Optuna storage's ledger alone decides, and trials go on
-        return e, None
-
-
 def open_tracking(
     prep: Prepared, study: optuna.Study, warn: Callable[[str], None], main: bool = True, opened: Any = None
 ) -> LiveProjection:
@@ -105,7 +92,7 @@ def open_tracking(
 
     def open_projection() -> StudyProjection:
         if isinstance(opened, Exception):
-            raise opened
+            raise opened  # why the store did not answer a moment ago: warn once, do not wait for it again
         c = opened or client()
         projection = StudyProjection.open(prep.workspace, study, c)
         if main:

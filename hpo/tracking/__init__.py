@@ -24,7 +24,7 @@ from hpo.tracking._client import (
     provenance_tags,
     tracking_uri,
 )
-from hpo.tracking._data_space import data_description, describe_data_experiment, recorded_digests, tracked_digests
+from hpo.tracking._data_space import data_description, describe_data_experiment, read_tracked, recorded_digests
 from hpo.tracking._projection import LiveProjection, StudyProjection
 from hpo.tracking._store import TrackingUnavailable, repair_store
 from hpo.tracking._sync import SyncResult, sync_study
@@ -44,8 +44,8 @@ __all__ = [
     "is_reachable",
     "package_versions",
     "provenance_tags",
+    "read_tracked",
     "repair_store",
     "sync_study",
-    "tracked_digests",
     "tracking_uri",
 ]

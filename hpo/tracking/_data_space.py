@@ -53,20 +53,22 @@ def recorded_digests(c: MlflowClient, ws: Workspace, version: str) -> Tracked:
     return Tracked(name, {k.removeprefix(TAG_DIGEST_PREFIX): v for k, v in tags.items() if k.startswith(TAG_DIGEST_PREFIX)})
 
 
-def tracked_digests(ws: Workspace, version: str) -> Tracked | None:
-    """``hpo validate``: what ``recorded_digests`` says, without creating a tracking store; None when
-    there is none yet or it does not answer (the Optuna storage's ledger alone decides then)."""
+def read_tracked(ws: Workspace, version: str) -> tuple[MlflowClient | Exception | None, Tracked | None]:
+    """The client and the split digests the data-version experiment of ``version`` records, without
+    creating a tracking store (a refused command must leave none behind): ``(None, None)`` when there
+    is none yet, ``(why, None)`` when it does not answer; the Optuna storage's ledger alone decides then."""
     from hpo.tracking._client import client, tracking_uri
     from hpo.tracking._store import _is_file_store, _sqlite_file
 
     uri = tracking_uri()
     path = _sqlite_file(uri)
     if (path is not None and not path.exists()) or _is_file_store(uri):
-        return None
+        return None, None
     try:
-        return recorded_digests(client(), ws, version)
-    except Exception:
-        return None
+        c = client()
+        return c, recorded_digests(c, ws, version)
+    except Exception as e:  # MLflow down: trials go on in Optuna, and `hpo sync` logs them later
+        return e, None
 
 
 def data_description(overview: dict[str, Any], src_versions: list[str]) -> str:
