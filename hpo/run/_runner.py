@@ -52,7 +52,9 @@ def run_study(
     with study_lock(url, prep.space.study):  # one process at a time creates the study and fills its budget
         study, created = open_study(prep, url)
         top_up_budget(study, prep)
-    tracker = open_tracking(prep, study, _warner(progress), opened=opened)
+        # ... and finds or creates its MLflow parent run: a tracking server has no lock of its own, and
+        # workers on several hosts that each searched for it at the same moment created one each.
+        tracker = open_tracking(prep, study, _warner(progress), opened=opened)
     fail_stale(study, tracker)
 
     before = snapshot(study)
