@@ -27,8 +27,7 @@ def describe_data_experiment(c: MlflowClient, ws: Workspace, overview: dict[str,
     name = experiment_names(ws, str(overview["version"]))["data"]
     exp_id = ensure_experiment(c, name)
     exp = c.get_experiment(exp_id)
-    recorded = {k.removeprefix(TAG_DIGEST_PREFIX): v for k, v in exp.tags.items() if k.startswith(TAG_DIGEST_PREFIX)}
-    if any(overview["digests"].get(split) != d for split, d in recorded.items()):
+    if any(overview["digests"].get(split) != d for split, d in _digests(exp.tags).items()):
         return exp_id  # other data under this version's name: the ledger refuses it; never describe it here
     known = [v for v in (exp.tags.get(TAG_SRC_VERSIONS) or "").split(",") if v]
     if src_version and src_version not in known:
@@ -49,8 +48,11 @@ def recorded_digests(c: MlflowClient, ws: Workspace, version: str) -> Tracked:
 
     name = experiment_names(ws, version)["data"]
     exp = c.get_experiment_by_name(name)
-    tags = {} if exp is None else exp.tags
-    return Tracked(name, {k.removeprefix(TAG_DIGEST_PREFIX): v for k, v in tags.items() if k.startswith(TAG_DIGEST_PREFIX)})
+    return Tracked(name, {} if exp is None else _digests(exp.tags))
+
+
+def _digests(tags: dict[str, str]) -> dict[str, str]:
+    return {k.removeprefix(TAG_DIGEST_PREFIX): v for k, v in tags.items() if k.startswith(TAG_DIGEST_PREFIX)}
 
 
 def read_tracked(ws: Workspace, version: str) -> tuple[MlflowClient | Exception | None, Tracked | None]:
