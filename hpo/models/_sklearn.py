@@ -64,8 +64,9 @@ def declared_limits(cls: type) -> dict[str, tuple[float | None, float | None]]:
     ``hpo validate`` checks ranges against them and ``hpo analyze`` widens only within them.
 
     A parameter gets bounds only when every number it takes is in one of its ``Interval``s, all of one
-    type (``None``, string options and booleans may stand beside them). An open bound of a whole-number interval becomes
-    the next whole number; an open bound of a real one stays as written (``(0, inf)`` allows 0).
+    type (``None``, string options and booleans may stand beside them). An open bound of a whole-number
+    interval becomes the next whole number; an open bound of a real one stays as written (``(0, inf)``
+    allows 0).
     """
     declared = getattr(cls, "_parameter_constraints", None)
     out: dict[str, tuple[float | None, float | None]] = {}

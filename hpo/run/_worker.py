@@ -47,6 +47,7 @@ from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
     import optuna
+    from mlflow import MlflowClient
 
 INTERRUPTED = "interrupted (Ctrl-C); retried in the same budget slot"
 STALE_ERROR = "its worker stopped sending heartbeats (killed or lost); retried in the same budget slot"
@@ -85,7 +86,11 @@ def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> li
 
 
 def open_tracking(
-    prep: Prepared, study: optuna.Study, warn: Callable[[str], None], main: bool = True, opened: Any = None
+    prep: Prepared,
+    study: optuna.Study,
+    warn: Callable[[str], None],
+    main: bool = True,
+    opened: MlflowClient | Exception | None = None,
 ) -> LiveProjection:
     """The study's MLflow projection (through ``opened``, a client or why there is none, when
     given); the main process also describes the data-version space."""
