@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.errors import HpoError, StudyError
 from hpo.schema import ROLE_PROMOTED, ROLE_STUDY, ROLE_TRIAL, TAG_ROLE, TAG_STUDY, StudyRecord
+from hpo.secrets import masked, masked_url
 from hpo.storage import open_storage, sqlite_path, storage_of, study_lock, trial_counts
 from hpo.studies import load_study
 from hpo.workspace import Workspace, load_workspace, relative_path
@@ -63,12 +64,12 @@ class DeletePlan:
 
     def lines(self) -> list[str]:
         """What will be deleted and what is kept, a line each."""
-        out = [f"delete   study {self.study!r}: {self.trials} trial(s) in {self.storage}"]
+        out = [f"delete   study {self.study!r}: {self.trials} trial(s) in {masked_url(self.storage)}"]
         if self.mlflow_problem:
             out.append(f"keep     its runs in MLflow (tag {TAG_STUDY} = {self.study!r}): {self.mlflow_problem}")
         else:
             where = ", ".join(self.hpo_experiments) or "no HPO experiment"
-            out.append(f"delete   {len(self.runs)} run(s) in {where} at {self.tracking_uri} (soft delete)")
+            out.append(f"delete   {len(self.runs)} run(s) in {where} at {masked_url(self.tracking_uri or '')} (soft delete)")
         if self.folder is not None:
             out.append(f"delete   {relative_path(self.folder, Path.cwd())}/")
         if self.promoted:
@@ -147,7 +148,8 @@ def delete_study(
         except Exception as e:
             _restore(c, deleted)
             why = _reason(e)
-            raise HpoError(f"MLflow at {plan.tracking_uri} failed while deleting runs ({why}); nothing was deleted") from None
+            uri = masked_url(plan.tracking_uri or "")
+            raise HpoError(f"MLflow at {uri} failed while deleting runs ({why}); nothing was deleted") from None
     try:
         import optuna
 
@@ -202,7 +204,7 @@ def _mlflow(plan: DeletePlan, ws: Workspace, record: StudyRecord) -> MlflowClien
         plan.mlflow_problem = str(e)
         return None
     except Exception as e:  # the store answered, then failed: the same for the user
-        plan.mlflow_problem = f"MLflow at {uri} failed ({_reason(e)})"
+        plan.mlflow_problem = f"MLflow at {masked_url(uri)} failed ({_reason(e)})"
         return None
     return c
 
@@ -273,5 +275,5 @@ def _remove(folder: Path) -> None:
 
 
 def _reason(e: BaseException) -> str:
-    text = str(e).strip()
+    text = masked(str(e)).strip()  # MLflow's errors quote the tracking URI
     return text.splitlines()[0][:300] if text else type(e).__name__

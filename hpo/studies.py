@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.errors import StudyError
 from hpo.schema import TRIAL_FOLD_VALUES, TRIAL_INHERITED_FROM, TRIAL_MLFLOW_RUN, TRIAL_SEED, StudyRecord
+from hpo.secrets import masked_url
 from hpo.storage import complete_trials, open_storage, study_id, trial_by_number, trial_counts
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def load_named_or_newest(url: str, name: str | None) -> optuna.Study:
     """Study ``name``, or the most recently created one when ``name`` is None (the verbs' default)."""
     name = name or newest_study_name(url)
     if name is None:
-        raise StudyError(f"no studies in {url}; run `hpo run SPACE.yaml` first, or pass --storage")
+        raise StudyError(f"no studies in {masked_url(url)}; run `hpo run SPACE.yaml` first, or pass --storage")
     return load_study(url, name)
 
 
@@ -49,7 +50,7 @@ def load_study(url: str, name: str) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         names = optuna.get_all_study_names(storage)
-        raise StudyError(f"no study {name!r} in {url} (studies: {', '.join(names) or 'none'})") from None
+        raise StudyError(f"no study {name!r} in {masked_url(url)} (studies: {', '.join(names) or 'none'})") from None
 
 
 # --- `hpo studies` and `hpo show` ----------------------------------------------------------------

@@ -23,6 +23,7 @@ from hpo.analyze._stats import analyze
 from hpo.errors import HpoError, StudyError
 from hpo.models import ModelSpec, model_spec
 from hpo.schema import STUDY_DATA_VERSION, STUDY_METRIC, STUDY_MODEL, STUDY_SPACE_YAML, TRIAL_FOLD_VALUES
+from hpo.secrets import masked, masked_url
 from hpo.space import NAME_RE
 from hpo.studies import complete_trials, load_named_or_newest, study_names, trial_counts
 from hpo.tracking import StudyProjection, client, tracking_uri
@@ -143,7 +144,9 @@ def analyze_study(
         )
     taken = _taken(url, ws) if write else set()
     if name is not None and name in taken:  # before the noise floor is kept in the study
-        raise HpoError(f"--name {name}: a study or space file of that name exists already ({url}, {ws.search_spaces_dir})")
+        raise HpoError(
+            f"--name {name}: a study or space file of that name exists already ({masked_url(url)}, {ws.search_spaces_dir})"
+        )
     noise = None
     folded = fold_noise(trials) if noise_refits is None and len(trials) >= min_trials else None
     if folded is not None:
@@ -162,7 +165,7 @@ def analyze_study(
         n_trials=n_trials,
         noise=noise,
     )
-    result = AnalyzeResult(analysis, metric, url)
+    result = AnalyzeResult(analysis, metric, masked_url(url))  # shown and written (analysis.json): no password
     if not write:
         return result
 
@@ -276,12 +279,7 @@ def _check_sources(new_data: dict[str, Any] | None, ws: Workspace) -> None:
 
 
 def _has_password(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    try:
-        return urlsplit(url).password is not None
-    except ValueError:
-        return True
+    return masked_url(url) != url
 
 
 def _write(path: Path, text: str) -> None:
@@ -300,7 +298,7 @@ def _save_to_dashboard(s: optuna.Study, figs: dict[str, Any], note: str, warn: C
             save_plotly_graph_object(s, fig, graph_object_id="hpo-analyze-" + html_id(name))
         save_note(s, note)
     except Exception as e:  # the report on disk stands even if the storage refuses the figures
-        warn(f"could not save the analysis into the study for optuna-dashboard: {type(e).__name__}: {e}")
+        warn(f"could not save the analysis into the study for optuna-dashboard: {masked(f'{type(e).__name__}: {e}')}")
         return False
     return True
 
@@ -313,7 +311,8 @@ def _log_to_mlflow(ws: Workspace, s: optuna.Study, out_dir: Path, warn: Callable
         for fname in ("analysis.html", "analysis.md", "analysis.json"):
             c.log_artifact(projection.parent_run_id, str(out_dir / fname), artifact_path="analysis")
     except Exception as e:
-        warn(f"could not log the report to MLflow at {tracking_uri()} ({type(e).__name__}: {e}); it is in {out_dir}")
+        why = masked(f"{type(e).__name__}: {e}")  # MLflow's errors quote the tracking URI
+        warn(f"could not log the report to MLflow at {masked_url(tracking_uri())} ({why}); it is in {out_dir}")
         return None
     return projection.parent_run_id
 

@@ -7,6 +7,7 @@ from typing import Any, Optional
 import typer
 
 from hpo.cli import app, guarded
+from hpo.secrets import masked_url
 
 
 @app.command()
@@ -30,7 +31,7 @@ def data(
             print_json(rows[0] if version is not None else rows)
             return
         if not rows:
-            typer.echo(f"no data versions yet in {url} (the first `hpo run` of a space records its version)")
+            typer.echo(f"no data versions yet in {masked_url(url)} (the first `hpo run` of a space records its version)")
             return
         if version is not None:
             for line in _detail(rows[0]):
@@ -54,7 +55,7 @@ def _table(rows: list[dict[str, Any]], url: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Data versions in {url}", title_justify="left")
+    table = Table(title=f"Data versions in {masked_url(url)}", title_justify="left")
     for col in ("version", "rows (train/val/test)", "cols", "digests", "studies", "promoted", "source versions"):
         table.add_column(col, justify="right" if col in ("cols", "promoted") else "left")
     for r in rows:

@@ -14,6 +14,7 @@ from hpo.analyze import Analysis, CategoricalAnalysis, NumericAnalysis, ParamAna
 from hpo.analyze._report import _f
 from hpo.analyze._results import _num, _p
 from hpo.run import Progress, RunResult, StudySnapshot
+from hpo.secrets import masked, masked_url
 from hpo.studies import StudyDetail
 
 if TYPE_CHECKING:
@@ -21,10 +22,10 @@ if TYPE_CHECKING:
 
 
 def print_json(data: Any, indent: int | None = None) -> None:
-    """`--json`: one JSON document on stdout, nothing else."""
+    """`--json`: one JSON document on stdout, nothing else; no URL in it shows its password."""
     import typer
 
-    typer.echo(json.dumps(data, indent=indent))
+    typer.echo(masked(json.dumps(data, indent=indent)))
 
 
 def fmt(value: Any) -> str:
@@ -120,7 +121,7 @@ def print_result(console: Console, r: RunResult) -> None:
     console.print(states)
     if r.after.inherited:
         console.print(f"{r.after.inherited} of the COMPLETE trials were inherited from the parent study (warm start).")
-    console.print(f"Storage: {r.storage}", highlight=False)
+    console.print(f"Storage: {masked_url(r.storage)}", highlight=False)
 
 
 # --- hpo analyze ------------------------------------------------------------------------------

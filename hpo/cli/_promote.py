@@ -34,6 +34,7 @@ def promote(
         from hpo.cli._output import print_json
         from hpo.promote import promote as run_promote
         from hpo.schema import VAL
+        from hpo.secrets import masked_url
         from hpo.tracking import tracking_uri
 
         say = (lambda _: None) if as_json else (lambda line: typer.echo(line, err=True))
@@ -56,7 +57,8 @@ def promote(
         test = f"; test {metric} {r.test_metrics[metric]:.6g}" if metric and metric in r.test_metrics else ""
         verb = "Already promoted" if r.existing else "Promoted"
         typer.echo(
-            f"{verb}: trial #{r.trial} of {r.study} is run {r.run_id} in experiment {r.experiment} ({tracking_uri()}){test}"
+            f"{verb}: trial #{r.trial} of {r.study} is run {r.run_id} in experiment {r.experiment} "
+            f"({masked_url(tracking_uri())}){test}"
         )
         if r.model_uri:
             typer.echo(f"Model: {r.model_uri} (mlflow.pyfunc.load_model: predicts on raw rows of the table)")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from hpo.errors import HpoError
 from hpo.provenance import UNKNOWN, SourceVersion, source_version
 from hpo.schema import StudyRecord
+from hpo.secrets import masked_url
 from hpo.tracking import client, is_reachable, tracking_uri
 from hpo.workspace import Workspace
 
@@ -67,7 +68,8 @@ def _client() -> MlflowClient:
     c = client()
     why = is_reachable(c)
     if why is not None:
-        raise HpoError(f"MLflow at {tracking_uri()} is unreachable ({why}); set MLFLOW_TRACKING_URI to a reachable store")
+        uri = masked_url(tracking_uri())
+        raise HpoError(f"MLflow at {uri} is unreachable ({why}); set MLFLOW_TRACKING_URI to a reachable store")
     return c
 
 

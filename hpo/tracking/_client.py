@@ -22,6 +22,7 @@ from hpo.schema import (
     TAG_PACKAGE_PREFIX,
     TAG_SRC_VERSION,
 )
+from hpo.secrets import masked
 from hpo.tracking._store import open_client, quiet_and_quick
 from hpo.workspace import Workspace
 
@@ -121,4 +122,4 @@ def is_reachable(c: MlflowClient) -> str | None:
         c.search_experiments(max_results=1)
         return None
     except Exception as e:  # any failure means: keep going, log later with `hpo sync`
-        return f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        return f"{type(e).__name__}: {masked(str(e)).splitlines()[0][:200] if str(e) else ''}"
