@@ -51,6 +51,8 @@ TRIAL_INHERITED_FROM = "inherited_from"  # warm start: {study, trial, storage}
 # Trial system attributes, Optuna's own names for a retried trial (as its RetryFailedTrialCallback).
 TRIAL_RETRY_HISTORY = "retry_history"
 TRIAL_FAILED_TRIAL = "failed_trial"
+# A token per trial creation: a creation retried after its reply was lost finds the trial it made.
+TRIAL_CREATED_BY = "hpo_created_by"
 
 # --- MLflow metric names ---------------------------------------------------------------------------
 VAL = "val_"  # + a metric name: on the validation split

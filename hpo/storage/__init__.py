@@ -6,6 +6,7 @@ worker died is failed and retried instead of staying RUNNING forever.
 
 - :mod:`._open`: opening a storage, and the study lock;
 - :mod:`._fork`: database connections in forked workers;
+- :mod:`._outage`: riding out a database server's restart (retries with backoff, then one line);
 - :mod:`._optuna`: every use of Optuna's private API and all SQL against its tables.
 """
 
@@ -15,10 +16,12 @@ from hpo.storage._open import (
     HEARTBEAT_INTERVAL,
     MAX_RETRY,
     SQLITE_TIMEOUT,
+    TIMING_ENV,
     flocked,
     open_storage,
     sqlite_path,
     study_lock,
+    timing,
 )
 from hpo.storage._optuna import (
     budget_slots,
@@ -37,6 +40,7 @@ from hpo.storage._optuna import (
     trial_counts,
     trial_id,
 )
+from hpo.storage._outage import StorageUnreachable
 
 __all__ = [
     "budget_slots",
@@ -47,6 +51,9 @@ __all__ = [
     "HEARTBEAT_INTERVAL",
     "MAX_RETRY",
     "SQLITE_TIMEOUT",
+    "StorageUnreachable",
+    "TIMING_ENV",
+    "timing",
     "complete_trials",
     "flocked",
     "fork_safe_pools",

@@ -25,6 +25,29 @@ HEARTBEAT_INTERVAL = 5  # seconds between a running trial's heartbeats
 GRACE_PERIOD = 20  # seconds without a heartbeat before a RUNNING trial counts as dead
 MAX_RETRY = 3  # a trial whose worker died is retried this often, with the same parameters
 SQLITE_TIMEOUT = 120  # seconds a writer waits for SQLite's lock before giving up
+OUTAGE_SECONDS = 60  # how long workers retry, with backoff, while the storage does not answer
+CONNECT_TIMEOUT = 10  # seconds to wait for a database server to accept a connection (then retried)
+
+# The waits above, overridable per run (tests shorten them; a cluster with slow networks lengthens them).
+TIMING_ENV = {
+    "HPO_HEARTBEAT_INTERVAL": HEARTBEAT_INTERVAL,
+    "HPO_GRACE_PERIOD": GRACE_PERIOD,
+    "HPO_OUTAGE_SECONDS": OUTAGE_SECONDS,
+}
+
+
+def timing(name: str) -> int:
+    """The wait ``name`` (a key of :data:`TIMING_ENV`) in seconds: its environment variable, else the default."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return TIMING_ENV[name]
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 < value <= 86_400:
+        raise HpoError(f"environment variable {name} must be a whole number of seconds from 1 to 86400, but got {raw!r}")
+    return value
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -62,9 +85,14 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
             _enable_wal(path)
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT}}
     elif url.startswith(("postgresql", "mysql")):
+        # A pooled connection a server restart closed is replaced before use, not failed on.
         engine_kwargs = {"pool_pre_ping": True}
+        if url.startswith("postgresql"):
+            engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}  # a host that drops packets
     elif "://" not in url:
-        raise HpoError(f"storage {url!r}: not a storage URL (e.g. sqlite:///studies/hpo.db or postgresql://user@host/db)")
+        raise HpoError(
+            f"storage {safe_url(url)!r}: not a storage URL (e.g. sqlite:///studies/hpo.db or postgresql://user@host/db)"
+        )
     import warnings
 
     from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
@@ -73,49 +101,58 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
         with warnings.catch_warnings():
             # Heartbeats have been "experimental" since Optuna 2.8; hpo depends on them knowingly.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = _rdb(RDBStorage, RetryHeartbeatStaleTrialCallback, opened, engine_kwargs)
+            if path is not None or not url.startswith(("postgresql", "mysql")):
+                storage = _rdb(RDBStorage, RetryHeartbeatStaleTrialCallback, opened, engine_kwargs)
+            else:
+                storage = _server_rdb(RetryHeartbeatStaleTrialCallback, url, engine_kwargs)
     except NoSuchModuleError:
         scheme = url.split("://")[0]
-        raise HpoError(f"storage {_safe(url)}: no database kind {scheme!r} (sqlite, postgresql, mysql)") from None
+        raise HpoError(f"storage {safe_url(url)}: no database kind {scheme!r} (sqlite, postgresql, mysql)") from None
     except ImportError as e:
         cause = e if isinstance(e, ModuleNotFoundError) else e.__cause__
         missing = getattr(cause, "name", None) or "a module"
         raise HpoError(
-            f"storage {_safe(url)}: its database driver is not installed ({missing} is missing; see docs/scaling-out.md)"
+            f"storage {safe_url(url)}: its database driver is not installed ({missing} is missing; see docs/scaling-out.md)"
         ) from None
     except ArgumentError as e:
-        raise HpoError(f"storage {_safe(url)}: not a valid database URL ({e})") from None
+        raise HpoError(f"storage {safe_url(url)}: not a valid database URL ({e})") from None
     except DBAPIError as e:
         message = _sqlite_error(path, e.orig) if path is not None else None
         if message:
             raise HpoError(message) from None
         if isinstance(e, OperationalError):
-            raise HpoError(f"storage {_safe(url)}: cannot be opened ({str(e.orig).splitlines()[0]})") from None
+            raise HpoError(f"storage {safe_url(url)}: cannot be opened ({str(e.orig).splitlines()[0]})") from None
         raise
     if path is not None:
         _errors_as_hpo_errors(storage, path)
     return storage
 
 
-def _safe(url: str) -> str:
-    """``url`` without its password, for messages."""
-    from urllib.parse import urlsplit
+def safe_url(url: str) -> str:
+    """``url`` without its password, for messages (see :func:`hpo.secrets.masked_url`)."""
+    from hpo.secrets import masked_url
 
-    try:
-        parts = urlsplit(url)
-        return url.replace(f":{parts.password}@", ":***@") if parts.password else url
-    except ValueError:
-        return url
+    return masked_url(url)
 
 
-def _rdb(RDBStorage: Any, Retry: Any, url: str, engine_kwargs: dict[str, object]) -> optuna.storages.BaseStorage:
+def _rdb(RDBStorage: Any, Retry: Any, url: str, engine_kwargs: dict[str, object], **more: Any) -> optuna.storages.BaseStorage:
     return RDBStorage(
         url,
         engine_kwargs=engine_kwargs,
-        heartbeat_interval=HEARTBEAT_INTERVAL,
-        grace_period=GRACE_PERIOD,
+        heartbeat_interval=timing("HPO_HEARTBEAT_INTERVAL"),
+        grace_period=timing("HPO_GRACE_PERIOD"),
         heartbeat_stale_trial_callback=Retry(max_retry=MAX_RETRY),
+        **more,
     )
+
+
+def _server_rdb(Retry: Any, url: str, engine_kwargs: dict[str, object]) -> optuna.storages.BaseStorage:
+    """A database server's storage, whose calls ride out an outage (:mod:`hpo.storage._outage`);
+    opening it too, once this process has reached the server (see :func:`hpo.storage._outage.reach`)."""
+    from hpo.storage._outage import reach, retrying_rdb_class
+
+    window = timing("HPO_OUTAGE_SECONDS")
+    return reach(url, lambda retried: _rdb(retrying_rdb_class(), Retry, url, engine_kwargs, outage_seconds=window), window)
 
 
 def _enable_wal(path: Path) -> None:
@@ -303,7 +340,6 @@ def study_lock(url: str, study: str) -> Iterator[None]:
         yield
         return
     import sqlalchemy
-    from sqlalchemy.pool import NullPool
 
     key = int.from_bytes(hashlib.sha256(f"hpo-study:{study}".encode()).digest()[:8], "big", signed=True)
     postgres = url.startswith("postgresql")
@@ -312,13 +348,63 @@ def study_lock(url: str, study: str) -> Iterator[None]:
         if postgres
         else ("SELECT GET_LOCK(:k, 600)", "SELECT RELEASE_LOCK(:k)")
     )
-    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    params: dict[str, object] = {"k": key if postgres else f"hpo-{key}"}
+    engine, conn = _locked(url, sqlalchemy.text(lock), params)
     try:
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text(lock), {"k": key if postgres else f"hpo-{key}"})
-            try:
-                yield
-            finally:
-                conn.execute(sqlalchemy.text(unlock), {"k": key if postgres else f"hpo-{key}"})
+        try:
+            yield
+        finally:
+            _unlock(conn, sqlalchemy.text(unlock), params)
     finally:
         engine.dispose()
+
+
+def _locked(url: str, lock: Any, params: dict[str, object]) -> tuple[Any, Any]:
+    """An engine for ``url`` and a connection of it holding the lock, taken through an outage as any
+    storage call is; a server this process has never reached is reported at once (:func:`hpo.storage._outage.reach`)."""
+    import sqlalchemy
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+    from sqlalchemy.pool import NullPool
+
+    from hpo.storage._outage import reach
+
+    def attempt(retried: bool) -> Any:
+        conn = engine.connect()
+        try:
+            conn.execute(lock, params)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    try:
+        args = {"connect_timeout": CONNECT_TIMEOUT} if url.startswith("postgresql") else {}
+        engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=args)
+        try:
+            return engine, reach(url, attempt)
+        except BaseException:
+            engine.dispose()
+            raise
+    except ArgumentError as e:
+        raise HpoError(f"storage {safe_url(url)}: not a valid database URL ({e})") from None
+    except NoSuchModuleError:
+        raise HpoError(f"storage {safe_url(url)}: no database kind {url.split('://')[0]!r} (sqlite, postgresql, mysql)") from None
+    except ImportError as e:
+        missing = getattr(e, "name", None) or "a module"
+        raise HpoError(f"storage {safe_url(url)}: its database driver is not installed ({missing} is missing)") from None
+    except DBAPIError as e:
+        why = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]
+        raise HpoError(f"storage {safe_url(url)}: cannot be opened ({why})") from None
+
+
+def _unlock(conn: Any, unlock: Any, params: dict[str, object]) -> None:
+    """Release the lock; a connection the server closed meanwhile took the lock with it."""
+    from hpo.storage._outage import transient_cause
+
+    try:
+        conn.execute(unlock, params)
+    except Exception as e:
+        if transient_cause(e) is None:
+            raise
+    finally:
+        conn.close()

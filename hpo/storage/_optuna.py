@@ -13,7 +13,9 @@ import datetime
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hpo.errors import HpoError
 from hpo.storage._open import GRACE_PERIOD
+from hpo.storage._outage import recovered_within, retry_on
 
 if TYPE_CHECKING:
     import optuna
@@ -54,19 +56,22 @@ def set_intermediate_values(trial: optuna.Trial, values: dict[int, float]) -> No
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        row = models.TrialModel.find_or_raise_by_id(trial._trial_id, session)
-        backend.check_trial_is_updatable(trial._trial_id, row.state)
-        known = {v.step for v in row.intermediate_values}
-        for step, value in sorted(values.items()):
-            if step in known:
-                continue
-            stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-            session.add(
-                models.TrialIntermediateValueModel(
-                    trial_id=trial._trial_id, step=step, intermediate_value=stored, intermediate_value_type=kind
+    def write(retried: bool) -> None:  # a retry after a lost reply finds the steps written: idempotent
+        with _create_scoped_session(backend.scoped_session, True) as session:
+            row = models.TrialModel.find_or_raise_by_id(trial._trial_id, session)
+            backend.check_trial_is_updatable(trial._trial_id, row.state)
+            known = {v.step for v in row.intermediate_values}
+            for step, value in sorted(values.items()):
+                if step in known:
+                    continue
+                stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+                session.add(
+                    models.TrialIntermediateValueModel(
+                        trial_id=trial._trial_id, step=step, intermediate_value=stored, intermediate_value_type=kind
+                    )
                 )
-            )
+
+    retry_on(backend, write)
 
 
 def budget_slots(study: optuna.Study, key: str) -> list[tuple[int, str]]:
@@ -78,7 +83,9 @@ def budget_slots(study: optuna.Study, key: str) -> list[tuple[int, str]]:
     backend = rdb_backend(storage_of(study))
     if backend is not None:
         try:
-            return _budget_slots_rdb(backend, study_id(study), key)
+            return retry_on(backend, lambda retried: _budget_slots_rdb(backend, study_id(study), key))
+        except HpoError:
+            raise  # the storage is unreachable: so would the trials be
         except Exception:
             pass  # an unexpected schema: read the trials
     return [(int(t.user_attrs[key]), t.state.name) for t in study.get_trials(deepcopy=False) if t.user_attrs.get(key) is not None]
@@ -110,6 +117,9 @@ def change_state(storage: optuna.storages.BaseStorage, tid: int, before: str, af
     only at the write, so two workers both read WAITING and both claimed the trial (seen with two
     workers started together: one trial run twice), or both failed one stale trial and requeued
     it twice. ``UPDATE ... WHERE state = before`` is atomic in every database.
+
+    Retried through a storage outage. A retry whose first UPDATE was committed but whose reply was
+    lost finds the row already moved: it was this call's if it carries this call's exact timestamp.
     """
     from optuna.trial import TrialState
 
@@ -117,7 +127,7 @@ def change_state(storage: optuna.storages.BaseStorage, tid: int, before: str, af
     if backend is None:
         return bool(storage.set_trial_state_values(tid, state=TrialState[after]))
     from optuna.storages._rdb import models
-    from sqlalchemy import update
+    from sqlalchemy import select, update
 
     table = models.TrialModel.__table__
     # Optuna 5 stores trial times as naive UTC; older versions as naive local time.
@@ -128,9 +138,20 @@ def change_state(storage: optuna.storages.BaseStorage, tid: int, before: str, af
         values["datetime_start"] = now
     elif TrialState[after].is_finished():
         values["datetime_complete"] = now
-    with backend.engine.begin() as conn:
-        result = conn.execute(update(table).where(table.c.trial_id == tid, table.c.state == TrialState[before]).values(**values))
-    return result.rowcount == 1
+    stamp = next((table.c[k] for k in ("datetime_start", "datetime_complete") if k in values), None)
+
+    def move(retried: bool) -> bool:
+        with backend.engine.begin() as conn:
+            moved = conn.execute(update(table).where(table.c.trial_id == tid, table.c.state == before_state).values(**values))
+            if moved.rowcount == 1:
+                return True
+            if not retried or stamp is None:
+                return False
+            row = conn.execute(select(table.c.state, stamp).where(table.c.trial_id == tid)).first()
+            return row is not None and row[0] == TrialState[after] and row[1] == now
+
+    before_state = TrialState[before]
+    return retry_on(backend, move)
 
 
 def trial_by_number(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
@@ -149,9 +170,50 @@ def heartbeat(trial: int, storage: optuna.storages.BaseStorage) -> Any:
     """Record one heartbeat for ``trial`` now; the returned context manager keeps beating while open."""
     from optuna.storages._heartbeat import get_heartbeat_thread
 
-    if heartbeat_enabled(storage):
-        storage.record_heartbeat(trial)  # type: ignore[attr-defined]
-    return get_heartbeat_thread(trial, storage)
+    if not heartbeat_enabled(storage):
+        return get_heartbeat_thread(trial, storage)
+    storage.record_heartbeat(trial)  # type: ignore[attr-defined]
+    backend = rdb_backend(storage)
+    if backend is None or not hasattr(backend, "record_heartbeat_until"):
+        return get_heartbeat_thread(trial, storage)
+    return _Beating(trial, backend)
+
+
+class _Beating:
+    """Optuna's heartbeat thread, but one a storage outage does not kill.
+
+    Optuna's thread dies on the first failed beat (with a traceback), and the trial then looks dead
+    to every other worker. This one keeps trying through an outage, quietly past its window too:
+    the main thread reports the outage at its next storage call, and stops this one at once.
+    """
+
+    def __init__(self, trial: int, backend: Any) -> None:
+        import threading
+
+        self._trial = trial
+        self._backend = backend
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"hpo-heartbeat-{trial}", daemon=True)
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        from hpo.storage._outage import StorageUnreachable, transient_cause
+
+        interval = self._backend.get_heartbeat_interval()
+        while not self._stop.wait(interval):
+            try:
+                self._backend.record_heartbeat_until(self._trial, self._stop)
+            except StorageUnreachable:
+                continue
+            except Exception as e:
+                if transient_cause(e) is None:
+                    raise
 
 
 def in_distribution(dist: Any, value: Any) -> bool:
@@ -169,8 +231,13 @@ def stale_trial_ids(storage: Any, sid: int) -> list[int]:
     Optuna only looks at trials with a heartbeat row. A worker killed between claiming a trial
     and its first heartbeat leaves one without, which would otherwise stay RUNNING forever.
     """
-    ids = list(storage._get_stale_trial_ids(sid))
     backend = rdb_backend(storage)
+    grace = (backend.grace_period if backend is not None else None) or GRACE_PERIOD
+    if backend is not None and recovered_within(backend.url, grace):
+        # Just after a storage outage every heartbeat is old, the live workers' too: wait until
+        # they have beaten again (a grace period), or their trials would be failed under them.
+        return []
+    ids = list(storage._get_stale_trial_ids(sid))
     if backend is None:
         return ids
     try:
@@ -180,22 +247,28 @@ def stale_trial_ids(storage: Any, sid: int) -> list[int]:
 
         # Optuna 5 stores the start as naive UTC in `_datetime_start_utc` (`datetime_start` became a
         # Python property); older versions kept naive local time in the `datetime_start` column.
-        started = getattr(models.TrialModel, "_datetime_start_utc", None)
+        # Any: SQLAlchemy's stubs type the column differently from one release to the next.
+        started: Any = getattr(models.TrialModel, "_datetime_start_utc", None)
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         if started is None:
             started, now = models.TrialModel.datetime_start, datetime.datetime.now()
-        cutoff = now - datetime.timedelta(seconds=backend.grace_period or GRACE_PERIOD)
-        with Session(backend.engine) as session:
-            beating = session.query(models.TrialHeartbeatModel.trial_id)
-            rows = (
-                session.query(models.TrialModel.trial_id)
-                .filter(models.TrialModel.study_id == sid)
-                .filter(models.TrialModel.state == TrialState.RUNNING)
-                .filter(started < cutoff)  # type: ignore[operator]
-                .filter(models.TrialModel.trial_id.not_in(beating))
-                .all()
-            )
-        ids += [r[0] for r in rows if r[0] not in ids]
+        cutoff = now - datetime.timedelta(seconds=grace)
+
+        def read(retried: bool) -> list[Any]:
+            with Session(backend.engine) as session:
+                beating = session.query(models.TrialHeartbeatModel.trial_id)
+                return (
+                    session.query(models.TrialModel.trial_id)
+                    .filter(models.TrialModel.study_id == sid)
+                    .filter(models.TrialModel.state == TrialState.RUNNING)
+                    .filter(started < cutoff)
+                    .filter(models.TrialModel.trial_id.not_in(beating))
+                    .all()
+                )
+
+        ids += [r[0] for r in retry_on(backend, read) if r[0] not in ids]
+    except HpoError:
+        raise  # the storage is unreachable
     except Exception:
         pass  # an unexpected schema: Optuna's own rule still applies
     return ids
@@ -215,14 +288,19 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
         storage = rdb_backend(storage_of(study))
         if storage is None:
             raise TypeError("not an RDB storage")
-        with Session(storage.engine) as session:
-            rows = (
-                session.query(TrialModel.state, func.count(TrialModel.trial_id))
-                .filter(TrialModel.study_id == study_id(study))
-                .group_by(TrialModel.state)
-                .all()
-            )
-        counts = {state.name: int(n) for state, n in rows}
+
+        def read(retried: bool) -> list[Any]:
+            with Session(storage.engine) as session:
+                return (
+                    session.query(TrialModel.state, func.count(TrialModel.trial_id))
+                    .filter(TrialModel.study_id == study_id(study))
+                    .group_by(TrialModel.state)
+                    .all()
+                )
+
+        counts = {state.name: int(n) for state, n in retry_on(storage, read)}
+    except HpoError:
+        raise  # the storage is unreachable
     except Exception:
         counts = {}
         for t in study.get_trials(deepcopy=False):
@@ -244,7 +322,9 @@ def complete_trials(study: optuna.Study, attrs: Sequence[str] = ()) -> list[optu
     from optuna.trial import TrialState
 
     try:
-        return _complete_trials_rdb(study, attrs)
+        return retry_on(rdb_backend(storage_of(study)), lambda retried: _complete_trials_rdb(study, attrs))
+    except HpoError:
+        raise  # the storage is unreachable
     except Exception:
         return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
@@ -277,7 +357,8 @@ def _complete_trials_rdb(study: optuna.Study, attrs: Sequence[str]) -> list[optu
                 TrialModel.study_id == study_id(study), TrialModel.state == TrialState.COMPLETE, TrialValueModel.objective == 0
             )
         }
-        params: dict[int, list[tuple[str, float, str]]] = {}
+        # Keys typed Any: the stubs of SQLAlchemy 2.1 type the id columns Optional, those of 2.0 do not.
+        params: dict[Any, list[tuple[str, float, str]]] = {}
         for trial_id, name, value, dist in (
             session.query(
                 TrialParamModel.trial_id,
@@ -289,7 +370,7 @@ def _complete_trials_rdb(study: optuna.Study, attrs: Sequence[str]) -> list[optu
             .filter(TrialModel.study_id == study_id(study), TrialModel.state == TrialState.COMPLETE)
         ):
             params.setdefault(trial_id, []).append((name, value, dist))
-        user: dict[int, dict[str, Any]] = {}
+        user: dict[Any, dict[str, Any]] = {}
         if attrs:
             for trial_id, key, value_json in (
                 session.query(TrialUserAttributeModel.trial_id, TrialUserAttributeModel.key, TrialUserAttributeModel.value_json)
