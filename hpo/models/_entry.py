@@ -8,7 +8,8 @@ hpo calls the function with the keyword arguments it declares, of these:
   (a pandas Series of the target, labels as they are in the data);
 - ``seed``: the trial's seed, to fix the function's randomness;
 - ``report``: ``report(step, value) -> bool``, the validation value after a step of training in
-  the study's direction; ``False`` means the trial is pruned, so the function should stop.
+  the study's direction; ``False`` means the trial is pruned, so the function should stop (it
+  may then return None: the trial is recorded PRUNED).
 
 It returns a fitted model with ``predict`` (and ``predict_proba`` and ``classes_`` for
 classification), which hpo scores with its metrics as it does CatBoost. A function that declares
@@ -28,12 +29,12 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from hpo.models._interface import Fitted, ModelSpec, Reporter
-from hpo.models._sklearn import ModelImportError
+from hpo.models._sklearn import ModelImportError, check_not_shadowed
 
 if TYPE_CHECKING:
     from hpo.data import DataVersion
 
-ENTRY_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+ENTRY_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*\Z")
 SUPPLIED = ("params", "train", "validation", "seed", "report")
 DEFAULT_STEPS = 100  # the pruners' resource when `fixed` sets no `iterations`
 
@@ -73,6 +74,7 @@ def _import_function(path: str) -> Callable[..., Any]:
     import importlib
 
     module_name, _, attr = path.partition(":")
+    check_not_shadowed(module_name)
     try:
         module = importlib.import_module(module_name)
     except Exception as e:
@@ -118,6 +120,12 @@ def _fit(
     except SystemExit as e:  # a training script's own exit: that trial fails, hpo goes on
         raise RuntimeError(f"{path} called sys.exit({e.code!r})") from None
     seconds = time.perf_counter() - start
+    if model is None and stopped:
+        # report() said stop and the function stopped with nothing to score: pruned, as if it had
+        # raised Optuna's TrialPruned itself (the README asks it to stop, not to return a model).
+        import optuna
+
+        raise optuna.TrialPruned(f"pruned at iteration {stopped[0]} ({path} returned None after report() said stop)")
     needs = ("predict", "predict_proba") if data.task == "classification" else ("predict",)
     missing = [m for m in needs if not callable(getattr(model, m, None))]
     if missing:

@@ -64,7 +64,12 @@ class Objective:
         folds = self._prep.folds
         extra: dict[str, Any] = {}
         if folds is None:
-            fit = train(data=self._prep.data, **fitting)
+            try:
+                fit = train(data=self._prep.data, **fitting)
+            except optuna.TrialPruned:  # the team's function stopped without a model: the curve it reported stays
+                if curve:
+                    set_intermediate_values(trial, curve)
+                raise
             value, metrics, seconds, best = fit.objective, fit.metrics, fit.fit_seconds, fit.best_iteration
             pruned = None if fit.stopped_at is None else f"pruned at iteration {fit.stopped_at}"
         else:  # one fit per fold; the value is the fold mean, and a pruner decides after each fold

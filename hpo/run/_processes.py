@@ -1,20 +1,33 @@
-"""Workers in this process or in several, and Ctrl-C: once finishes the running trials, twice aborts them."""
+"""Workers in this process or in several, and stop signals: Ctrl-C, SIGTERM or SIGHUP once finishes the
+running trials, twice aborts them; forked workers end with ``hpo run`` however it ends."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpo.errors import HpoError
 from hpo.prepare import Prepared, prepare_loaded
 from hpo.run._result import Progress, snapshot
-from hpo.run._worker import _Stop, _worker_loop, _WorkerArgs
+from hpo.run._worker import (
+    STOP_SIGNALS,
+    HeldWarnings,
+    StudyDeleted,
+    _Stop,
+    _worker_loop,
+    _WorkerArgs,
+    check_study,
+    stopping_message,
+)
 from hpo.schema import TRIAL_ERROR
 from hpo.storage import ready_to_fork, sqlite_path
 from hpo.tracking import LiveProjection, tracking_uri
@@ -23,6 +36,23 @@ if TYPE_CHECKING:
     import optuna
 
 POLL_SECONDS = 0.5
+PARENT_POLL_SECONDS = 1.0  # how often a worker checks that `hpo run` is still there
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+EXIT_STUDY_DELETED = 3  # a worker's exit code when the study was deleted under it
+
+
+@contextlib.contextmanager
+def _stop_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """``handler`` for every stop signal while open, in the main thread (where Python runs handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def _run_in_process(
@@ -32,9 +62,10 @@ def _run_in_process(
     progress: Progress,
     failures: list[str],
     tracker: LiveProjection,
+    held: HeldWarnings,
     tally: list[int],
 ) -> bool:
-    stop = _Stop(lambda: progress.message("Stopping after the running trial (Ctrl-C again to abort it)"))
+    stop = _Stop(lambda signum: progress.message(stopping_message(signum)))
 
     shows = type(progress) is not Progress  # a snapshot costs a few queries: skip it when nobody looks
 
@@ -44,16 +75,12 @@ def _run_in_process(
         if shows:
             progress.update(snapshot(study))
 
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, stop.handle) if in_main else None
-    try:
-        _worker_loop(args, prep, stop, on_trial, tracker)
-    except KeyboardInterrupt:
-        progress.message("Aborted: the running trial was failed and put back in the queue")
-        stop.requested = True
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
+    with _stop_signals(stop.handle):
+        try:
+            _worker_loop(args, prep, stop, on_trial, tracker, held)
+        except KeyboardInterrupt:
+            progress.message("Aborted: the running trial was failed and put back in the queue")
+            stop.requested = True
     return stop.requested
 
 
@@ -69,12 +96,15 @@ def _count(tally: Any, t: optuna.trial.FrozenTrial) -> None:
     tally[1] += t.state.name == "COMPLETE"
 
 
-def _worker_main(args: _WorkerArgs, tally: Any, prep: Prepared | None = None) -> None:
+def _worker_main(args: _WorkerArgs, tally: Any, prep: Prepared | None = None, parent: int | None = None) -> None:
     # Own process group: a terminal's Ctrl-C reaches only the parent, which forwards it once
     # per press, so the two-step stop works the same as with one process.
     os.setpgrp()
+    if parent is not None:
+        _die_with_parent(parent)
     stop = _Stop()
-    signal.signal(signal.SIGINT, stop.handle)
+    for s in STOP_SIGNALS:  # sent to a worker itself (a scheduler signals every process): as from the parent
+        signal.signal(s, stop.handle)
     if prep is None:  # a spawned interpreter: read and check the data again
         prep = prepare_loaded(args.loaded, args.workspace)
     else:  # forked: the parent's streams may have been locked by its progress thread mid-write
@@ -89,6 +119,37 @@ def _worker_main(args: _WorkerArgs, tally: Any, prep: Prepared | None = None) ->
         _worker_loop(args, prep, stop, on_trial)
     except KeyboardInterrupt:
         pass
+    except StudyDeleted:
+        sys.exit(EXIT_STUDY_DELETED)  # the parent says so, once for all workers
+    except HpoError as e:  # e.g. the storage unreachable past HPO_OUTAGE_SECONDS: one line, as the CLI says it
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(e.exit_code)
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker as soon as ``hpo run`` (``parent``) ends, whatever ended it.
+
+    A parent that stops on a signal it can handle first stops its workers; one killed outright
+    (SIGKILL, the OOM killer, a crash) cannot, and its workers would go on with the whole budget
+    as orphans. They are killed too: their trials stay RUNNING until their heartbeats go stale,
+    and the next run fails and requeues them in their slots. Linux kills a worker with its
+    parent (``PR_SET_PDEATHSIG``); a thread watching the parent id covers other systems and a
+    parent that died before that was set.
+    """
+    if sys.platform == "linux":
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="hpo-parent-watch", daemon=True).start()
 
 
 def _run_processes(
@@ -107,40 +168,54 @@ def _run_processes(
     ctx = mp.get_context("fork") if forked else mp.get_context("spawn")
     shared = ctx.Array("i", 2)
     inherited = prep if forked else None
+    parent = os.getpid()
     procs = [
-        ctx.Process(target=_worker_main, args=(replace(args, index=i), shared, inherited), daemon=False) for i in range(jobs)
+        ctx.Process(target=_worker_main, args=(replace(args, index=i), shared, inherited, parent), daemon=False)
+        for i in range(jobs)
     ]
     for p in procs:
         p.start()
 
-    presses = 0
+    signals = 0
 
     def forward(signum: int, frame: object) -> None:
-        nonlocal presses
-        presses += 1
-        progress.message("Stopping after the running trials (Ctrl-C again to abort them)" if presses == 1 else "Aborting")
+        nonlocal signals
+        signals += 1
+        progress.message(stopping_message(signum, "trials") if signals == 1 else "Aborting")
         for p in procs:
             if p.is_alive() and p.pid:
-                os.kill(p.pid, signal.SIGINT)
+                os.kill(p.pid, signal.SIGINT)  # each worker counts them as it counts Ctrl-C
 
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, forward) if in_main else None
     from optuna.trial import TrialState
 
     seen = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
-    try:
+    deleted = False
+    with _stop_signals(forward):
         while any(p.is_alive() for p in procs):
             time.sleep(POLL_SECONDS)
-            _poll(study, progress, failures, seen)
-        _poll(study, progress, failures, seen)
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
+            deleted = deleted or _poll_or_deleted(study, progress, failures, seen)
+        if not deleted:
+            deleted = _poll_or_deleted(study, progress, failures, seen)
     tally[:] = shared[:]
+    if deleted or any(p.exitcode == EXIT_STUDY_DELETED for p in procs):
+        check_study(study)
     crashed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if crashed:
         progress.message(f"{len(crashed)} worker(s) exited with an error (exit codes {crashed})")
-    return presses > 0
+    return signals > 0
+
+
+def _poll_or_deleted(study: optuna.Study, progress: Progress, failures: list[str], seen: set[int]) -> bool:
+    """Show the study's progress; True when the study is gone (its workers then stop by themselves)."""
+    try:
+        _poll(study, progress, failures, seen)
+    except Exception:
+        try:
+            check_study(study)
+        except StudyDeleted:
+            return True
+        raise
+    return False
 
 
 def _sqlite_files(storage: str) -> list[Path]:

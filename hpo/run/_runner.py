@@ -12,7 +12,7 @@ from hpo.prepare import prepare
 from hpo.run._processes import _run_in_process, _run_processes
 from hpo.run._result import Progress, RunResult, _fmt_states, snapshot
 from hpo.run._study import open_study, top_up_budget
-from hpo.run._worker import _warner, _WorkerArgs, fail_stale, open_tracking
+from hpo.run._worker import HeldWarnings, _no_interrupt, _warner, _WorkerArgs, fail_stale, open_tracking
 from hpo.storage import study_lock
 from hpo.tracking import read_tracked
 from hpo.workspace import Workspace
@@ -49,13 +49,15 @@ def run_study(
 
     opened, tracked = read_tracked(prep.workspace, prep.data.version)
     record_data(url, prep.data, prep.space.study, prep.where, tracked)  # one version name, one set of digests
+    held = HeldWarnings(_warner(progress))
     with study_lock(url, prep.space.study):  # one process at a time creates the study and fills its budget
         study, created = open_study(prep, url)
         top_up_budget(study, prep)
         # ... and finds or creates its MLflow parent run: a tracking server has no lock of its own, and
         # workers on several hosts that each searched for it at the same moment created one each.
-        tracker = open_tracking(prep, study, _warner(progress), opened=opened)
+        tracker = open_tracking(prep, study, held, opened=opened)
     fail_stale(study, tracker)
+    held.release()
 
     before = snapshot(study)
     progress.start(prep.space.study, prep.budget, before, resumed=not created)
@@ -66,12 +68,16 @@ def run_study(
     start = time.perf_counter()
     failures: list[str] = []
     tally = [0, 0]  # finished, completed by this run
-    if jobs == 1:
-        interrupted = _run_in_process(worker, prep, study, progress, failures, tracker, tally)
-    else:
-        interrupted = _run_processes(worker, prep, jobs, study, progress, failures, tally)
-    progress.stop()
-    tracker.close(study)
+    try:
+        if jobs == 1:
+            interrupted = _run_in_process(worker, prep, study, progress, failures, tracker, held, tally)
+        else:
+            interrupted = _run_processes(worker, prep, jobs, study, progress, failures, tally)
+    finally:
+        progress.stop()  # also when the study was deleted under the run: the terminal is left clean
+    with _no_interrupt():  # a stop signal now waits until the parent run is closed (it would stay RUNNING)
+        tracker.close(study)
+    held.release()
 
     result = RunResult(
         study=prep.space.study,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hpo.errors import StudyError
 from hpo.prepare import Prepared
 from hpo.run._objective import Objective
 from hpo.run._result import Progress
@@ -35,6 +37,7 @@ from hpo.storage import (
     heartbeat,
     heartbeat_enabled,
     open_storage,
+    rdb_backend,
     stale_trial_ids,
     storage_of,
     study_id,
@@ -50,7 +53,11 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 INTERRUPTED = "interrupted (Ctrl-C); retried in the same budget slot"
+# Each asks a run to stop as Ctrl-C does: once finishes the running trials, twice aborts them. SIGTERM
+# is how `timeout`, schedulers and CI cancel a job; SIGHUP comes when the terminal goes away.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STALE_ERROR = "its worker stopped sending heartbeats (killed or lost); retried in the same budget slot"
+SAME_STOP_SECONDS = 0.5  # a stop signal of another kind this soon after the first is the same stop
 IDLE_POLL_SECONDS = 0.5  # how often a worker with nothing to claim checks the trials still running
 
 
@@ -85,6 +92,30 @@ def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> li
     return failed
 
 
+class StudyDeleted(StudyError):
+    """The study was deleted from the storage (``hpo delete --force``) while the run was at work on it."""
+
+
+def check_study(study: optuna.Study) -> None:
+    """Raise :class:`StudyDeleted` when ``study`` is no longer in its storage (a study created again
+    under the same name is another study)."""
+    try:
+        same = storage_of(study).get_study_id_from_name(study.study_name) == study_id(study)
+    except KeyError:
+        same = False
+    if not same:
+        raise StudyDeleted(f"study {study.study_name!r} was deleted from the storage during the run; the run stopped") from None
+
+
+class TrialTakenAway(Exception):
+    """The claimed trial is no longer this worker's: another process failed it as stale and requeued
+    its slot while this worker was paused (SIGSTOP, a suspended laptop or VM) past the grace period."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.number = number
+
+
 def open_tracking(
     prep: Prepared,
     study: optuna.Study,
@@ -117,6 +148,32 @@ def _warner(progress: Progress | None) -> Callable[[str], None]:
     return warn
 
 
+class HeldWarnings:
+    """Warnings shown once the trial that follows them has ended, not at once.
+
+    ``hpo delete`` removes a study's MLflow runs a moment before the study itself: a trial that
+    ends in between finds its run deleted, and its warning would only come before the one line
+    that says the study was deleted. Held, it is dropped with the study.
+    """
+
+    def __init__(self, show: Callable[[str], None]) -> None:
+        self.show = show
+        self._held: list[str] = []
+
+    def __call__(self, text: str) -> None:
+        self._held.append(text)
+
+    def mark(self) -> int:
+        return len(self._held)
+
+    def release(self, upto: int | None = None) -> None:
+        """Show the warnings held (those before ``mark()`` returned ``upto``, when given)."""
+        upto = len(self._held) if upto is None else upto
+        shown, self._held = self._held[:upto], self._held[upto:]
+        for text in shown:
+            self.show(text)
+
+
 @dataclass(frozen=True)
 class _WorkerArgs:
     loaded: LoadedSpace
@@ -131,14 +188,21 @@ class _WorkerArgs:
 
 
 class _Stop:
-    """Ctrl-C once: finish the running trial, start no other. Twice: abort it (it is retried)."""
+    """Ctrl-C (or another of ``STOP_SIGNALS``) once: finish the running trial, start no other.
+    Twice: abort it (it is retried)."""
 
-    def __init__(self, on_first: Callable[[], None] | None = None) -> None:
+    def __init__(self, on_first: Callable[[int], None] | None = None) -> None:
         self.requested = False
         self.aborted = False
         self._on_first = on_first
+        self._first: tuple[int, float] | None = None  # the first signal and when it came
 
     def handle(self, signum: int, frame: object) -> None:
+        first = self._first
+        if first is not None and first[0] != signum and time.monotonic() - first[1] < SAME_STOP_SECONDS:
+            # One stop delivered twice: a scheduler that signals every process (systemd's control group,
+            # `kill -TERM` of each pid) reaches a worker directly and through its parent's SIGINT.
+            return
         if self.requested:
             # Raised inside a model's callback (CatBoost calls back every iteration), this comes
             # back wrapped in the library's own error: `aborted` says what it was.
@@ -152,8 +216,16 @@ class _Stop:
             sys.unraisablehook = _quiet_unraisablehook(sys.unraisablehook)
             raise KeyboardInterrupt
         self.requested = True
+        self._first = (signum, time.monotonic())
         if self._on_first:
-            self._on_first()
+            self._on_first(signum)
+
+
+def stopping_message(signum: int, trials: str = "trial") -> str:
+    """What the run says when the first stop signal arrives."""
+    if signum == signal.SIGINT:
+        return f"Stopping after the running {trials} (Ctrl-C again to abort {'them' if trials.endswith('s') else 'it'})"
+    return f"{signal.Signals(signum).name} received: stopping after the running {trials} (a second signal aborts)"
 
 
 def _quiet_excepthook(hook: Callable[..., object]) -> Callable[..., object]:
@@ -176,7 +248,15 @@ def _worker_loop(
     stop: _Stop,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
     tracker: LiveProjection | None = None,
+    held: HeldWarnings | None = None,
 ) -> None:
+    """Run trials until the budget is spent, the deadline passes or ``stop`` is requested.
+
+    ``held`` holds the warnings of ``tracker`` (a new tracker's when None).
+
+    Raises:
+        StudyDeleted: the study was deleted meanwhile (whatever error the storage gave for it).
+    """
     import numpy as np
     import optuna
 
@@ -184,15 +264,40 @@ def _worker_loop(
     # A sampler seed per worker and per resume: a resumed or parallel study must not replay
     # the random start-up points it already tried.
     seed = int(np.random.SeedSequence([space.seed, args.trials_at_start, args.index]).generate_state(1)[0])
-    study = optuna.load_study(
-        study_name=space.study,
-        storage=open_storage(args.storage, create=False),
-        sampler=sampler_for(prep, args.storage, seed),
-        pruner=make_pruner(space.pruner, prep.max_iterations),
-    )
+    storage = open_storage(args.storage, create=False)
+    try:
+        study = optuna.load_study(
+            study_name=space.study,
+            storage=storage,
+            sampler=sampler_for(prep, args.storage, seed),
+            pruner=make_pruner(space.pruner, prep.max_iterations),
+        )
+    except KeyError:
+        raise StudyDeleted(f"study {space.study!r} was deleted from the storage during the run; the run stopped") from None
     objective = Objective(prep, thread_count=args.threads)
+    held = held or HeldWarnings(_warner(None))
     if tracker is None and args.track:
-        tracker = open_tracking(prep, study, _warner(None), main=False)
+        tracker = open_tracking(prep, study, held, main=False)
+        held.release()
+    try:
+        _claim_and_run(args, prep, study, objective, stop, on_trial, tracker, held)
+    except Exception:
+        check_study(study)  # a deleted study shows as a KeyError from wherever the worker was: say what happened
+        raise
+    check_study(study)  # ... or as no trial left to claim
+    held.release()
+
+
+def _claim_and_run(
+    args: _WorkerArgs,
+    prep: Prepared,
+    study: optuna.Study,
+    objective: Objective,
+    stop: _Stop,
+    on_trial: Callable[[optuna.trial.FrozenTrial], None] | None,
+    tracker: LiveProjection | None,
+    held: HeldWarnings,
+) -> None:
     while not stop.requested:
         if args.deadline is not None and time.time() >= args.deadline:
             break
@@ -200,7 +305,7 @@ def _worker_loop(
         with _no_interrupt():  # a claimed trial's id is never lost to a Ctrl-C
             claimed = claim_trial(study, args.budget)
             if claimed is None and args.budget is not None:
-                with study_lock(args.storage, space.study):  # the next budget slots, enqueued once
+                with study_lock(args.storage, prep.space.study):  # the next budget slots, enqueued once
                     top_up_budget(study, prep)
                 claimed = claim_trial(study, args.budget)
         if claimed is None:
@@ -209,22 +314,37 @@ def _worker_loop(
                 time.sleep(IDLE_POLL_SECONDS)
                 continue
             break
+        before = held.mark()
         try:
             frozen = run_trial(study, claimed, objective, tracker, aborted=lambda: stop.aborted)
         except KeyboardInterrupt:
             _abandon(study, claimed, tracker)  # aborted before (or while) its end was recorded
             raise
+        except TrialTakenAway as e:
+            # Its retry runs (or ran) in the same slot: counting this result too would spend the slot twice.
+            held.release(before)
+            held.show(
+                f"trial {e.number} was failed as stale and requeued while its worker (pid {os.getpid()}) was paused "
+                f"past the grace period{_grace_period(study)}; its result is dropped and the worker goes on"
+            )
+            continue
+        held.release(before)
         if on_trial:
             on_trial(frozen)
 
 
+def _grace_period(study: optuna.Study) -> str:
+    seconds = getattr(rdb_backend(storage_of(study)), "grace_period", None)
+    return f" ({seconds} s)" if seconds else ""
+
+
 @contextlib.contextmanager
 def _no_interrupt() -> Iterator[None]:
-    """Hold SIGINT back (it is delivered on exit), in the main thread of a process."""
+    """Hold the stop signals back (they are delivered on exit), in the main thread of a process."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
     try:
         yield
     finally:
@@ -273,11 +393,28 @@ def run_trial(
 ) -> optuna.trial.FrozenTrial:
     """Run one claimed trial with heartbeats, tell the storage how it ended, then project it.
 
-    ``aborted`` says whether a second Ctrl-C came, for an interrupt the model library wrapped."""
-    frozen = _run_trial(study, claimed, objective, tracker, aborted)
+    ``aborted`` says whether a second Ctrl-C came, for an interrupt the model library wrapped.
+
+    Raises:
+        TrialTakenAway: another process failed the trial as stale meanwhile (this worker was paused).
+    """
+    try:
+        frozen = _run_trial(study, claimed, objective, tracker, aborted)
+    except Exception:
+        # A trial failed by someone else is frozen: whatever this worker wrote last (an attribute,
+        # its value) was refused, as UpdateFinishedTrialError or Optuna's "Cannot tell a FAIL trial".
+        if aborted() or _still_running(study, claimed):
+            raise
+        raise TrialTakenAway(storage_of(study).get_trial(claimed).number) from None
     if tracker is not None:
         tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
     return frozen
+
+
+def _still_running(study: optuna.Study, claimed: int) -> bool:
+    from optuna.trial import TrialState
+
+    return bool(storage_of(study).get_trial(claimed).state == TrialState.RUNNING)
 
 
 def _run_trial(
