@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import io
 import json
 import math
 import os
 import pty
 import select
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from tests.conftest import invoke, shared_workspace, small_space, trials_of, write_space_as
+from tests.conftest import invoke, run_cli, shared_workspace, small_space, trials_of, write_space_as
 
 PARENT, CHILD = "small", "small-gen2"
 
@@ -204,7 +206,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(built: Path) -> None:
     assert not (built / "nope.xlsx").exists()
 
     code, _, err = invoke("export", "-o", "no/such/folder/t.csv")
-    assert code == 2 and err.startswith("error: -o no/such/folder/t.csv: cannot write it (no such file or directory)")
+    assert code == 2 and err == "error: -o no/such/folder/t.csv: cannot write it (no such folder no/such/folder)\n"
 
     (built / "broken.db").write_bytes(b"this is not an SQLite database" * 100)
     code, _, err = invoke("export", "--storage", "sqlite:///broken.db", "-o", "nope.csv")
@@ -223,3 +225,99 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(built: Path) -> None:
     piped = CliRunner().invoke(app, ["export", "--study", PARENT, "-f", "parquet"])
     assert piped.exit_code == 0
     pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(piped.stdout_bytes)), export_trials(PARENT))
+
+
+# --- what -o may replace -------------------------------------------------------------------------
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_o_never_replaces_a_store_of_the_workspace_nor_a_database(built: Path) -> None:
+    db, space = built / "studies" / "hpo.db", built / "search_spaces" / "small.yaml"
+    (built / "copy.db").write_bytes(db.read_bytes())  # any SQLite database, wherever it is
+    kept = {p: digest(p) for p in (db, built / "mlflow.db", space, built / "copy.db")}
+    refused = {
+        "studies/hpo.db": "is the Optuna storage (or a file of it)",
+        "studies/../studies/hpo.db": "is the Optuna storage (or a file of it)",
+        "studies/hpo.db-wal": "is the Optuna storage (or a file of it)",
+        "studies/hpo.db.lock": "is the Optuna storage (or a file of it)",
+        "mlflow.db": "is the MLflow store (or a file of it)",
+        "search_spaces/small.yaml": f"lies in the search space folder ({built / 'search_spaces'})",
+        "copy.db": "is an SQLite database; hpo export never replaces a database",
+    }
+    for output, why in refused.items():
+        code, out, err = invoke("export", "--study", PARENT, "-o", output)
+        assert code == 2 and out == "" and err.startswith(f"error: -o {output}: {why}") and len(err.splitlines()) == 1, err
+    assert {p: digest(p) for p in kept} == kept  # byte for byte
+    assert not [p.name for p in built.rglob("*.tmp")]
+
+
+def test_o_refuses_a_fifo_a_device_and_a_folder_and_leaves_them_as_they_were(built: Path) -> None:
+    os.mkfifo(built / "pipe")
+    (built / "folder").mkdir()
+    nodes = ["pipe", "folder", "/dev/null"]
+    if os.geteuid() == 0:  # as root a rename replaces a device node; a copy of /dev/null's keeps /dev/ safe
+        os.mknod(built / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        nodes.append("null")
+    before = {n: os.lstat(built / n) for n in nodes}
+    for node in nodes:  # the real CLI, which must not hang on the FIFO
+        r = run_cli("export", "--study", PARENT, "-o", node, cwd=built, timeout=30)
+        what = "a FIFO (named pipe)" if node == "pipe" else "a folder" if node == "folder" else "a character device"
+        assert r.returncode == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1, r.stderr
+        assert r.stderr.startswith(f"error: -o {node}: is {what}")
+        after = os.lstat(built / node)
+        assert (after.st_ino, after.st_mode, after.st_rdev) == (before[node].st_ino, before[node].st_mode, before[node].st_rdev)
+
+
+def test_o_follows_a_symbolic_link_only_when_asked_and_checks_its_target(built: Path) -> None:
+    (built / "real.csv").write_text("old")
+    (built / "link.csv").symlink_to("real.csv")
+    code, _, err = invoke("export", "--study", PARENT, "-o", "link.csv")
+    assert code == 2 and err == (
+        "error: -o link.csv: is a symbolic link (to real.csv); "
+        "hpo export replaces only a regular file (--follow-symlinks writes to its target)\n"
+    )
+    assert (built / "real.csv").read_text() == "old" and (built / "link.csv").is_symlink()
+
+    code, _, err = invoke("export", "--study", PARENT, "-o", "link.csv", "--follow-symlinks")
+    assert code == 0, err
+    assert (built / "link.csv").is_symlink() and os.readlink(built / "link.csv") == "real.csv"
+    assert len(pd.read_csv(built / "real.csv")) == len(trials_of(built, PARENT))
+
+    (built / "to-db").symlink_to(built / "studies" / "hpo.db")
+    (built / "to-null").symlink_to("/dev/null")
+    kept = digest(built / "studies" / "hpo.db")
+    for link, why in (("to-db", "is the Optuna storage"), ("to-null", "is a character device")):
+        code, _, err = invoke("export", "--study", PARENT, "-o", link, "--follow-symlinks")
+        assert code == 2 and why in err and len(err.splitlines()) == 1, err
+    assert digest(built / "studies" / "hpo.db") == kept and (built / "to-db").is_symlink()
+
+
+def test_a_file_swapped_or_made_while_exporting_is_not_replaced(built: Path) -> None:
+    from hpo.errors import HpoError
+    from hpo.export import check_target, write_file
+
+    # Checked as a regular file, then swapped for a FIFO before the rename: the FIFO stays.
+    (built / "swap.csv").write_text("old")
+    target = check_target(Path("swap.csv"))
+    (built / "swap.csv").unlink()
+    os.mkfifo(built / "swap.csv")
+    with pytest.raises(HpoError, match="changed while hpo exported"):
+        write_file(b"new", target)
+    assert stat.S_ISFIFO(os.lstat(built / "swap.csv").st_mode)
+
+    # Free when checked, taken (a symbolic link) before the file goes in: the link stays.
+    target = check_target(Path("late.csv"))
+    (built / "late.csv").symlink_to("studies/hpo.db")
+    with pytest.raises(HpoError, match="changed while hpo exported"):
+        write_file(b"new", target)
+    assert (built / "late.csv").is_symlink()
+    assert not [p.name for p in built.iterdir() if p.name.endswith(".tmp")]
+
+    # A regular file keeps its permissions when replaced.
+    (built / "mode.csv").write_text("old")
+    (built / "mode.csv").chmod(0o640)
+    write_file(b"new", check_target(Path("mode.csv")))
+    assert (built / "mode.csv").read_bytes() == b"new" and stat.S_IMODE(os.stat(built / "mode.csv").st_mode) == 0o640

@@ -19,7 +19,14 @@ def export(
         None, "--format", "-f", help="csv, json or parquet. Default: from the suffix of -o, else csv."
     ),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="File to write (replaced if it exists). Default: stdout.", dir_okay=False
+        None,
+        "--output",
+        "-o",
+        help="File to write. An existing regular file is replaced; a folder, device, FIFO, symbolic link, "
+        "database or store of the workspace never is. Default: stdout.",
+    ),
+    follow_symlinks: bool = typer.Option(
+        False, "--follow-symlinks", help="When -o is a symbolic link, write to its target (which passes the same checks)."
     ),
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
 ) -> None:
@@ -29,17 +36,18 @@ def export(
         import sys
 
         from hpo.errors import HpoError
-        from hpo.export import encode, export_format, export_trials, write_file
+        from hpo.export import check_target, encode, export_format, export_trials, write_file
 
         name = export_format(fmt, output)
         if output is None and name == "parquet" and sys.stdout.isatty():
             raise HpoError("parquet is binary and stdout is a terminal; write it to a file with -o FILE")
+        target = None if output is None else check_target(output, follow_symlinks=follow_symlinks, storage=storage)
         df = export_trials(study, storage=storage)
         data = encode(df, name)
-        if output is None:
+        if target is None:
             typer.echo(data, nl=False)
             return
-        write_file(data, output)
+        write_file(data, target)
         typer.echo(f"{len(df)} trial(s) of study {df.attrs['study']} written to {output} ({name})", err=True)
 
     guarded(body)
@@ -65,6 +73,7 @@ def delete(
         from hpo.delete import DeletePlan, delete_study
         from hpo.errors import HpoError
         from hpo.schema import TAG_STUDY
+        from hpo.secrets import masked_url
 
         def confirm(plan: DeletePlan) -> bool:
             for line in plan.lines():
@@ -76,7 +85,7 @@ def delete(
             return typer.confirm(f"Delete study {study!r}?", default=False, err=True)
 
         r = delete_study(study, storage=storage, force=force, confirm=confirm)
-        parts = [f"{r.trials} trial(s) from {r.storage}"]
+        parts = [f"{r.trials} trial(s) from {masked_url(r.storage)}"]
         if r.mlflow_problem is None:
             parts.append(f"{r.runs_deleted} MLflow run(s) (soft-deleted: `mlflow gc` removes them for good)")
         if r.folder:

@@ -23,6 +23,7 @@ def studies(
         from rich.table import Table
 
         from hpo.cli._output import fmt, print_json, states
+        from hpo.secrets import masked_url
         from hpo.studies import study_infos
         from hpo.workspace import load_workspace
 
@@ -32,9 +33,9 @@ def studies(
             print_json([i.as_dict() for i in infos])
             return
         if not infos:
-            typer.echo(f"no studies in {url}")
+            typer.echo(f"no studies in {masked_url(url)}")
             return
-        table = Table(title=f"Studies in {url}", title_justify="left")
+        table = Table(title=f"Studies in {masked_url(url)}", title_justify="left")
         for col in ("study", "data", "metric", "trials", "best", "#", "derived from", "created"):
             table.add_column(col, justify="right" if col in ("best", "#") else "left")
         for i in infos:
@@ -81,12 +82,18 @@ def dashboard(
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on; 0.0.0.0 exposes the dashboard to the network."),
     port: int = typer.Option(8080, help="Port to listen on."),
+    allow_write: bool = typer.Option(
+        False,
+        "--allow-write",
+        help="Let the dashboard change the storage (delete and rename studies, save notes, tell trials). "
+        "Its Delete skips every check of `hpo delete`. Default: read-only.",
+    ),
 ) -> None:
-    """Serve optuna-dashboard on the study storage (live: it reads the storage on every request)."""
+    """Serve optuna-dashboard on the study storage, read-only (live: it reads the storage on every request)."""
 
     def body() -> None:
         from hpo.dashboard import serve
 
-        serve(storage, host=host, port=port, say=lambda line: typer.echo(line, err=True))
+        serve(storage, host=host, port=port, allow_write=allow_write, say=lambda line: typer.echo(line, err=True))
 
     guarded(body)
