@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.errors import DataError
 from hpo.schema import STUDY_CREATED_AT, STUDY_DATA_VERSION, STUDY_DIGESTS, STUDY_OVERVIEW, STUDY_SRC_VERSION
+from hpo.secrets import masked_url
 
 if TYPE_CHECKING:
     import optuna
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 TABLE = "hpo_data_versions"
 LOCK = "hpo data ledger"  # the study_lock name that serializes recording (not a study name hpo accepts)
 SPLITS = ("train", "validation", "test")
-_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
+_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)\Z")
 RULE = "bump MINOR when the test split changes, PATCH when only train or validation change"
 
 
@@ -256,7 +257,7 @@ def data_versions(url: str, version: str | None = None, *, tracking: bool = True
     known = {} if path is not None and not path.exists() else entries(open_storage(url, create=False))
     if version is not None and version not in known:
         have = ", ".join(known) or "none yet"
-        raise HpoError(f"data version {version!r} is not in the ledger of {url} (known: {have})")
+        raise HpoError(f"data version {version!r} is not in the ledger of {masked_url(url)} (known: {have})")
     chosen = [known[version]] if version is not None else list(known.values())
     out = []
     for e in chosen:

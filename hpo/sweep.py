@@ -29,6 +29,7 @@ import yaml
 
 from hpo.errors import HpoError
 from hpo.metrics import METRICS
+from hpo.space._keys import key_refusal
 from hpo.space._load import StrictLoader, read_text
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ Only names that mean one thing: ``loss`` is log loss for a classifier and some e
 so it maps to nothing and ``--metric`` decides."""
 
 _SQUARED = {"mse", "mean_squared_error"}
-_VALIDATION_AFFIX = re.compile(r"^(?:val|valid|validation|eval|evaluation)_|_(?:val|valid|validation)$")
+_VALIDATION_AFFIX = re.compile(r"^(?:val|valid|validation|eval|evaluation)_|_(?:val|valid|validation)\Z")
 
 # W&B's distributions (schema.json in wandb/sweeps) and the keys each takes besides `distribution`.
 _DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -351,6 +352,11 @@ class _Converter:
                         f"`{key}` is nested; hpo's params are flat, so its parameters are named {', '.join(flat)} "
                         f"(a training function reads params[{flat[0]!r}])"
                     )
+                continue
+            why = key_refusal(name)
+            if why is not None:
+                # Renamed, it would no longer be what the training code reads: the sweep's author renames it.
+                self.fail(f"`{key}`: the parameter name {name!r} {why}; rename it in the sweep")
                 continue
             kind = self._kind(key, spec)
             if kind is None:

@@ -431,6 +431,16 @@ BAD = {
         "sweep.yaml: invalid YAML (line 2, column 1): key 'method' appears twice",
     ),
     "invalid YAML": ("method: [random\n", "sweep.yaml: invalid YAML"),
+    # Written as it came, such a name made a space whose run logged nothing to MLflow and that `hpo sync` never could.
+    "a name MLflow refuses": (
+        minimal(parameters={"depth": {"min": 2, "max": 4}, "alpha'; DROP TABLE trials;--": {"min": 0.1, "max": 1.0}}),
+        "sweep.yaml: `parameters.alpha'; DROP TABLE trials;--`: the parameter name \"alpha'; DROP TABLE trials;--\" holds "
+        "\"'\", ';', which MLflow refuses as a param key: MLflow keys hold only letters, digits",
+    ),
+    "a nested name MLflow refuses": (
+        minimal(parameters={"depth": {"min": 2, "max": 4}, "opt": {"parameters": {"x//y": {"values": [1, 2]}}}}),
+        "sweep.yaml: `parameters.opt.parameters.x//y`: the parameter name 'opt.x//y' reads as the path 'opt.x/y' once normalised",
+    ),
 }
 
 

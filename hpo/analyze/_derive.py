@@ -18,8 +18,8 @@ from hpo.analyze._results import Analysis
 from hpo.errors import HpoError
 from hpo.space import parse_space
 
-_GEN_RE = re.compile(r"^(?P<base>.+)-gen(?P<n>\d+)$")
-_VERSION_SUFFIX_RE = re.compile(r"-v\d+\.\d+\.\d+(-gen\d+)?$")
+_GEN_RE = re.compile(r"^(?P<base>.+)-gen(?P<n>\d+)\Z")
+_VERSION_SUFFIX_RE = re.compile(r"-v\d+\.\d+\.\d+(-gen\d+)?\Z")
 
 
 def parse_new_data(version: str | None, source: str | None) -> dict[str, Any] | None:

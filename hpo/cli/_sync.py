@@ -19,6 +19,8 @@ def sync(
 
     def body() -> None:
         from hpo.cli._output import print_json
+        from hpo.errors import HpoError
+        from hpo.secrets import masked_url
         from hpo.studies import hpo_study_names, load_study
         from hpo.tracking import client, repair_store, sync_study, tracking_uri
         from hpo.workspace import load_workspace
@@ -30,14 +32,26 @@ def sync(
         if repaired:
             typer.echo(repaired, err=True)
         c = client()
+        failed = []
         for name in names:
-            r = sync_study(ws, load_study(url, name), c)
+            try:
+                r = sync_study(ws, load_study(url, name), c)
+            except HpoError as e:
+                if study:
+                    raise
+                # One study MLflow cannot take must not keep the others out of it: say why, go on.
+                failed.append(name)
+                line = " ".join(str(e).split())
+                typer.echo(f"error: {line if line.startswith(f'study {name!r}') else f'study {name!r}: {line}'}", err=True)
+                continue
             if as_json:
                 print_json(r.__dict__)
             else:
                 typer.echo(
                     f"{name}: {r.created} run(s) created, {r.completed} completed, {r.unchanged} already logged "
-                    f"(experiment {r.experiment_id} at {tracking_uri()})"
+                    f"(experiment {r.experiment_id} at {masked_url(tracking_uri())})"
                 )
+        if failed:
+            raise HpoError(f"{len(failed)} of {len(names)} studies were not synced: {', '.join(failed)}")
 
     guarded(body)

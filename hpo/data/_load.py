@@ -35,7 +35,7 @@ def load_data(
         frames = {}
         for s in SPLITS:
             path = _resolve(getattr(config.source, s), base, where, f"data.source.{s}")
-            frames[s] = _read_table(path, where, f"data.source.{s}")
+            frames[s] = _read_table(path, where, f"data.source.{s}", config.drop)
             names[s] = f"the {s} file ({getattr(config.source, s)})"
         source = ", ".join(f"{s}={getattr(config.source, s)}" for s in SPLITS)
         _check_target_present(frames, config, where, names)
@@ -45,7 +45,7 @@ def load_data(
         task = task or infer_task(pd.concat([f[config.target] for f in frames.values()], ignore_index=True))
     else:
         source = config.source
-        table = _load_source(config.source, config.target, base, where)
+        table = _load_source(config.source, config.target, base, where, config.drop)
         if config.target not in table.columns:
             cols = ", ".join(map(str, table.columns[:12]))
             raise DataError(f"{where}: `data.target` {config.target!r} is not a column of {config.source} (columns: {cols})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,8 @@ def _resolve(path: str, base: Path, where: str, key: str) -> Path:
     return p
 
 
-def _read_table(path: Path, where: str, key: str) -> pd.DataFrame:
+def _read_table(path: Path, where: str, key: str, drop: Collection[str] = ()) -> pd.DataFrame:
+    """A table file as a frame; ``drop`` names the columns the space does not use (they may hold anything)."""
     import pandas as pd
 
     suffix = "".join(path.suffixes[-2:]).lower()
@@ -39,7 +41,9 @@ def _read_table(path: Path, where: str, key: str) -> pd.DataFrame:
         if suffix.endswith((".parquet", ".pq")):
             import pyarrow.parquet as pq
 
-            _refuse_repeated_names(pq.read_schema(path).names, path, where, key)
+            schema = pq.read_schema(path)
+            _refuse_repeated_names(schema.names, path, where, key)
+            _refuse_nested(schema, drop, path, where, key)
             return pd.read_parquet(path)
         if suffix.endswith((".csv", ".csv.gz", ".tsv")):
             sep = "\t" if ".tsv" in suffix else ","
@@ -55,6 +59,25 @@ def _read_table(path: Path, where: str, key: str) -> pd.DataFrame:
     raise DataError(f"{where}: `{key}` must be a .csv, .tsv or .parquet file, but got {path.name}")
 
 
+def _refuse_nested(schema: Any, drop: Collection[str], path: Path, where: str, key: str) -> None:
+    """Lists, structs, maps and unions: no model takes one as a feature or a target, and pandas cannot hash them."""
+    import pyarrow as pa
+
+    nested = [f for f in schema if f.name not in drop and _is_nested(f.type, pa)]
+    if nested:
+        shown = ", ".join(f"{f.name!r} ({f.type})" for f in nested[:5]) + (", ..." if len(nested) > 5 else "")
+        raise DataError(
+            f"{where}: `{key}` {path} has nested column(s) {shown}; a feature or target must hold one number, text, "
+            "category or date per row: flatten them into plain columns, or list them in `data.drop`"
+        )
+
+
+def _is_nested(t: Any, pa: Any) -> bool:
+    if pa.types.is_dictionary(t):
+        return bool(_is_nested(t.value_type, pa))
+    return bool(pa.types.is_nested(t))
+
+
 def _refuse_repeated_names(names: list[Any], path: Path, where: str, key: str) -> None:
     counts: dict[str, int] = {}
     for name in names:
@@ -67,7 +90,7 @@ def _refuse_repeated_names(names: list[Any], path: Path, where: str, key: str) -
         )
 
 
-def _load_source(source: str, target: str, base: Path, where: str) -> pd.DataFrame:
+def _load_source(source: str, target: str, base: Path, where: str, drop: Collection[str] = ()) -> pd.DataFrame:
     if source.startswith("sklearn:"):
         name = source.removeprefix("sklearn:")
         if name not in SKLEARN_DATASETS:
@@ -83,7 +106,7 @@ def _load_source(source: str, target: str, base: Path, where: str) -> pd.DataFra
             names = list(bunch.target_names)
             frame = frame.assign(target=frame["target"].map(lambda i: str(names[int(i)])))
         return frame
-    return _read_table(_resolve(source, base, where, "data.source"), where, "data.source")
+    return _read_table(_resolve(source, base, where, "data.source"), where, "data.source", drop)
 
 
 def _split(table: pd.DataFrame, config: DataConfig, task: Task, where: str) -> dict[str, pd.DataFrame]:

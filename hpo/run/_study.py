@@ -34,11 +34,14 @@ from hpo.schema import (
     STUDY_TASK,
     TRIAL_SLOT,
 )
+from hpo.secrets import masked_url
 from hpo.space import GridSamplerConfig
 from hpo.storage import budget_slots, open_storage
 from hpo.workspace import relative_path
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import optuna
 
 READY_WAIT_SECONDS = 60
@@ -129,15 +132,16 @@ def _check_same_study(study: optuna.Study, prep: Prepared, url: str) -> None:
         # Another worker is creating this study right now; its attributes follow in a moment.
         if time.time() > deadline:
             raise StudyError(
-                f"study {study.study_name!r} exists in {url} but was not created by hpo (or its first run "
+                f"study {study.study_name!r} exists in {masked_url(url)} but was not created by hpo (or its first run "
                 "died while creating it); choose another `study` name in "
-                f"{prep.where}, or delete it with `optuna delete-study --study-name {study.study_name} --storage {url}`"
+                f"{prep.where}, or delete it with "
+                f"`optuna delete-study --study-name {study.study_name} --storage {masked_url(url)}`"
             )
         time.sleep(0.5)
     attrs = study.user_attrs
     if attrs.get(STUDY_SEARCH_HASH) != prep.space.search_hash():
         raise StudyError(
-            f"{prep.where}: study {study.study_name!r} already exists in {url} with a different search space "
+            f"{prep.where}: study {study.study_name!r} already exists in {masked_url(url)} with a different search space "
             f"(from {attrs.get(STUDY_SPACE_PATH, '?')}); to search the new space, give it a new `study` name "
             "(only `n_trials` and `timeout` may change when resuming)"
         )
@@ -173,9 +177,5 @@ def top_up_budget(study: optuna.Study, prep: Prepared, window: int = BUDGET_WIND
     return added
 
 
-def _grid_order(prep: Prepared) -> list[dict[str, Any]]:
-    import numpy as np
-
-    grid = prep.space.grid()
-    order = np.random.default_rng(prep.space.seed).permutation(len(grid))
-    return [grid[i] for i in order]
+def _grid_order(prep: Prepared) -> Sequence[dict[str, Any]]:
+    return prep.space.grid_order()  # each point built when its slot is enqueued, never the whole grid

@@ -6,11 +6,15 @@ the key path and the rule.
 
 - :mod:`._params`, :mod:`._strategies`, :mod:`._data`: the sections of a space file;
 - :mod:`._file`: :class:`SpaceFile`, the whole file and its cross-key rules;
+- :mod:`._grid`: the grid sampler's points, counted and built one by one;
+- :mod:`._keys`: which parameter names MLflow takes as keys;
 - :mod:`._load`: reading and validating a file, and its JSON Schema.
 """
 
 from hpo.space._data import ColumnSplit, DataConfig, RatioSplit, SplitFiles
 from hpo.space._file import BUDGET_KEYS, NAME_RE, CVConfig, DerivedFrom, SpaceFile
+from hpo.space._grid import GRID_MAX_POINTS, GridOrder, GridPoints
+from hpo.space._keys import KEY_RULE, key_problem, key_refusal
 from hpo.space._load import LoadedSpace, load_space, parse_space, schema
 from hpo.space._params import CategoricalParam, Choice, FloatParam, IntParam, Param
 from hpo.space._strategies import (
@@ -38,10 +42,14 @@ __all__ = [
     "DataConfig",
     "DerivedFrom",
     "FloatParam",
+    "GRID_MAX_POINTS",
+    "GridOrder",
+    "GridPoints",
     "GPSamplerConfig",
     "GridSamplerConfig",
     "HyperbandPrunerConfig",
     "IntParam",
+    "KEY_RULE",
     "LoadedSpace",
     "MedianPrunerConfig",
     "NAME_RE",
@@ -56,6 +64,8 @@ __all__ = [
     "SplitFiles",
     "SuccessiveHalvingPrunerConfig",
     "TPESamplerConfig",
+    "key_problem",
+    "key_refusal",
     "load_space",
     "parse_space",
     "schema",

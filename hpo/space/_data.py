@@ -15,7 +15,8 @@ from pydantic import (
 
 from hpo.space._params import _Model
 
-_VERSION_RE = re.compile(r"^v\d+\.\d+\.\d+$")
+# `\Z`, not `$`, which would let "v0.1.0\n" through; `[0-9]`, not `\d`, which takes any script's digits.
+_VERSION_RE = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+\Z")
 
 
 class RatioSplit(_Model):
@@ -80,7 +81,7 @@ class DataConfig(_Model):
     @field_validator("version")
     @classmethod
     def _check_version(cls, v: str) -> str:
-        if not _VERSION_RE.match(v):
+        if not _VERSION_RE.fullmatch(v):
             raise ValueError(f"must look like vMAJOR.MINOR.PATCH (e.g. v0.1.0), but got {v!r}")
         return v
 

@@ -18,10 +18,13 @@ from pydantic import (
 from hpo.metrics import METRICS
 from hpo.models import MODELS, is_class_path, is_entry_point
 from hpo.space._data import DataConfig
-from hpo.space._params import CategoricalParam, FloatParam, IntParam, Param, _Model
+from hpo.space._grid import GRID_MAX_POINTS, GridOrder, GridPoints
+from hpo.space._keys import key_refusal
+from hpo.space._params import FloatParam, Param, _Model
 from hpo.space._strategies import GridSamplerConfig, MedianPrunerConfig, PrunerConfig, SamplerConfig, TPESamplerConfig
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# `\Z`, not `$`: `$` also matches before a trailing newline, and `study: "nl\n"` would pass.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 # Keys that change the budget but not what a trial computes: a study may be resumed with new ones.
 BUDGET_KEYS = frozenset({"n_trials", "timeout"})
@@ -76,7 +79,7 @@ class SpaceFile(_Model):
     @field_validator("study")
     @classmethod
     def _check_study(cls, v: str) -> str:
-        if not NAME_RE.match(v):
+        if not NAME_RE.fullmatch(v):
             raise ValueError(f"must start with a letter or digit and hold only letters, digits, '.', '_', '-', but got {v!r}")
         return v
 
@@ -102,6 +105,13 @@ class SpaceFile(_Model):
     def _check_params(cls, v: dict[str, Any]) -> dict[str, Any]:
         if not v:
             raise ValueError("must define at least one parameter to tune")
+        _check_keys(v)
+        return v
+
+    @field_validator("fixed")
+    @classmethod
+    def _check_fixed(cls, v: dict[str, Any]) -> dict[str, Any]:
+        _check_keys(v)
         return v
 
     @model_validator(mode="after")
@@ -123,6 +133,14 @@ class SpaceFile(_Model):
             for name, p in self.params.items():
                 if isinstance(p, FloatParam) and p.step is None:
                     raise ValueError(f"sampler `grid` needs `step` on float param `params.{name}`")
+            points = GridPoints(self.params)
+            if points.size > GRID_MAX_POINTS:
+                counts = ", ".join(f"params.{k}: {_count(n)}" for k, n in sorted(points.counts().items(), key=lambda kv: -kv[1]))
+                raise ValueError(
+                    f"sampler `grid` would enumerate {_count(points.size)} points ({counts}), more than the "
+                    f"{GRID_MAX_POINTS:.0e} hpo allows; use a larger `step` or fewer `choices`, or a sampler "
+                    "that samples the ranges (tpe, random, qmc)"
+                )
         return self
 
     @property
@@ -134,22 +152,27 @@ class SpaceFile(_Model):
         body = self.model_dump(mode="json", exclude=set(BUDGET_KEYS) | {"derived_from"})
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
-    def grid(self) -> list[dict[str, Any]]:
-        """All combinations of the parameter values, for the grid sampler."""
-        import itertools
-
-        axes = {name: _grid_values(p) for name, p in self.params.items()}
-        return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+    def grid(self) -> GridPoints:
+        """All combinations of the parameter values, for the grid sampler (a sequence; each point built when read)."""
+        return GridPoints(self.params)
 
     def grid_size(self) -> int:
-        return math.prod(len(_grid_values(p)) for p in self.params.values())
+        """The number of grid points: the product of each parameter's number of values (nothing is built)."""
+        return GridPoints(self.params).size
+
+    def grid_order(self) -> GridOrder:
+        """The grid in run order, shuffled by ``seed``: slot ``k`` of the budget runs ``grid_order()[k]``."""
+        return GridOrder(GridPoints(self.params), self.seed)
 
 
-def _grid_values(p: IntParam | FloatParam | CategoricalParam) -> list[Any]:
-    if isinstance(p, CategoricalParam):
-        return list(p.choices)
-    if isinstance(p, IntParam):
-        return list(range(p.low, p.high + 1, p.step))
-    assert p.step is not None
-    n = int(math.floor((p.high - p.low) / p.step + 1e-9)) + 1
-    return [round(p.low + i * p.step, 12) for i in range(n)]
+def _check_keys(names: dict[str, Any]) -> None:
+    for name in names:
+        why = key_refusal(str(name))
+        if why is not None:
+            raise ValueError(f"`{name}` {why}")
+
+
+def _count(n: int) -> str:
+    if n < 10**7:
+        return str(n)
+    return f"{n:.1e}" if n < 10**300 else f"about 1e{int(n.bit_length() * math.log10(2))}"

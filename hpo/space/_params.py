@@ -65,6 +65,10 @@ def _check_range(low: float, high: float, log: bool, step: float | None) -> None
 
 Choice = Union[bool, int, float, str, None]
 
+# Optuna keeps a categorical parameter's whole list of choices with every trial (its distribution,
+# as JSON, in each trial's parameter row), so the list's size multiplies by the trials.
+MAX_CHOICES = 10_000
+
 
 class CategoricalParam(_Model):
     """A parameter chosen from a list of values."""
@@ -77,10 +81,19 @@ class CategoricalParam(_Model):
     def _check_choices(cls, choices: list[Choice]) -> list[Choice]:
         if not choices:
             raise ValueError("`choices` must list at least one value, but got []")
+        if len(choices) > MAX_CHOICES:
+            raise ValueError(
+                f"`choices` may list at most {MAX_CHOICES} values, but got {len(choices)}: every trial stores its "
+                "parameter's whole list of choices in the Optuna storage; tune an int index into a list your code holds instead"
+            )
+        # Python equality, as Optuna finds a choice (`choices.index(value)`): true and 1, false and 0, 1 and 1.0 are one
+        # value to it. Hashing agrees with that equality (hash(1) == hash(1.0) == hash(True)), so a dict finds the
+        # first repeat in linear time, where comparing each pair took minutes for 10**6 choices.
+        seen: dict[Choice, int] = {}
         for i, c in enumerate(choices):
-            for earlier in choices[:i]:
-                if earlier == c:  # also true and 1, false and 0, 1 and 1.0: Python equality, as Optuna finds a choice
-                    raise ValueError(_repeated(earlier, c))
+            first = seen.setdefault(c, i)
+            if first != i:
+                raise ValueError(_repeated(choices[first], c))
         return choices
 
 

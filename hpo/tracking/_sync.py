@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hpo.errors import HpoError
+from hpo.schema import STUDY_SPACE_YAML
 from hpo.tracking._client import tracking_uri
 from hpo.tracking._projection import StudyProjection
 from hpo.tracking._store import unavailable
@@ -32,10 +34,38 @@ def sync_study(ws: Workspace, study: optuna.Study, c: MlflowClient | None = None
     Idempotent: runs are found by their study and trial-number tags, so a second sync (or a
     sync after a live ``hpo run``) creates nothing.
     """
+    _check_keys(study)
     try:
         return _sync(ws, study, c)
     except _store_errors() as e:  # the store went away or broke mid-sync: one line, not a traceback
         raise unavailable(tracking_uri(), e) from None
+
+
+def _check_keys(study: optuna.Study) -> None:
+    """Refuse, before anything is written, a study whose parameter names MLflow would refuse as keys.
+
+    A space file can no longer name such a parameter, but a study made before may hold one: its
+    trials stay in the Optuna storage, and MLflow can never hold them.
+    """
+    import yaml
+
+    from hpo.space import key_refusal
+
+    text = study.user_attrs.get(STUDY_SPACE_YAML)
+    try:
+        fixed = (yaml.safe_load(text) or {}).get("fixed") or {} if isinstance(text, str) else {}
+    except yaml.YAMLError:
+        fixed = {}
+    names = dict.fromkeys(str(k) for k in fixed) if isinstance(fixed, dict) else {}
+    for t in study.get_trials(deepcopy=False):
+        names.update(dict.fromkeys(t.distributions))
+    for name in names:
+        why = key_refusal(name)
+        if why is not None:
+            raise HpoError(
+                f"study {study.study_name!r} cannot be logged to MLflow: its parameter {name!r} {why} "
+                "(its trials stay in the Optuna storage)"
+            )
 
 
 def _store_errors() -> tuple[type[Exception], ...]:
