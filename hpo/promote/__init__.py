@@ -8,7 +8,7 @@ and seed) in its tags and params, so :func:`reproduce` can re-train it from the 
 - :mod:`._recipe`: the recipe and its param encoding; :mod:`._checks`: what is checked first;
 - :mod:`._writer`: the promoted run; :mod:`._models`: its models (the raw-rows pyfunc and the model's own
   flavor) and their prediction check; :mod:`._code`: what a pickled model needs to load elsewhere;
-- :mod:`._registry`: the Model Registry and the leaderboard.
+- :mod:`._registry`: the Model Registry and the leaderboard; :mod:`._lock`: one promotion of a trial at a time.
 """
 
 from hpo.promote._checks import DEFAULT_ALIAS, DEFAULT_TOLERANCE, Check, PromotionInterrupted, ReproductionError

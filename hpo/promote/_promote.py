@@ -26,6 +26,7 @@ from hpo.promote._checks import (
     _client,
     source_differs,
 )
+from hpo.promote._lock import promotion_lock
 from hpo.promote._models import packed
 from hpo.promote._recipe import Recipe
 from hpo.promote._registry import post_leaderboard, register_model
@@ -129,13 +130,39 @@ def promote(
         # A warm-start copy: the trial that ran (and its HPO run) belongs to the parent study.
         asked = f"trial #{t.number} of study {s.study_name}"
         via = f"{s.study_name}#{t.number}"
-        s, t = _origin(s, t.user_attrs[TRIAL_INHERITED_FROM], url)
+        s, t, url = _origin(s, t.user_attrs[TRIAL_INHERITED_FROM], url)
         say(f"{asked} was inherited from trial #{t.number} of study {s.study_name}; promoting that one")
     where = f"trial #{t.number} of study {s.study_name!r}"
     recipe = Recipe.from_trial(s, t)
 
     c = _client()
     names = experiment_names(ws, recipe.data_version)
+    # One promotion of a trial at a time: a second one started meanwhile waits, then finds the first's run.
+    with promotion_lock(url, s.study_name, t.number, lambda: say(f"{where}: waiting for another `hpo promote` of it to finish")):
+        return _promote_locked(
+            c, ws, url, s, t, recipe, names, where, via, tolerance, allow_dirty, again, register, alias, leaderboard, say
+        )
+
+
+def _promote_locked(
+    c: MlflowClient,
+    ws: Workspace,
+    url: str,
+    s: optuna.Study,
+    t: optuna.trial.FrozenTrial,
+    recipe: Recipe,
+    names: dict[str, str],
+    where: str,
+    via: str | None,
+    tolerance: float,
+    allow_dirty: bool,
+    again: bool,
+    register: str | None,
+    alias: str,
+    leaderboard: bool,
+    say: Callable[[str], None],
+) -> PromoteResult:
+    """:func:`promote` once the trial's promotion lock is held: find its promoted run, or re-train and log it."""
     previous = None if again else find_promoted(c, names["data"], s.study_name, t.number)
     if previous is not None:
         result = _result(s, t, previous, names["data"], tolerance, via, check=None)
@@ -253,13 +280,14 @@ def _resolve_trial(url: str, study: str | None, ref: str) -> tuple[optuna.Study,
     return s, t
 
 
-def _origin(s: optuna.Study, origin: dict[str, Any], url: str) -> tuple[optuna.Study, optuna.trial.FrozenTrial]:
+def _origin(s: optuna.Study, origin: dict[str, Any], url: str) -> tuple[optuna.Study, optuna.trial.FrozenTrial, str]:
+    """The study and trial that ``origin`` (a warm-start copy's record) names, and the URL of their storage."""
     parent_url = (StudyRecord.from_study(s).derived_from or {}).get("storage") or url
     try:
         parent = load_study(parent_url, origin["study"])
     except StudyError as e:
         raise StudyError(f"study {s.study_name!r}: its trial comes from study {origin['study']!r}, which is gone: {e}") from None
-    return _resolve_trial(parent_url, parent.study_name, str(origin["trial"]))
+    return (*_resolve_trial(parent_url, parent.study_name, str(origin["trial"])), parent_url)
 
 
 def find_promoted(c: MlflowClient, experiment: str, study: str, trial: int) -> Run | None:

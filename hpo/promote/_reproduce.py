@@ -98,7 +98,7 @@ def promoted_run_id(
     url = ws.storage_url(storage)
     s, t = _resolve_trial(url, study, trial)
     if TRIAL_INHERITED_FROM in t.user_attrs:
-        s, t = _origin(s, t.user_attrs[TRIAL_INHERITED_FROM], url)
+        s, t, _ = _origin(s, t.user_attrs[TRIAL_INHERITED_FROM], url)
     recipe = Recipe.from_trial(s, t)
     experiment = experiment_names(ws, recipe.data_version)["data"]
     run = find_promoted(_client(), experiment, s.study_name, t.number)

@@ -22,6 +22,7 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
 from hpo.metrics import metrics_for
+from hpo.promote import NATIVE_NAME, PYFUNC_NAME
 from hpo.storage import trial_id
 from tests.conftest import ROOT, git, invoke, write_space
 
@@ -418,3 +419,26 @@ def test_a_class_order_too_long_for_an_mlflow_tag_points_to_the_model_instead() 
     many = [f"category-{i:04d}" for i in range(1000)]
     tag = classes_tag(many)
     assert len(tag) <= MAX_TAG_VAL_LENGTH and "1000 classes" in tag and "encoding.json" in tag
+
+
+def test_two_promotions_of_one_trial_started_together_log_one_run(workspace: Path, mlflow_store: str, git_study: Path) -> None:
+    # Both used to find the trial unpromoted, re-train it and log a run each (two runs, four models).
+    number = load(workspace, "small").best_trial.number
+    promote = [sys.executable, "-m", "hpo", "promote", str(number), "--study", "small"]
+    procs = [
+        subprocess.Popen(promote, cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    runs = data_runs(workspace)
+    assert len(runs) == 1, outs
+    run_id = runs[0].info.run_id
+    exp = runs[0].info.experiment_id
+    assert sorted(m.name for m in MlflowClient().search_logged_models([exp])) == sorted([PYFUNC_NAME, NATIVE_NAME])
+    promoted = [(out, err) for out, err in outs if out.startswith("Promoted:")]
+    already = [(out, err) for out, err in outs if out.startswith("Already promoted:")]
+    assert len(promoted) == 1 and len(already) == 1, outs
+    out, err = already[0]
+    assert run_id in out and f"trial #{number} of study 'small' was promoted before, as run {run_id}" in err, err
+    assert "waiting for another `hpo promote` of it to finish" in err, err  # it came second, and said why it waited
+    assert "Traceback" not in err + promoted[0][1]
