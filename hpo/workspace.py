@@ -16,7 +16,7 @@ from hpo.errors import HpoError
 STORAGE_ENV = "HPO_STORAGE"
 DEFAULT_STORAGE_FILE = "hpo.db"
 
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
 _KNOWN_KEYS = {"project", "storage", "hpo_experiment", "data_experiment", "leaderboard_experiment", "scratch_experiment"}
 _TEMPLATE_FIELDS = ("project", "data_version")  # what hpo.tracking's experiment_names fills in
 
@@ -119,11 +119,25 @@ def load_workspace(root: Path | None = None) -> Workspace:
     return ws
 
 
+_IMPORT_ROOTS: list[Path] = []  # workspaces put on the import path by this process
+
+
 def on_import_path(root: Path) -> None:
-    """Put the workspace first on the import path: its own modules and packages can be named as
+    """Put the workspace last on the import path: its own modules and packages can be named as
     ``model`` (an estimator class of its code, a ``module:function``), and every verb that trains
-    (run, analyze's re-fits, promote, reproduce) must find them, from any current directory."""
+    (run, analyze's re-fits, promote, reproduce) must find them, from any current directory.
+
+    Last, not first: a ``catboost.py`` or ``json.py`` lying in the workspace must never hide the
+    installed library or the standard library from hpo and its dependencies. A model named after
+    such a module is refused with one line (:func:`hpo.models.check_not_shadowed`)."""
     import sys
 
+    if root not in _IMPORT_ROOTS:
+        _IMPORT_ROOTS.append(root)
     if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+        sys.path.append(str(root))
+
+
+def import_roots() -> list[Path]:
+    """The workspaces :func:`on_import_path` has put on the import path, in order."""
+    return list(_IMPORT_ROOTS)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import time
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.models._interface import Fitted, ModelSpec, Reporter
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 
     from hpo.data import DataVersion
 
-CLASS_PATH_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
+CLASS_PATH_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+\Z")
 
 
 class ModelImportError(ValueError):
@@ -110,10 +112,45 @@ def estimator_kind(path: str) -> str:
     return "classification" if is_classifier(_import_class(path)()) else "regression"
 
 
+def check_not_shadowed(module_name: str) -> None:
+    """Refuse a model module of the workspace that an installed or standard-library module of the same name hides.
+
+    The workspace comes last on the import path (:func:`hpo.workspace.on_import_path`), so its
+    ``catboost.py`` is never imported in place of CatBoost; a model named after it would silently be
+    the library's, or fail with a baffling "has no attribute".
+    """
+    import importlib.util
+
+    from hpo.workspace import import_roots, relative_path
+
+    top = module_name.split(".")[0]
+    roots = import_roots()
+    own = next((p for r in roots for p in (r / f"{top}.py", r / top) if p.exists()), None)
+    if own is None:
+        return
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return  # importing it says what is wrong
+    if spec is None:
+        return
+    found = [spec.origin] if spec.origin not in (None, "built-in", "frozen") else []
+    found += list(spec.submodule_search_locations or [])
+    if any(Path(f).resolve().is_relative_to(r.resolve()) for f in found for r in roots):
+        return  # a workspace's own module is the one imported
+    root = next(r for r in roots if own.is_relative_to(r))
+    kind = "standard-library" if top in sys.stdlib_module_names else "installed"
+    raise ModelImportError(
+        f"module {top!r} is the workspace's {relative_path(own, root)}, but the {kind} module {top!r} "
+        f"({found[0] if found else 'built in'}) has the same name and is the one imported; rename {relative_path(own, root)}"
+    )
+
+
 def _import_class(path: str) -> type:
     import importlib
 
     module_name, _, attr = path.rpartition(".")
+    check_not_shadowed(module_name)
     try:
         module = importlib.import_module(module_name)
     except Exception as e:
