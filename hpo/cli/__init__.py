@@ -10,7 +10,8 @@ from typing import TypeVar
 
 import typer
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, disk_full
+from hpo.secrets import masked
 
 app = typer.Typer(
     name="hpo",
@@ -24,13 +25,23 @@ T = TypeVar("T")
 
 
 def guarded(fn: Callable[[], T]) -> T:
-    """Run a verb's body; an ``HpoError`` becomes its message on stderr and a non-zero exit."""
+    """Run a verb's body; an ``HpoError`` becomes its message on stderr and a non-zero exit.
+
+    Every URL in the message is masked: a message may quote a library's error that quotes the URL.
+    """
     try:
         return fn()
     except HpoError as e:
-        for line in str(e).splitlines():
+        for line in masked(str(e)).splitlines():
             typer.echo(f"error: {line}", err=True)
         raise typer.Exit(e.exit_code) from None
+    except Exception as e:
+        # A full disk is no bug, whichever library's write met it first (and whatever it then calls it).
+        full = disk_full(e)
+        if full is None:
+            raise
+        typer.echo(f"error: {masked(str(full))}", err=True)
+        raise typer.Exit(full.exit_code) from None
 
 
 from hpo.cli import _analyze, _chores, _data, _promote, _run, _space, _studies, _sweep, _sync, _try  # noqa: E402,F401  (verbs register themselves on `app`)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpo.errors import HpoError
+from hpo.secrets import masked
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -40,7 +41,14 @@ _REBUILD = (
 
 
 class TrackingUnavailable(HpoError):
-    """The MLflow tracking store cannot be used; the message names its URI and why (one line)."""
+    """The MLflow tracking store cannot be used; the message names its URI and why (one line).
+
+    Every URL in the message is masked, so a password in the URI (or in MLflow's error, which quotes
+    it) reaches no terminal, warning or file.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(masked(message))
 
 
 def quiet_and_quick() -> None:
@@ -61,6 +69,9 @@ def quiet_and_quick() -> None:
     # MLflow announces its own table migrations at INFO; hpo's terminal has no room for them.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # MLflow logs each failed database write with its traceback, SQL and parameters before raising it;
+    # hpo reports the error it raises, in one line.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 def open_client(uri: str) -> MlflowClient:
@@ -233,6 +244,11 @@ def _revision(path: Path) -> str | None:
 
 
 def _reason(e: BaseException) -> str:
+    from hpo.errors import disk_full_reason
+
+    full = disk_full_reason(e)  # MLflow's first line is then SQLAlchemy's note on autoflush, which misleads
+    if full is not None:
+        return full
     text = str(e)
     # requests and urllib3 bury the socket's error (Connection refused) deep in their message.
     errno = re.search(r"\[Errno -?\d+\] [^\"'()\]]+", text)
