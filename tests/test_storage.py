@@ -310,3 +310,19 @@ def test_of_workers_racing_for_waiting_trials_on_sqlite_each_trial_goes_to_one(t
     assert sorted(won) == sorted(ids)  # each trial claimed exactly once
     assert {t.state.name for t in study.get_trials(deepcopy=False)} == {"RUNNING"}
     assert all(t.datetime_start is not None for t in study.get_trials(deepcopy=False))
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1e3", "100000"])
+def test_a_bad_wait_setting_is_one_line_before_anything_is_written(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from tests.conftest import invoke, write_space
+
+    space = write_space(workspace / "search_spaces")
+    monkeypatch.setenv("HPO_GRACE_PERIOD", value)
+    code, _, err = invoke("run", str(space))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"error: environment variable HPO_GRACE_PERIOD must be a whole number of seconds from 1 to 86400, but got {value!r}"
+    ]
+    assert not (workspace / "studies").exists()  # no storage, no lock file

@@ -50,6 +50,12 @@ def timing(name: str) -> int:
     return value
 
 
+def check_timings() -> None:
+    """Refuse a bad wait setting before anything is written (a storage file, a lock file)."""
+    for name in TIMING_ENV:
+        timing(name)
+
+
 def sqlite_path(url: str) -> Path | None:
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite:///"))
@@ -63,6 +69,7 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
     write. Without it, an SQLite file hpo may only read is opened read-only (``hpo studies`` and
     ``hpo show`` work on a read-only folder), and a write to it raises an ``HpoError``.
     """
+    check_timings()
     import optuna
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
@@ -320,6 +327,7 @@ def study_lock(url: str, study: str) -> Iterator[None]:
     other, never both. PostgreSQL: a session advisory lock; MySQL: ``GET_LOCK``; SQLite (one host):
     an ``flock`` on a file beside the database. Other storages are not locked.
     """
+    check_timings()
     path = sqlite_path(url)
     if path is not None:
         _make_folder(path.parent)
