@@ -1,0 +1,29 @@
+"""The docs say what the code is: every file they cite exists, every link resolves.
+
+Docs drift silently when a module or a test moves; these checks make the move fail CI instead.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+# Source-tree paths quoted in backticks (not files a command writes, such as studies/ or a derived space).
+CITED = re.compile(r"`((?:tests|hpo|benchmarks|docs|\.ci)/[A-Za-z0-9_./-]+?)(?:::[A-Za-z0-9_]+)?`")
+LINK = re.compile(r"\]\((?!https?://|mailto:|#)([^)#\s]+)")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_source_path_a_doc_cites_exists(doc: Path) -> None:
+    missing = sorted({p for p in CITED.findall(doc.read_text()) if not (ROOT / p.rstrip("/")).exists()})
+    assert not missing, f"{doc.relative_to(ROOT)} cites {missing}, which do not exist"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_relative_link_of_a_doc_resolves(doc: Path) -> None:
+    broken = sorted({t for t in LINK.findall(doc.read_text()) if not (doc.parent / t).exists()})
+    assert not broken, f"{doc.relative_to(ROOT)} links to {broken}, which do not exist"
