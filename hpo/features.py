@@ -95,6 +95,12 @@ def as_categories(X: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataF
     return X
 
 
+def _label_text(label: Any) -> str:
+    """A class label as text, integral floats as integers (0.0 reads '0'), as :func:`hpo.data.label_key`."""
+    v = label.item() if hasattr(label, "item") else label
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
 def served_model() -> Any:
     """The served model: raw rows in, the model's encoding applied, labels or values out.
 
@@ -133,8 +139,11 @@ def served_model() -> Any:
             self._order: list[int] | None = None
             if self._classes is not None:
                 # Probabilities in the study's class order, whatever order the model keeps its classes in.
-                got = [str(c) for c in getattr(self._model, "classes_", self._names)]
-                self._order = None if got == self._names else [got.index(n) for n in self._names]
+                # One label in any representation is one class: a training function's model may keep
+                # the labels 0, 1 as 0.0, 1.0 (the names are the study's, as text; hpo.data.label_key).
+                got = [_label_text(c) for c in getattr(self._model, "classes_", self._names)]
+                want = [_label_text(n) for n in self._names]
+                self._order = None if got == want else [got.index(n) for n in want]
 
         # No type hints here: MLflow reads them as an input schema, and raw rows have none.
         def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]

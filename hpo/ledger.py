@@ -11,6 +11,12 @@ A data version's digests are recorded the first time a study runs on it, in a ta
 Studies made before the ledger existed are read into it: the first study (by creation time) that
 used a version defines it. A storage without an SQL backend has no ledger table; its studies are
 still read, so the rule holds there too, but nothing is recorded beyond them.
+
+The digests name the data as delivered: every column, before the study's ``data.drop``. An hpo
+before that digested the columns left after ``data.drop``; a version it recorded (its overview has
+no ``digest_basis``) still accepts the same data under the same ``drop`` by that digest, and the
+first ``hpo run`` that does so upgrades the entry to the delivered digests (the old ones kept in its
+overview as ``legacy_digests``), after which any ``drop`` over that data is accepted.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     import optuna
 
     from hpo.data import DataVersion
+    from hpo.workspace import Workspace
 
 TABLE = "hpo_data_versions"
 LOCK = "hpo data ledger"  # the study_lock name that serializes recording (not a study name hpo accepts)
@@ -43,6 +50,7 @@ class Tracked:
 
     experiment: str
     digests: dict[str, str]
+    delivered: bool = True  # False: recorded by an hpo that digested after `data.drop` (no basis tag)
 
 
 @dataclass
@@ -59,9 +67,34 @@ class Entry:
     src_versions: list[str] = field(default_factory=list)
     origin: str | None = None  # where the record is, when not the ledger (e.g. an MLflow experiment)
 
+    @property
+    def delivered(self) -> bool:
+        """Whether the digests name the data as delivered (else: after the first study's ``data.drop``)."""
+        from hpo.data import is_delivered
+
+        return is_delivered(self.overview)
+
+    def comparable(self, digests: dict[str, str], data: DataVersion | None) -> dict[str, str]:
+        """This data's digests as this entry took them: ``digests`` (of the data as delivered), or, for an
+        entry an older hpo recorded after ``data.drop``, those of ``data`` over the features its first
+        study used (the overview's ``kinds``; else this study's), whatever this study drops."""
+        if self.delivered or data is None:
+            return digests
+        features = list(self.overview.get("kinds") or [])
+        return (data.digests_of(features) if features else data.legacy_digests) or digests
+
+    def accepts(self, digests: dict[str, str], data: DataVersion | None, split: str | None = None) -> bool:
+        """Whether this entry names this data (only its ``split`` if given): see :meth:`comparable`."""
+        splits = SPLITS if split is None else (split,)
+        if all(self.digests.get(s) == digests.get(s) for s in splits):
+            return True
+        theirs = self.comparable(digests, data)
+        return all(self.digests.get(s) == theirs.get(s) for s in splits)
+
     def as_dict(self) -> dict[str, Any]:
         rows = self.overview.get("rows") or {}
-        columns = int(self.overview.get("features", 0)) + 1 if self.overview else None
+        # The data as delivered (every column); an entry from before names only the first study's columns.
+        columns = self.overview.get("columns") or (int(self.overview.get("features", 0)) + 1 if self.overview else None)
         return {
             "version": self.version,
             "digests": self.digests,
@@ -98,10 +131,17 @@ def entries(storage: optuna.storages.BaseStorage) -> dict[str, Entry]:
     return dict(sorted(known.items(), key=lambda kv: _key(kv[0])))
 
 
-def check(known: dict[str, Entry], version: str, digests: dict[str, str], where: str) -> None:
-    """Refuse ``digests`` under ``version`` where the ledger says otherwise (see the module docstring)."""
+def check(known: dict[str, Entry], version: str, digests: dict[str, str], where: str, data: DataVersion | None = None) -> None:
+    """Refuse ``digests`` under ``version`` where the ledger says otherwise (see the module docstring).
+
+    ``data``: the data the digests are of, by which an entry an older hpo recorded after ``data.drop``
+    (not :attr:`Entry.delivered`) is matched.
+    """
     entry = known.get(version)
     if entry is not None:
+        if entry.accepts(digests, data):
+            return
+        digests = entry.comparable(digests, data)  # the message compares digests taken one way
         differs = [s for s in SPLITS if entry.digests.get(s) != digests.get(s)]
         if differs:
             split = "test" if "test" in differs else differs[0]
@@ -120,7 +160,8 @@ def check(known: dict[str, Entry], version: str, digests: dict[str, str], where:
         return
     for other in known.values():
         o = _VERSION.match(other.version)
-        if o and o.group(1, 2) == parsed.group(1, 2) and other.digests.get("test") != digests.get("test"):
+        if o and o.group(1, 2) == parsed.group(1, 2) and not other.accepts(digests, data, "test"):
+            digests = other.comparable(digests, data)
             raise DataError(
                 f"{where}: data version {version} shares {version.rsplit('.', 1)[0]} with {other.version}, whose test "
                 f"split differs (test digest {other.digests.get('test', '?')[:12]} there, {digests.get('test', '?')[:12]} "
@@ -150,26 +191,46 @@ def check_data(url: str, data: DataVersion, where: str, tracked: Tracked | None 
 
     path = sqlite_path(url)
     known = {} if path is not None and not path.exists() else entries(open_storage(url, create=False))
-    _check_all(known, data.version, data.digests, where, tracked)
+    _check_all(known, data.version, data.digests, where, tracked, data)
 
 
 def record(url: str, data: DataVersion, study: str, where: str, tracked: Tracked | None = None) -> None:
     """``hpo run``: check ``data`` against the ledger and ``tracked``, and record its version the first
-    time, under a lock, so that two runs started together on new data cannot both define one version."""
+    time, under a lock, so that two runs started together on new data cannot both define one version.
+
+    A version recorded after ``data.drop`` by an older hpo, and accepted by that digest, is upgraded
+    to the delivered digests of ``data`` (see the module docstring)."""
     from hpo.storage import open_storage, sqlite_path, study_lock
 
     path = sqlite_path(url)
     if path is None or not path.exists():  # refuse before a storage is created for it
-        _check_all({}, data.version, data.digests, where, tracked)
+        _check_all({}, data.version, data.digests, where, tracked, data)
     with study_lock(url, LOCK):
         storage = open_storage(url)
         known = entries(storage)
-        _check_all(known, data.version, data.digests, where, tracked)
-        unrecorded = [e for e in known.values() if not e.recorded]
+        _check_all(known, data.version, data.digests, where, tracked, data)
+        entry = known.get(data.version)
+        upgraded = None
+        if entry is not None and not entry.delivered:
+            # Accepted (by either digest): from now on the version names the data as delivered.
+            overview = {**entry.overview, **_delivered()}
+            if entry.digests != data.digests:
+                overview["legacy_digests"] = entry.digests
+            upgraded = Entry(entry.version, data.digests, overview, entry.first_study, entry.recorded_at, entry.recorded)
+        unrecorded = [upgraded if e is entry and upgraded else e for e in known.values() if not e.recorded]
         if data.version not in known:
             now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
             unrecorded.append(Entry(data.version, data.digests, data.overview(), study, now, False))
         _write(storage, unrecorded)
+        if upgraded is not None and upgraded.recorded:
+            _update(storage, upgraded)
+
+
+def _delivered() -> dict[str, str]:
+    """The overview marker of digests of the data as delivered."""
+    from hpo.data import DELIVERED, DIGEST_BASIS
+
+    return {DIGEST_BASIS: DELIVERED}
 
 
 def _key(version: str) -> tuple[int, int, int]:
@@ -232,27 +293,51 @@ def _write(storage: optuna.storages.BaseStorage, new: list[Entry]) -> None:
         )
 
 
-def check_promotion(url: str, version: str, digests: dict[str, str], where: str, tracked: Tracked) -> None:
+def check_promotion(
+    url: str, version: str, digests: dict[str, str], where: str, tracked: Tracked, data: DataVersion | None = None
+) -> None:
     """``hpo promote``: the trial's data against the storage's ledger and against the digests its
-    data-version experiment records (a study in another storage may have run or promoted there first)."""
+    data-version experiment records (a study in another storage may have run or promoted there first).
+    ``data``: as for :func:`check`."""
     from hpo.storage import open_storage
 
-    _check_all(entries(open_storage(url, create=False)), version, digests, where, tracked)
+    _check_all(entries(open_storage(url, create=False)), version, digests, where, tracked, data)
 
 
-def _check_all(known: dict[str, Entry], version: str, digests: dict[str, str], where: str, tracked: Tracked | None) -> None:
-    check(known, version, digests, where)
+def _check_all(
+    known: dict[str, Entry],
+    version: str,
+    digests: dict[str, str],
+    where: str,
+    tracked: Tracked | None,
+    data: DataVersion | None = None,
+) -> None:
+    check(known, version, digests, where, data)
     if tracked is not None and tracked.digests:
-        there = Entry(version, tracked.digests, {}, None, None, True, origin=f"in MLflow experiment {tracked.experiment!r}")
-        check({**known, version: there}, version, digests, where)
+        # An experiment an older hpo tagged (after `data.drop`) has no overview: the ledger's features
+        # for the version, if it knows them, are the ones its first study used.
+        mine = known.get(version)
+        basis = _delivered() if tracked.delivered else {"kinds": mine.overview.get("kinds")} if mine else {}
+        there = Entry(version, tracked.digests, basis, None, None, True, origin=f"in MLflow experiment {tracked.experiment!r}")
+        check({**known, version: there}, version, digests, where, data)
 
 
-def data_versions(url: str, version: str | None = None, *, tracking: bool = True, ws: Any = None) -> list[dict[str, Any]]:
+def data_versions(
+    storage: str | None = None, version: str | None = None, *, tracking: bool = True, workspace: Workspace | None = None
+) -> list[dict[str, Any]]:
     """``hpo data``: every known version (or ``version``) with its splits, studies, source versions
-    and, where the MLflow store exists and answers, its promoted runs."""
+    and, where the MLflow store exists and answers, its promoted runs.
+
+    Args:
+        storage: the Optuna storage URL (default: the workspace's, as for ``hpo run``).
+        workspace: the workspace (default: the current folder, as the command would).
+    """
     from hpo.errors import HpoError
     from hpo.storage import open_storage, sqlite_path
+    from hpo.workspace import load_workspace
 
+    ws = workspace or load_workspace()
+    url = ws.storage_url(storage)
     path = sqlite_path(url)
     known = {} if path is not None and not path.exists() else entries(open_storage(url, create=False))
     if version is not None and version not in known:
@@ -261,9 +346,28 @@ def data_versions(url: str, version: str | None = None, *, tracking: bool = True
     chosen = [known[version]] if version is not None else list(known.values())
     out = []
     for e in chosen:
-        promoted = _promoted(ws, e) if tracking and ws is not None else None  # adds their source versions
+        promoted = _promoted(ws, e) if tracking else None  # adds their source versions
         out.append({**e.as_dict(), "promoted_runs": promoted})
     return out
+
+
+def _update(storage: optuna.storages.BaseStorage, entry: Entry) -> None:
+    """Rewrite a recorded entry's digests and overview (its upgrade to the delivered digests)."""
+    from hpo.storage import rdb_backend
+
+    backend = rdb_backend(storage)
+    if backend is None:
+        return
+    table = _table()
+    with backend.engine.begin() as conn:
+        conn.execute(
+            table.update()
+            .where(table.c.version == entry.version)
+            .values(
+                digests=json.dumps(entry.digests, sort_keys=True),
+                overview=json.dumps(entry.overview, sort_keys=True, default=str),
+            )
+        )
 
 
 def _promoted(ws: Any, entry: Entry) -> list[dict[str, Any]] | None:

@@ -108,6 +108,8 @@ def inherited_trials(prep: Prepared, url: str, run_first: int = RUN_FIRST) -> In
     # Values measured on other data, or scored another way (folds against one validation split,
     # other folds), are not comparable: only configurations carry over.
     same_scoring = (CVConfig.model_validate(parent_cv) if parent_cv else None) == space.cv
+    # The digests name the data as delivered: a parent that dropped other columns measured other features.
+    same_scoring = same_scoring and list((parent_space.get("data") or {}).get("drop") or []) == list(space.data.drop)
     transfer = parent.user_attrs.get(STUDY_DIGESTS) != prep.data.digests or not same_scoring
     dists = {n: to_distribution(p) for n, p in space.params.items()}
     sign = 1 if parent.direction.name == "MAXIMIZE" else -1

@@ -13,9 +13,23 @@ with every study and run. Two results are comparable only when their test digest
 from hpo.data._folds import check_folds, folds, merged
 from hpo.data._load import load_data
 from hpo.data._sources import SKLEARN_DATASETS
-from hpo.data._version import MAX_CLASSES_FOR_INT_TARGET, SPLITS, DataVersion, Split, Task, digest, infer_task
+from hpo.data._version import (
+    DELIVERED,
+    DIGEST_BASIS,
+    MAX_CLASSES_FOR_INT_TARGET,
+    SPLITS,
+    DataVersion,
+    Split,
+    Task,
+    digest,
+    infer_task,
+    is_delivered,
+    label_key,
+)
 
 __all__ = [
+    "DELIVERED",
+    "DIGEST_BASIS",
     "DataVersion",
     "MAX_CLASSES_FOR_INT_TARGET",
     "SKLEARN_DATASETS",
@@ -26,6 +40,8 @@ __all__ = [
     "digest",
     "folds",
     "infer_task",
+    "is_delivered",
+    "label_key",
     "load_data",
     "merged",
 ]

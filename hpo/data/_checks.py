@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from hpo.data._version import SPLITS, _is_numeric, _py
+from hpo.data._version import SPLITS, _is_numeric, _py, label_key
 from hpo.errors import DataError
 from hpo.features import NUMERIC, column_kind, first_misfit
 from hpo.space import DataConfig, RatioSplit
@@ -92,13 +92,13 @@ def _classes(frames: dict[str, pd.DataFrame], config: DataConfig, where: str, na
             f"{where}: `data.target` {target!r} has a single class in {names['train']}; classification needs two or more"
         )
     text: dict[str, Any] = {}
-    for c in classes:
-        if str(c) in text:
+    for c in classes:  # a model's classes_ are matched to these by label_key: it must tell them apart
+        if label_key(c) in text:
             raise DataError(
-                f"{where}: `data.target` {target!r} holds classes {text[str(c)]!r} and {c!r}, which read the same as text; "
-                "write each class one way"
+                f"{where}: `data.target` {target!r} holds classes {text[label_key(c)]!r} and {c!r}, which read the same "
+                "as text; write each class one way"
             )
-        text[str(c)] = c
+        text[label_key(c)] = c
     for split in ("validation", "test"):
         unknown = [c for c in counts[split].index if c not in counts["train"].index]
         if unknown:

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hpo.data._checks import _check_kinds, _check_numeric_target, _check_target, _check_target_present, _classes
 from hpo.data._sources import _load_source, _read_table, _resolve, _split
-from hpo.data._version import SPLITS, DataVersion, Split, Task, digest, infer_task
-from hpo.errors import DataError
+from hpo.data._version import MAX_CLASSES_FOR_INT_TARGET, SPLITS, DataVersion, Split, Task, _is_numeric, digest, infer_task
+from hpo.errors import DataError, SpaceError
 from hpo.features import column_kind, encode
 from hpo.space import ColumnSplit, DataConfig, SplitFiles
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def load_data(
-    config: DataConfig, *, task: Task | None = None, base: Path | None = None, where: str = "data", cv: bool = False
+    config: DataConfig,
+    *,
+    task: Task | None = None,
+    base: Path | None = None,
+    where: str = "data",
+    cv: bool = False,
+    metric: str | None = None,
 ) -> DataVersion:
     """Load, split, check and digest the data a space file names.
 
@@ -26,6 +36,8 @@ def load_data(
         base: folder that relative paths are resolved against (the workspace).
         where: how messages name the space file.
         cv: the space cross-validates (only to say, of an empty split, that ``cv`` needs it too).
+        metric: the space's metric; a task inferred from the target must be the metric's, and that is
+            checked before the class checks, which would otherwise speak of classes nobody meant.
     """
     import pandas as pd
 
@@ -42,7 +54,10 @@ def load_data(
         target_kind = {config.target: column_kind(frames["train"][config.target])}
         for s in ("validation", "test"):
             _check_kinds(frames[s], target_kind, where, names[s])
-        task = task or infer_task(pd.concat([f[config.target] for f in frames.values()], ignore_index=True))
+        whole = pd.concat([f[config.target] for f in frames.values()], ignore_index=True)
+        if task is None:
+            task = infer_task(whole)
+            _check_metric_task(metric, task, whole, config.target, where)
     else:
         source = config.source
         table = _load_source(config.source, config.target, base, where, config.drop)
@@ -51,7 +66,9 @@ def load_data(
             raise DataError(f"{where}: `data.target` {config.target!r} is not a column of {config.source} (columns: {cols})")
         _check_target(table[config.target], config.target, where, f"{config.source}")
         # One task for the whole table, decided before the split: the split is stratified for classes.
-        task = task or infer_task(table[config.target])
+        if task is None:
+            task = infer_task(table[config.target])
+            _check_metric_task(metric, task, table[config.target], config.target, where)
         if task == "regression":  # row numbers are the file's here, not a split's
             _check_numeric_target(table[config.target], config.target, where, f"{config.source}")
         frames = _split(table, config, task, where)
@@ -100,8 +117,14 @@ def load_data(
     for name, frame in frames.items():
         raw = frame[columns].reset_index(drop=True)
         y = frame[config.target].reset_index(drop=True)
-        digest_of = digest(frame[columns + [config.target]])
-        splits[name] = Split(X=encode(raw, kinds), y=y, digest=digest_of, raw=raw, index=frame.index)
+        # The digest names the data as delivered: every column (the target last), `data.drop` included,
+        # so a feature ablation and its baseline share one version. The split column is not data: it
+        # names the split. Without `data.drop` this is the digest hpo always computed.
+        delivered = [c for c in frame.columns if c != config.target and c != split_column]
+        digest_of = digest(frame[delivered + [config.target]])
+        # Kept so that the digests an hpo that digested after `data.drop` recorded can be recomputed.
+        dropped = frame[[c for c in delivered if c not in columns]].reset_index(drop=True)
+        splits[name] = Split(X=encode(raw, kinds), y=y, digest=digest_of, raw=raw, index=frame.index, dropped=dropped)
 
     return DataVersion(
         version=config.version,
@@ -113,4 +136,31 @@ def load_data(
         test=splits["test"],
         kinds=kinds,
         classes=classes,
+        drop=list(config.drop),
+        columns=len([c for c in frames["train"].columns if c != split_column]),
     )
+
+
+def _check_metric_task(metric: str | None, task: Task, y: pd.Series, target: str, where: str) -> None:
+    """A task inferred from the target that is not the metric's: say so, and what to state, before any
+    check of the inferred task's own (a count read as classes would be refused for a rare class)."""
+    from hpo.metrics import METRICS
+
+    wanted = METRICS[metric].task if metric in METRICS else None
+    if wanted is None or wanted == task:
+        return
+    head = f"{where}: `metric` {metric!r} is a {wanted} metric, but the target {target!r} is {task}"
+    if task == "regression":
+        raise SpaceError(
+            f"{head} (inferred: numbers, not a few distinct integers); state `task: classification` to read its "
+            "values as class labels, or choose a regression metric"
+        )
+    if _is_numeric(y):
+        raise SpaceError(
+            f"{head} (inferred: integers with at most {MAX_CLASSES_FOR_INT_TARGET} distinct values read as class labels, "
+            f"and it has {y.nunique()}); state `task: regression` to treat them as numbers"
+        )
+    import pandas as pd
+
+    kind = "booleans" if pd.api.types.is_bool_dtype(y) else "text"
+    raise SpaceError(f"{head} (it holds {kind}: class labels); choose a classification metric")

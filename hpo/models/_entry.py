@@ -5,7 +5,8 @@ hpo calls the function with the keyword arguments it declares, of these:
 - ``params``: the trial's parameters, tuned and fixed together (a dict);
 - ``train`` and ``validation``: each with ``.X`` (a pandas DataFrame of the features, as hpo
   encodes them: numbers as float64, text with missing as ``<NA>``, dates as seconds) and ``.y``
-  (a pandas Series of the target, labels as they are in the data);
+  (a pandas Series of the target, labels as they are in the data, in numpy's dtype: a nullable
+  ``Int64``, ``boolean`` or ``string`` column arrives as int64, bool or text);
 - ``seed``: the trial's seed, to fix the function's randomness;
 - ``report``: ``report(step, value) -> bool``, the validation value after a step of training in
   the study's direction; ``False`` means the trial is pruned, so the function should stop (it
@@ -32,6 +33,8 @@ from hpo.models._interface import Fitted, ModelSpec, Reporter
 from hpo.models._sklearn import ModelImportError, check_not_shadowed
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from hpo.data import DataVersion
 
 ENTRY_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*\Z")
@@ -87,6 +90,24 @@ def _import_function(path: str) -> Callable[..., Any]:
     return func  # type: ignore[no-any-return]
 
 
+def _plain(y: pd.Series) -> pd.Series:
+    """The target in numpy's dtype where pandas holds it in a nullable one (Parquet's ``Int64``,
+    ``boolean``, ``string``): the labels as they are, in the form every library trains on. Given
+    ``Int64``, scikit-learn learns the classes as floats (0.0, not the data's 0).
+
+    The target is complete (the data checks refuse a missing label), so nothing is lost.
+    """
+    import pandas as pd
+
+    dtype = y.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return y
+    if isinstance(dtype, pd.StringDtype):
+        return y.astype(object)
+    numpy_dtype = getattr(dtype, "numpy_dtype", None)
+    return y if numpy_dtype is None else y.astype(numpy_dtype)
+
+
 def _fit(
     func: Callable[..., Any],
     takes: frozenset[str],
@@ -109,8 +130,8 @@ def _fit(
 
     supplied = {
         "params": dict(params),
-        "train": SimpleNamespace(X=data.train.X, y=data.train.y),
-        "validation": SimpleNamespace(X=data.validation.X, y=data.validation.y),
+        "train": SimpleNamespace(X=data.train.X, y=_plain(data.train.y)),
+        "validation": SimpleNamespace(X=data.validation.X, y=_plain(data.validation.y)),
         "seed": seed,
         "report": user_report,
     }

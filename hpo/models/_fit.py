@@ -69,16 +69,20 @@ def predict(model: Any, X: pd.DataFrame, data: DataVersion) -> np.ndarray:
     """Class probabilities (one column per class, in the study's order), or values for regression."""
     import numpy as np
 
+    from hpo.data import label_key
+
     if data.task != "classification":
         return np.asarray(model.predict(X), dtype=float).ravel()
-    got = [str(c) for c in model.classes_]
-    if sorted(got) != sorted(data.class_names):
-        raise HpoError(
-            f"the model's classes {list(model.classes_)} are not the data's {data.class_names}; it was trained on other data"
-        )
+    # One label in any representation (0, 0.0, '0'; a training function's library may turn integer
+    # labels into floats or text) is one class; labels that differ as labels never match.
+    got = [label_key(c) for c in model.classes_]
+    want = [label_key(c) for c in data.classes]
+    if len(set(got)) != len(got) or sorted(got) != sorted(want):
+        shown = [c.item() if hasattr(c, "item") else c for c in model.classes_]
+        raise HpoError(f"the model's classes {shown} are not the data's {data.classes}; it was trained on other data")
     proba = np.asarray(model.predict_proba(X), dtype=float)
     # In the study's class order (scikit-learn sorts its classes_; CatBoost is given the order).
-    return proba if got == data.class_names else proba[:, [got.index(n) for n in data.class_names]]
+    return proba if got == want else proba[:, [got.index(k) for k in want]]
 
 
 def score(prediction: np.ndarray, split: Split, data: DataVersion) -> dict[str, float]:

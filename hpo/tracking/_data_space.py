@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.schema import (
     NOTE,
+    TAG_DIGEST_BASIS,
     TAG_DIGEST_PREFIX,
     TAG_SRC_VERSIONS,
 )
@@ -28,7 +29,9 @@ def describe_data_experiment(c: MlflowClient, ws: Workspace, overview: dict[str,
     exp_id = ensure_experiment(c, name)
     exp = c.get_experiment(exp_id)
     if any(overview["digests"].get(split) != d for split, d in _digests(exp.tags).items()):
-        return exp_id  # other data under this version's name: the ledger refuses it; never describe it here
+        # Other data under this version's name (the ledger refuses it), or digests an older hpo took
+        # after `data.drop` (the ledger accepts them by the data): never describe it here.
+        return exp_id
     known = [v for v in (exp.tags.get(TAG_SRC_VERSIONS) or "").split(",") if v]
     if src_version and src_version not in known:
         known.append(src_version)
@@ -39,20 +42,30 @@ def describe_data_experiment(c: MlflowClient, ws: Workspace, overview: dict[str,
     for split, d in overview["digests"].items():  # the ledger's copy: written once, by the first user
         if TAG_DIGEST_PREFIX + split not in exp.tags:
             c.set_experiment_tag(exp_id, TAG_DIGEST_PREFIX + split, d)
+    from hpo.data import DIGEST_BASIS
+
+    if overview.get(DIGEST_BASIS) and exp.tags.get(TAG_DIGEST_BASIS) != overview[DIGEST_BASIS]:
+        # The digests (equal to this data's delivered ones, checked above) name the data as delivered.
+        c.set_experiment_tag(exp_id, TAG_DIGEST_BASIS, str(overview[DIGEST_BASIS]))
     return exp_id
 
 
 def recorded_digests(c: MlflowClient, ws: Workspace, version: str) -> Tracked:
     """The split digests the data-version experiment of ``version`` records (none when it records none)."""
+    from hpo.data import DELIVERED
     from hpo.ledger import Tracked
 
     name = experiment_names(ws, version)["data"]
     exp = c.get_experiment_by_name(name)
-    return Tracked(name, {} if exp is None else _digests(exp.tags))
+    if exp is None:
+        return Tracked(name, {})
+    # Without the basis tag, an older hpo wrote the digests (after `data.drop`, if its study dropped any).
+    return Tracked(name, _digests(exp.tags), delivered=exp.tags.get(TAG_DIGEST_BASIS) == DELIVERED)
 
 
 def _digests(tags: dict[str, str]) -> dict[str, str]:
-    return {k.removeprefix(TAG_DIGEST_PREFIX): v for k, v in tags.items() if k.startswith(TAG_DIGEST_PREFIX)}
+    splits = ("train", "validation", "test")
+    return {s: tags[TAG_DIGEST_PREFIX + s] for s in splits if TAG_DIGEST_PREFIX + s in tags}
 
 
 def read_tracked(ws: Workspace, version: str) -> tuple[MlflowClient | Exception | None, Tracked | None]:
@@ -79,7 +92,8 @@ def data_description(overview: dict[str, Any], src_versions: list[str]) -> str:
         f"# Data version {overview['version']}",
         "",
         f"Source: `{overview['source']}`. Target: `{overview['target']}` ({overview['task']}). "
-        f"Features: {overview['features']} columns"
+        # Every column as delivered: the version's, whatever a study drops (older overviews: their study's features).
+        f"Features: {overview['columns'] - 1 if overview.get('columns') else overview['features']} columns"
         + (f", categorical: {', '.join(overview['cat_features'])}" if overview.get("cat_features") else "")
         + "."
         + (f" Classes, in the study's order: {', '.join(map(repr, overview['classes']))}." if overview.get("classes") else ""),
@@ -87,8 +101,10 @@ def data_description(overview: dict[str, Any], src_versions: list[str]) -> str:
         "| split | rows | columns | digest (sha256) |",
         "|---|---|---|---|",
     ]
+    # The data as delivered (every column, the target included); an overview from before named only its study's.
+    columns = overview.get("columns") or overview["features"] + 1
     for split in ("train", "validation", "test"):
-        lines.append(f"| {split} | {rows[split]} | {overview['features'] + 1} | `{overview['digests'][split]}` |")
+        lines.append(f"| {split} | {rows[split]} | {columns} | `{overview['digests'][split]}` |")
     lines += [
         "",
         "Results are comparable only when their test digests are equal.",
