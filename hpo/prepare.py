@@ -13,7 +13,15 @@ from pathlib import Path
 from hpo.data import DataVersion, check_folds, folds, load_data
 from hpo.errors import HpoError, SpaceError
 from hpo.metrics import METRICS
-from hpo.models import ModelImportError, check_model_params, estimator_kind, is_class_path, model_spec
+from hpo.models import (
+    ModelImportError,
+    ModelInputError,
+    check_model_params,
+    estimator_inputs,
+    estimator_kind,
+    is_class_path,
+    model_spec,
+)
 from hpo.space import GridSamplerConfig, LoadedSpace, SpaceFile, load_space
 from hpo.workspace import Workspace, load_workspace, on_import_path, relative_path
 
@@ -56,7 +64,8 @@ class Prepared:
 
 def prepare(space_path: str | Path, workspace: Workspace | None = None) -> Prepared:
     """Load and check a space file and its data; raise an ``HpoError`` naming every problem."""
-    return prepare_loaded(load_space(space_path), workspace or load_workspace())
+    ws = workspace or load_workspace()
+    return prepare_loaded(load_space(space_path, workspace=ws), ws)
 
 
 def prepare_loaded(loaded: LoadedSpace, ws: Workspace) -> Prepared:
@@ -74,7 +83,7 @@ def prepare_loaded(loaded: LoadedSpace, ws: Workspace) -> Prepared:
     if problems:
         raise SpaceError("\n".join(f"{where}: {p}" for p in problems))
 
-    data = load_data(space.data, task=space.task, base=ws.root, where=where, cv=space.cv is not None)
+    data = load_data(space.data, task=space.task, base=ws.root, where=where, cv=space.cv is not None, metric=space.metric)
     metric = METRICS[space.metric]
     if metric.task != data.task:
         how = "" if space.task else " (inferred from the target; state `task` to override)"
@@ -87,6 +96,11 @@ def prepare_loaded(loaded: LoadedSpace, ws: Workspace) -> Prepared:
             f"{where}: `model` {space.model} is a {estimator_kind(space.model)} estimator, but the target "
             f"{space.data.target!r} is {data.task}"
         )
+    if is_class_path(space.model):
+        try:  # an estimator that cannot take the features, even encoded, is refused before any trial
+            estimator_inputs(space.model, data, space.fixed)
+        except ModelInputError as e:
+            raise SpaceError(f"{where}: `model` {e}") from None
     if space.cv is None:
         return Prepared(workspace=ws, loaded=loaded, data=data)
     check_folds(data, space.cv, where)

@@ -7,12 +7,16 @@ workspace (``mypkg.models.MyRegressor``) is found because the workspace is on th
 
 The estimator gets the features as a pandas DataFrame: numbers as float64 (missing as NaN), text
 and category columns as pandas ``category`` (which scikit-learn's histogram gradient boosting
-takes as categorical); an estimator that takes only numbers fails its trials with its own message.
-Nothing reports during a fit, so pruners have nothing to act on.
+takes as categorical). An estimator that declares it takes no text or no missing values gets them
+encoded inside its fitted model (:mod:`hpo.models._inputs`). Its native threads (OpenMP, BLAS) are
+limited to the worker's share of the cores during fit and predict, as CatBoost's are, so that
+parallel workers do not oversubscribe the machine. Nothing reports during a fit, so pruners have
+nothing to act on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import sys
@@ -21,6 +25,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpo.models._inputs import InputPlan, plan_inputs, with_inputs
 from hpo.models._interface import Fitted, ModelSpec, Reporter
 
 if TYPE_CHECKING:
@@ -170,6 +175,47 @@ def category_types(X: pd.DataFrame, cat_features: list[str]) -> dict[str, list[s
     return {c: sorted(X[c].astype(str).unique()) for c in cat_features}
 
 
+def estimator_inputs(path: str, data: DataVersion, fixed: dict[str, Any]) -> InputPlan | None:
+    """How the features of ``data`` reach the estimator at ``path`` with the space's ``fixed`` parameters
+    (None: the class declares no input tags, and gets them as they are).
+
+    Raises:
+        ModelInputError: the estimator cannot take the features, even encoded (the message names the column).
+    """
+    cls = _import_class(path)
+    try:
+        estimator = cls(**fixed)
+    except Exception:
+        estimator = cls()  # a fixed parameter the class refuses: the trials say so, in its words
+    splits = [data.train.X, data.validation.X, data.test.X]
+    return plan_inputs(estimator, splits, data.kinds)
+
+
+def native_threads(params: dict[str, Any], thread_count: int | None) -> int | None:
+    """The native threads (OpenMP, BLAS) of a fit: ``n_jobs`` when the space sets a count, else the worker's ``thread_count``."""
+    n_jobs = params.get("n_jobs")
+    return n_jobs if isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs > 0 else thread_count
+
+
+def thread_limit(threads: int | None, estimator: Any) -> contextlib.AbstractContextManager[Any]:
+    """Native threads (OpenMP, BLAS) limited to ``threads`` inside the block (no limit for None)."""
+    if not threads or threads < 1:
+        return contextlib.nullcontext()
+    return _thread_pools(type(estimator).__module__).limit(limits=threads)
+
+
+@functools.cache
+def _thread_pools(module: str) -> Any:
+    """The native thread pools loaded once ``module`` (an estimator's) is imported.
+
+    Found once per process and module: finding them lists every loaded library (about 15 ms, on
+    every fit and predict otherwise); limiting them is then instant.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def _fit(
     cls: type,
     names: frozenset[str],
@@ -189,29 +235,35 @@ def _fit(
     if thread_count and "n_jobs" in names and "n_jobs" not in kwargs:
         kwargs["n_jobs"] = thread_count
     estimator = cls(**kwargs)
+    # Refused by `hpo validate` already when the estimator cannot take the features; a trial fails with the same line.
+    plan = plan_inputs(estimator, [data.train.X, data.validation.X, data.test.X], data.kinds)
     y = data.train.y
     if data.task == "classification":
         # The labels as the study names them (text); predict() matches classes_ to the study's order.
         y_fit: Any = np.asarray(data.class_names, dtype=object)[data.codes(y)]
     else:
         y_fit = y.to_numpy(dtype=float)
-    model = _Framed(estimator, category_types(data.train.X, data.cat_features))
+    fitted = with_inputs(estimator, plan)
+    threads = native_threads(params, thread_count)
+    model = _Framed(fitted, category_types(data.train.X, data.cat_features), threads)
     start = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), thread_limit(threads, fitted):
         # hpo passes n_jobs to every estimator that lists it; some (LogisticRegression) now ignore it.
         warnings.filterwarnings("ignore", message=".*'n_jobs' has no effect", category=FutureWarning)
-        estimator.fit(model.frame(data.train.X), y_fit)
-    if hasattr(estimator, "classes_"):
-        model.classes_ = estimator.classes_
+        fitted.fit(model.frame(data.train.X), y_fit)
+    if hasattr(fitted, "classes_"):
+        model.classes_ = fitted.classes_
     return Fitted(model, None, None, time.perf_counter() - start)
 
 
 class _Framed:
-    """The fitted estimator, given hpo's feature table as it was trained on (text as category)."""
+    """The fitted estimator (behind hpo's encoding for it, if it needs one), given hpo's feature table as
+    it was trained on (text as category), with its native threads limited as in training."""
 
-    def __init__(self, estimator: Any, categories: dict[str, list[str]]) -> None:
-        self.estimator = estimator
+    def __init__(self, estimator: Any, categories: dict[str, list[str]], threads: int | None = None) -> None:
+        self.estimator = estimator  # the estimator, or a Pipeline of hpo's encoding and the estimator
         self.categories = categories  # text column -> train's categories (a value outside them is missing)
+        self.threads = threads
         self.classes_: Any = None
 
     def frame(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -220,7 +272,9 @@ class _Framed:
         return as_categories(X, self.categories)
 
     def predict(self, X: pd.DataFrame) -> Any:
-        return self.estimator.predict(self.frame(X))
+        with thread_limit(self.threads, self.estimator):
+            return self.estimator.predict(self.frame(X))
 
     def predict_proba(self, X: pd.DataFrame) -> Any:
-        return self.estimator.predict_proba(self.frame(X))
+        with thread_limit(self.threads, self.estimator):
+            return self.estimator.predict_proba(self.frame(X))
