@@ -39,7 +39,11 @@ def check_model_params(model: str, params: dict[str, Any], fixed: dict[str, Any]
             if name in spec.reserved:
                 problems.append(f"`{section}.{name}` is set by hpo itself and must not be given")
             elif known is not None and name not in known:
-                problems.append(f"`{section}.{name}` is not a {spec.name} parameter")
+                import difflib
+
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean `{close[0]}`?" if close else ""
+                problems.append(f"`{section}.{name}` is not a {spec.name} parameter{hint}")
     for name, p in params.items():
         lo, hi = spec.hard_limits.get(name, (None, None))
         low, high = getattr(p, "low", None), getattr(p, "high", None)

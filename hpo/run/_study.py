@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from hpo import __version__
 from hpo.analyze import inherited_trials, source_trials
-from hpo.errors import StudyError
+from hpo.errors import SpaceError, StudyError
 from hpo.prepare import Prepared
 from hpo.provenance import source_version
 from hpo.samplers import make_pruner, make_sampler
 from hpo.schema import (
     STUDY_COMMIT,
     STUDY_CREATED_AT,
+    STUDY_DATA_DROP,
     STUDY_DATA_VERSION,
     STUDY_DERIVED_FROM,
     STUDY_DIGESTS,
@@ -34,8 +36,8 @@ from hpo.schema import (
     STUDY_TASK,
     TRIAL_SLOT,
 )
-from hpo.secrets import masked_url
-from hpo.space import GridSamplerConfig
+from hpo.secrets import masked, masked_url
+from hpo.space import BUDGET_KEYS, GridSamplerConfig, parse_space
 from hpo.storage import budget_slots, open_storage
 from hpo.workspace import relative_path
 
@@ -66,7 +68,10 @@ def open_study(prep: Prepared, url: str) -> tuple[optuna.Study, bool]:
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=space.study, storage=storage, sampler=sampler, pruner=pruner)
         _check_same_study(study, prep, url)
+        if study.metric_names is None:  # a study made before hpo named its metric
+            _name_metric(study, space.metric)
         return study, False
+    _name_metric(study, space.metric)
     for key, value in study_attributes(prep).items():
         study.set_user_attr(key, value)
     if inheritance is not None:
@@ -79,6 +84,17 @@ def open_study(prep: Prepared, url: str) -> tuple[optuna.Study, bool]:
     # Written last: workers that found the study already created wait for it.
     study.set_user_attr(STUDY_READY, True)
     return study, True
+
+
+def _name_metric(study: optuna.Study, metric: str) -> None:
+    """Name the objective after the metric: optuna-dashboard's axes and Optuna's plots show it, not "Objective 0"."""
+    import warnings
+
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # experimental since Optuna 3.2, stable in use
+        study.set_metric_names([metric])
 
 
 def warm_started(prep: Prepared) -> bool:
@@ -113,6 +129,7 @@ def study_attributes(prep: Prepared) -> dict[str, Any]:
         STUDY_DATA_VERSION: data.version,
         STUDY_DIGESTS: data.digests,
         STUDY_OVERVIEW: data.overview(),
+        STUDY_DATA_DROP: list(data.drop),
         STUDY_MODEL: space.model,
         STUDY_TASK: data.task,
         STUDY_METRIC: space.metric,
@@ -140,17 +157,60 @@ def _check_same_study(study: optuna.Study, prep: Prepared, url: str) -> None:
         time.sleep(0.5)
     attrs = study.user_attrs
     if attrs.get(STUDY_SEARCH_HASH) != prep.space.search_hash():
+        differs = _changed_keys(attrs.get(STUDY_SPACE_YAML), prep)
         raise StudyError(
             f"{prep.where}: study {study.study_name!r} already exists in {masked_url(url)} with a different search space "
-            f"(from {attrs.get(STUDY_SPACE_PATH, '?')}); to search the new space, give it a new `study` name "
+            f"(from {attrs.get(STUDY_SPACE_PATH, '?')}{differs}); to search the new space, give it a new `study` name "
             "(only `n_trials` and `timeout` may change when resuming)"
         )
-    if attrs.get(STUDY_DIGESTS) != prep.data.digests:
+    if not prep.data.matches(attrs.get(STUDY_DIGESTS) or {}):  # or as an older hpo digested it
         changed = [s for s, d in prep.data.digests.items() if attrs.get(STUDY_DIGESTS, {}).get(s) != d]
         raise StudyError(
             f"{prep.where}: the data of study {study.study_name!r} changed since it was created "
             f"({', '.join(changed)} split digest differs); a new data version needs a new `data.version` and `study` name"
         )
+
+
+def _changed_keys(recorded: Any, prep: Prepared, shown: int = 5) -> str:
+    """``: `seed` 7 -> 8, ...``: the keys whose values differ from the space the study recorded, or ``""``.
+
+    Compared as the search hash sees them (defaults filled in, budget and lineage left out); values are
+    masked of passwords, as a data source may be a URL."""
+    if not isinstance(recorded, str):
+        return ""
+    try:
+        old = parse_space(recorded, "<recorded>", strict=False)
+    except SpaceError:  # a space an older hpo recorded under rules since changed: say no more than before
+        return ""
+    exclude = set(BUDGET_KEYS) | {"derived_from"}
+    changed = _diff(old.model_dump(mode="json", exclude=exclude), prep.space.model_dump(mode="json", exclude=exclude))
+    if not changed:
+        return ""
+    parts = [f"`{key}` {_shown(a)} -> {_shown(b)}" for key, a, b in changed[:shown]]
+    more = f" and {len(changed) - shown} more" if len(changed) > shown else ""
+    return masked(": " + ", ".join(parts) + more)
+
+
+_ABSENT = object()
+
+
+def _diff(before: Any, after: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """The dotted keys whose values differ; a key on one side only is named where it is missing (`params.rsm`)."""
+    # A variant that changed (a sampler's `name`, a param's `type`) is one change, not one per option.
+    both = isinstance(before, dict) and isinstance(after, dict)
+    if both and all(before.get(tag) == after.get(tag) for tag in ("name", "type")):
+        out = []
+        for k in dict.fromkeys([*before, *after]):
+            out += _diff(before.get(k, _ABSENT), after.get(k, _ABSENT), f"{prefix}{k}.")
+        return out
+    return [] if before == after else [(prefix.rstrip("."), before, after)]
+
+
+def _shown(value: Any) -> str:
+    if value is _ABSENT:
+        return "(absent)"
+    text = masked(json.dumps(value))  # before it is cut short, so that no part of a password is left
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def top_up_budget(study: optuna.Study, prep: Prepared, window: int = BUDGET_WINDOW) -> int:

@@ -8,6 +8,9 @@ the key path and the rule.
 - :mod:`._file`: :class:`SpaceFile`, the whole file and its cross-key rules;
 - :mod:`._grid`: the grid sampler's points, counted and built one by one;
 - :mod:`._keys`: which parameter names MLflow takes as keys;
+- :mod:`._problems`: a file's problems in hpo's words, all at once (pydantic's errors translated,
+  the cross-key and model-parameter rules run on the raw file too);
+- :mod:`._suggest`: "did you mean" for a misspelt key;
 - :mod:`._load`: reading and validating a file, and its JSON Schema.
 """
 

@@ -87,13 +87,24 @@ class DataConfig(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
-        three_files = isinstance(self.source, SplitFiles)
-        if three_files and self.split is not None:
-            raise ValueError("`split` must be omitted when `source` names three files")
-        if not three_files and self.split is None:
-            raise ValueError(
-                "`split` is required for a single-table source: {validation: 0.2, test: 0.2, seed: 0} or {column: <name>}"
-            )
-        if self.target in self.drop:
-            raise ValueError(f"`drop` must not contain the target {self.target!r}")
+        problems = data_rules(isinstance(self.source, SplitFiles), self.split is not None, self.target, self.drop)
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
+
+
+def data_rules(three_files: bool, has_split: bool, target: Any, drop: Any) -> list[str]:
+    """The rules across keys of `data`, each a sentence starting with its key.
+
+    Plain values, not the model: a file whose other keys break a rule is checked against these too,
+    so that every problem is reported at once."""
+    problems = []
+    if three_files and has_split:
+        problems.append("`split` must be omitted when `source` names three files")
+    if not three_files and not has_split:
+        problems.append(
+            "`split` is required for a single-table source: {validation: 0.2, test: 0.2, seed: 0} or {column: <name>}"
+        )
+    if isinstance(target, str) and isinstance(drop, list) and target in drop:
+        problems.append(f"`drop` must not contain the target {target!r}")
+    return problems

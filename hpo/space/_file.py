@@ -22,6 +22,7 @@ from hpo.space._grid import GRID_MAX_POINTS, GridOrder, GridPoints
 from hpo.space._keys import key_refusal
 from hpo.space._params import FloatParam, Param, _Model
 from hpo.space._strategies import GridSamplerConfig, MedianPrunerConfig, PrunerConfig, SamplerConfig, TPESamplerConfig
+from hpo.space._suggest import did_you_mean
 
 # `\Z`, not `$`: `$` also matches before a trailing newline, and `study: "nl\n"` would pass.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -87,7 +88,7 @@ class SpaceFile(_Model):
     @classmethod
     def _check_metric(cls, v: str) -> str:
         if v not in METRICS:
-            raise ValueError(f"must be one of {', '.join(METRICS)}, but got {v!r}")
+            raise ValueError(f"must be one of {', '.join(METRICS)}, but got {v!r}{did_you_mean(v, METRICS)}")
         return v
 
     @field_validator("model")
@@ -116,19 +117,18 @@ class SpaceFile(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> SpaceFile:
-        if self.n_trials is None and self.timeout is None and not isinstance(self.sampler, GridSamplerConfig):
-            raise ValueError("set `n_trials`, `timeout` or both, so that a run ends")
-        both = sorted(set(self.params) & set(self.fixed))
-        if both:
-            raise ValueError(f"{both[0]!r} is in both `params` and `fixed`; keep it in one")
-        if self.task is not None and METRICS[self.metric].task != self.task:
-            raise ValueError(f"`metric` {self.metric!r} is a {METRICS[self.metric].task} metric, but `task` is {self.task!r}")
-        warmup = getattr(self.pruner, "n_warmup_steps", 0)
-        if self.cv is not None and warmup >= self.cv.fits:
-            raise ValueError(
-                f"`pruner.n_warmup_steps` is {warmup}, but with `cv` a pruner's step is a fold and there are "
-                f"{self.cv.fits}; it would never prune (set it below {self.cv.fits}, e.g. 1, or `pruner: {{name: none}}`)"
-            )
+        problems = space_rules(
+            budget=self.n_trials is not None or self.timeout is not None,
+            sampler=self.sampler.name,
+            params=list(self.params),
+            fixed=list(self.fixed),
+            task=self.task,
+            metric=self.metric,
+            warmup=getattr(self.pruner, "n_warmup_steps", 0),
+            fits=None if self.cv is None else self.cv.fits,
+        )
+        if problems:
+            raise ValueError("\n".join(problems))
         if isinstance(self.sampler, GridSamplerConfig):
             for name, p in self.params.items():
                 if isinstance(p, FloatParam) and p.step is None:
@@ -163,6 +163,30 @@ class SpaceFile(_Model):
     def grid_order(self) -> GridOrder:
         """The grid in run order, shuffled by ``seed``: slot ``k`` of the budget runs ``grid_order()[k]``."""
         return GridOrder(GridPoints(self.params), self.seed)
+
+
+def space_rules(
+    budget: bool, sampler: Any, params: list[Any], fixed: list[Any], task: Any, metric: Any, warmup: Any, fits: Any
+) -> list[str]:
+    """The rules across the top-level keys of a space file, each a sentence naming its keys.
+
+    Plain values, not the model: a file whose other keys break a rule is checked against these too
+    (a value that is itself wrong is given as ``None`` and its rules skipped), so that every
+    problem is reported at once."""
+    problems = []
+    if not budget and sampler != "grid":
+        problems.append("set `n_trials`, `timeout` or both, so that a run ends")
+    both = sorted(set(map(str, params)) & set(map(str, fixed)))
+    if both:
+        problems.append(f"{both[0]!r} is in both `params` and `fixed`; keep it in one")
+    if task is not None and metric in METRICS and METRICS[metric].task != task:
+        problems.append(f"`metric` {metric!r} is a {METRICS[metric].task} metric, but `task` is {task!r}")
+    if isinstance(fits, int) and isinstance(warmup, int) and warmup >= fits:
+        problems.append(
+            f"`pruner.n_warmup_steps` is {warmup}, but with `cv` a pruner's step is a fold and there are "
+            f"{fits}; it would never prune (set it below {fits}, e.g. 1, or `pruner: {{name: none}}`)"
+        )
+    return problems
 
 
 def _check_keys(names: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import (
@@ -17,6 +17,10 @@ from pydantic import (
 
 from hpo.errors import HpoError, SpaceError
 from hpo.space._file import SpaceFile
+from hpo.space._problems import problems
+
+if TYPE_CHECKING:
+    from hpo.workspace import Workspace
 
 
 class LoadedSpace(BaseModel):
@@ -33,9 +37,14 @@ class LoadedSpace(BaseModel):
         return hashlib.sha256(self.text.encode()).hexdigest()
 
 
-def load_space(path: str | Path) -> LoadedSpace:
-    """Read and validate a space file; raise :class:`SpaceError` listing every problem."""
+def load_space(path: str | Path, *, workspace: Workspace | None = None) -> LoadedSpace:
+    """Read and validate a space file; raise :class:`SpaceError` listing every problem.
+
+    A relative ``path`` is the workspace's (default: the current folder, as the command would).
+    """
     path = Path(path)
+    if workspace is not None and not path.is_absolute() and workspace.root != Path.cwd().resolve():
+        path = workspace.root / path  # messages name the file as given when the workspace is the current folder
     text = read_text(path, SpaceError, f"give a space file (e.g. {path}/<study>.yaml)")
     return LoadedSpace(path=path, text=text, space=parse_space(text, str(path)))
 
@@ -103,56 +112,8 @@ def parse_space(text: str, source: str = "<string>", strict: bool = True) -> Spa
     try:
         return SpaceFile.model_validate(raw)
     except ValidationError as e:
-        raise SpaceError("\n".join(_describe(err, source) for err in e.errors())) from None
-
-
-def _describe(err: Any, source: str) -> str:
-    """One line for one pydantic error: file, key path, rule, value."""
-    kind = err["type"]
-    inp = err.get("input")
-    key = ".".join(_strip_tags(err["loc"]))
-    if kind == "union_tag_invalid":
-        tag = err["ctx"]["discriminator"].strip("'")
-        expected = err["ctx"]["expected_tags"].replace("'", "")
-        got = inp.get(tag) if isinstance(inp, dict) else inp
-        return f"{source}: `{key}.{tag}` must be one of {expected}, but got {got!r}"
-    if kind == "union_tag_not_found":
-        tag = err["ctx"]["discriminator"].strip("'")
-        return f"{source}: `{key}` needs a `{tag}` key"
-    if kind == "extra_forbidden":
-        return f"{source}: `{key}` is not a known key (see `hpo schema`)"
-    if kind == "missing":
-        return f"{source}: `{key}` is required"
-    msg = err["msg"].removeprefix("Value error, ")
-    if kind in ("model_type", "model_attributes_type", "dict_type"):  # not pydantic's class names: a mapping
-        msg = "Input should be a mapping of keys to values"
-    if kind.startswith(("greater_than", "less_than")) or kind.endswith(("_type", "_parsing")):
-        msg = f"{msg}, but got {inp!r}"
-    last = f"`{loc[-1]}`" if (loc := _strip_tags(err["loc"])) else ""
-    if last and msg.startswith(last):
-        return f"{source}: `{key}`{msg[len(last) :]}"
-    if key and msg.startswith("`"):
-        # A model's own rule names its field: `low` at params.depth reads `params.depth.low`.
-        return f"{source}: `{key}.{msg[1:]}"
-    return f"{source}: `{key}` {msg}" if key else f"{source}: {msg}"
-
-
-# Fields holding a tagged union: pydantic puts the variant's tag after them in an error's path
-# (`params.depth.int.low`, `data.split.ratio.test`); a user never wrote that tag, so drop it.
-_UNION_FIELDS = {("sampler",), ("pruner",), ("data", "source"), ("data", "split")}
-
-
-def _strip_tags(loc: tuple[Any, ...]) -> list[str]:
-    out: list[str] = []
-    skip = False
-    for part in loc:
-        if skip:
-            skip = False
-            continue
-        out.append(str(part))
-        here = tuple(out)
-        skip = here in _UNION_FIELDS or (len(here) == 2 and here[0] == "params")
-    return out
+        found = problems(raw, e, text)
+    raise SpaceError("\n".join(f"{source}: {line}" for line in found))
 
 
 def schema() -> dict[str, Any]:

@@ -343,7 +343,7 @@ BAD_INPUT = {
         "`data.source` file not found",
     ),
     "target absent": (small_space(data=small_space()["data"] | {"target": "price"}), "`data.target` 'price' is not a column"),
-    "n_trials zero": (small_space(n_trials=0), "`n_trials` Input should be greater than 0"),
+    "n_trials zero": (small_space(n_trials=0), "`n_trials` must be > 0, but got 0"),
 }
 
 

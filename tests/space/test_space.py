@@ -94,8 +94,8 @@ BAD = {
         "`params.gp.choices` must list at least one value, but got []",
     ),
     "repeated choice": (small_space(params={"gp": {"type": "categorical", "choices": ["a", "a"]}}), "must not repeat a value"),
-    "n_trials zero": (_with(n_trials=0), "`n_trials` Input should be greater than 0, but got 0"),
-    "n_trials negative": (_with(n_trials=-3), "`n_trials` Input should be greater than 0, but got -3"),
+    "n_trials zero": (_with(n_trials=0), "`n_trials` must be > 0, but got 0"),
+    "n_trials negative": (_with(n_trials=-3), "`n_trials` must be > 0, but got -3"),
     "no budget": (_with(n_trials=None), "set `n_trials`, `timeout` or both"),
     "no params": (_with(params={}), "`params` must define at least one parameter"),
     "param also fixed": (_with(fixed={"depth": 3}), "'depth' is in both `params` and `fixed`"),
@@ -117,7 +117,7 @@ BAD = {
     ),
     "ratio out of range": (
         _with(data={"version": "v0.1.0", "source": "sklearn:diabetes", "split": {"validation": 1.5, "test": 0.2}}),
-        "`data.split.validation` Input should be less than 1, but got 1.5",
+        "`data.split.validation` must be < 1, but got 1.5",
     ),
     "single table without split": (
         _with(data={"version": "v0.1.0", "source": "sklearn:diabetes"}),
@@ -132,7 +132,7 @@ BAD = {
         "`data.source.test` is required",
     ),
     "bad study name": (_with(study="my study/1"), "`study` must start with a letter or digit"),
-    "wrong value type": (_param(type="int", low="two", high=3), "`params.depth.low` Input should be a valid integer"),
+    "wrong value type": (_param(type="int", low="two", high=3), "`params.depth.low` must be a whole number, but got 'two'"),
 }
 
 
@@ -251,7 +251,7 @@ def test_a_space_recorded_with_aliases_by_an_earlier_version_still_reads() -> No
         ({"fixed": {"iterations": 20.7}}, "`fixed.iterations` must be a whole number, but got 20.7"),
         ({"fixed": {"iterations": 10**14}}, "`fixed.iterations` must lie within catboost's limits"),
         ({"fixed": {"subsample": "most"}}, "`fixed.subsample` must be a number, but got 'most'"),
-        ({"seed": 10**23}, "`seed` Input should be less than or equal to 4294967295"),
+        ({"seed": 10**23}, "`seed` must be <= 4294967295"),
     ],
 )
 def test_values_a_fit_would_reject_are_refused_by_validate(workspace: Path, change: dict, message: str) -> None:
@@ -278,19 +278,22 @@ def test_a_space_file_that_is_a_folder_or_not_utf8_gets_one_line(workspace: Path
     [
         (
             [1, True],
-            "`params.flag.choices` cannot hold both true and 1: Optuna, like Python, takes true as 1, "
+            "`params.boost_from_average.choices` cannot hold both true and 1: Optuna, like Python, takes true as 1, "
             "so it could not tell them apart; quote one ('true') to make it a string",
         ),
-        ([False, 2, 0], "`params.flag.choices` cannot hold both false and 0: Optuna, like Python, takes false as 0"),
-        ([1, 1.0], "`params.flag.choices` must not repeat a value, but 1 and 1.0 are the same number"),
-        ([True, True], "`params.flag.choices` must not repeat a value, but true appears twice"),
+        (
+            [False, 2, 0],
+            "`params.boost_from_average.choices` cannot hold both false and 0: Optuna, like Python, takes false as 0",
+        ),
+        ([1, 1.0], "`params.boost_from_average.choices` must not repeat a value, but 1 and 1.0 are the same number"),
+        ([True, True], "`params.boost_from_average.choices` must not repeat a value, but true appears twice"),
     ],
 )
 def test_choices_that_python_takes_as_equal_are_named_as_written(workspace: Path, choices: list, message: str) -> None:
     # `choices: [1, true]` was refused as "True appears twice": neither how the file spells it, nor why.
     from tests.conftest import invoke, write_space
 
-    params = {"depth": {"type": "int", "low": 2, "high": 4}, "flag": {"type": "categorical", "choices": choices}}
+    params = {"depth": {"type": "int", "low": 2, "high": 4}, "boost_from_average": {"type": "categorical", "choices": choices}}
     path = write_space(workspace / "search_spaces", "bad.yaml", params=params)
     code, out, err = invoke("validate", str(path))
     assert code == 2 and err.startswith(f"error: {path}: {message}") and err.count("\n") == 1, (out, err)
