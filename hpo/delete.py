@@ -62,6 +62,25 @@ class DeletePlan:
             return None
         return f"{'; '.join(why)}; nothing was deleted (--force deletes it anyway)"
 
+    def as_dict(self) -> dict[str, Any]:
+        """The plan for ``--json``: what would be deleted and kept, and why it would be refused without ``--force``."""
+        return {
+            "study": self.study,
+            "storage": self.storage,
+            "trials": self.trials,
+            "running": self.running,
+            "runs": len(self.runs),
+            "run_ids": self.runs,
+            "hpo_experiments": self.hpo_experiments,
+            "tracking_uri": self.tracking_uri,
+            "folder": None if self.folder is None else relative_path(self.folder, Path.cwd()),
+            "promoted_kept": len(self.promoted),
+            "data_experiment": self.data_experiment,
+            "children_kept": self.children,
+            "mlflow_problem": self.mlflow_problem,
+            "refusal": self.refusal(force=False),
+        }
+
     def lines(self) -> list[str]:
         """What will be deleted and what is kept, a line each."""
         out = [f"delete   study {self.study!r}: {self.trials} trial(s) in {masked_url(self.storage)}"]
@@ -131,8 +150,7 @@ def delete_study(
     folder = ws.study_dir(study)
     has_folder = folder.is_dir() or folder.is_symlink()
     check_writable(ws, storage, (ws.studies_dir,) if has_folder else (), hint="; nothing was deleted")
-    plan = _plan(url, s, folder if has_folder else None)
-    c = _mlflow(plan, ws, StudyRecord.from_study(s))
+    plan, c = _planned(url, s, ws, folder if has_folder else None)
     refusal = plan.refusal(force)
     if refusal:
         raise StudyError(refusal)
@@ -173,6 +191,20 @@ def delete_study(
         children_kept=plan.children,
         mlflow_problem=plan.mlflow_problem,
     )
+
+
+def plan_deletion(study: str, *, storage: str | None = None, workspace: Workspace | None = None) -> DeletePlan:
+    """What :func:`delete_study` would delete and keep (``refusal`` says why it would refuse); nothing is changed."""
+    ws = workspace or load_workspace()
+    url = ws.storage_url(storage)
+    s = load_study(url, study)
+    folder = ws.study_dir(study)
+    return _planned(url, s, ws, folder if folder.is_dir() or folder.is_symlink() else None)[0]
+
+
+def _planned(url: str, s: optuna.Study, ws: Workspace, folder: Path | None) -> tuple[DeletePlan, MlflowClient | None]:
+    plan = _plan(url, s, folder)
+    return plan, _mlflow(plan, ws, StudyRecord.from_study(s))
 
 
 def _plan(url: str, s: optuna.Study, folder: Path | None) -> DeletePlan:

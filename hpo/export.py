@@ -212,6 +212,20 @@ _KINDS = (
 )
 
 
+def summary(df: pd.DataFrame, fmt: str, target: Target, size: int) -> dict[str, Any]:
+    """What ``hpo export -o FILE --json`` says of the file it wrote."""
+    states = df["state"].value_counts(sort=False).to_dict() if len(df) else {}
+    return {
+        "study": df.attrs["study"],
+        "path": str(target.path),
+        "format": fmt,
+        "bytes": size,
+        "trials": len(df),
+        "states": {str(k): int(v) for k, v in states.items()},
+        "columns": [str(c) for c in df.columns],
+    }
+
+
 @dataclass(frozen=True)
 class Target:
     """Where an export goes, as checked: ``path`` (a symlink's target when followed) and what was there."""

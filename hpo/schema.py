@@ -20,6 +20,7 @@ STUDY_SEARCH_HASH = "search_hash"  # what decides a trial's computation; resumin
 STUDY_DATA_VERSION = "data_version"
 STUDY_DIGESTS = "data_digests"  # {train, validation, test: sha256}
 STUDY_OVERVIEW = "data_overview"  # hpo.data.DataVersion.overview()
+STUDY_DATA_DROP = "data_drop"  # the space's `data.drop`: the study's feature choice, not part of the data version
 STUDY_MODEL = "model"
 STUDY_TASK = "task"
 STUDY_METRIC = "metric"
@@ -34,6 +35,7 @@ STUDY_READY = "hpo_ready"  # written last: the study's attributes are complete
 STUDY_INHERITED = "inherited_trials"  # warm start: {study, mode, trials, run_first}
 STUDY_NOISE = "noise_floor"  # hpo analyze: {trial, values}, the best trial's re-fits with other seeds
 STUDY_MLFLOW_PARENT_RUN = "mlflow_parent_run_id"  # the study's parent run in its HPO space
+STUDY_BUDGET = "budget"  # {n_trials, timeout} of the latest run (a resume may raise them)
 
 # --- trial user attributes ------------------------------------------------------------------------
 TRIAL_SLOT = "budget_slot"
@@ -65,6 +67,8 @@ BEST = "best_"  # best_val_<metric>: a study's best value, on its parent run
 
 # --- MLflow run and experiment tags ----------------------------------------------------------------
 NOTE = "mlflow.note.content"  # MLflow's own: a run's or experiment's description
+EXPERIMENT_KIND = "mlflow.experimentKind"  # MLflow's own: which view its UI opens an experiment on
+KIND_TRAINING = "custom_model_development"  # ... the runs table (not "genai_development": traces)
 MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's own: the commit the UI shows
 TAG_SRC_VERSIONS = "hpo.src_versions"  # on a data-version experiment: every src_version with runs there
 TAG_DERIVED_FROM = "derived_from"  # on a study's parent run: its parent study
@@ -84,6 +88,8 @@ TAG_GIT_COMMIT = "git_commit"
 TAG_GIT_DIRTY = "git_dirty"
 TAG_DATA_VERSION = "data_version"
 TAG_DIGEST_PREFIX = "digest."  # + train / validation / test
+TAG_DIGEST_BASIS = "hpo.digest_basis"  # on a data-version experiment: "delivered" (absent: digests after data.drop)
+TAG_DATA_DROP = "data.drop"  # the study's `data.drop`, as a JSON list
 TAG_HPO_VERSION = "hpo_version"
 TAG_PACKAGE_PREFIX = "version."  # + a package name
 # A promoted run's recipe: everything a re-training needs.
@@ -103,6 +109,7 @@ TAG_NATIVE_MODEL_URI = "hpo.native_model_uri"  # the model in its library's flav
 TAG_MODEL_FLAVOR = "hpo.model_flavor"  # that flavor: catboost / sklearn, or pyfunc (the raw-rows model only)
 TAG_MODEL_CHECK = "hpo.model_check"  # the logged model's predictions on raw test rows against hpo's, as JSON
 TAG_ALLOW_DIRTY = "hpo.allow_dirty"
+TAG_DEGENERATE = "hpo.degenerate"  # what is degenerate about a model promoted with --allow-degenerate
 TAG_TRIAL_VALUE = "hpo.trial_value"
 TAG_TOLERANCE = "hpo.tolerance"
 TAG_STUDY_SRC_VERSION = "hpo.study_src_version"

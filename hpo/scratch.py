@@ -114,7 +114,7 @@ def try_space(space_path: str | Path, sets: list[str], *, workspace: Workspace |
     from hpo.workspace import load_workspace, relative_path
 
     ws = workspace or load_workspace()
-    loaded = load_space(space_path)
+    loaded = load_space(space_path, workspace=ws)
     by_hand = parse_sets(loaded.space, sets)  # before the data is read: a typo costs nothing
     prep = prepare_loaded(loaded, ws)
     space = prep.space

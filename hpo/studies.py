@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import StudyError
-from hpo.schema import TRIAL_FOLD_VALUES, TRIAL_INHERITED_FROM, TRIAL_MLFLOW_RUN, TRIAL_SEED, StudyRecord
+from hpo.schema import STUDY_BUDGET, TRIAL_FOLD_VALUES, TRIAL_INHERITED_FROM, TRIAL_MLFLOW_RUN, TRIAL_SEED, StudyRecord
 from hpo.secrets import masked_url
 from hpo.storage import complete_trials, open_storage, study_id, trial_by_number, trial_counts
 
@@ -187,4 +187,7 @@ def show_study(url: str, name: str) -> StudyDetail:
             fold_values=t.user_attrs.get(TRIAL_FOLD_VALUES),
         )
     children = [i.name for i in infos.values() if i.derived_from == name]
-    return StudyDetail(info, record, space.get("n_trials"), ancestors, children, best, space.get("cv"))
+    # The budget of the latest run: a resume may have raised the space file's (or set it with --n-trials).
+    budget = study.user_attrs.get(STUDY_BUDGET) or {}
+    n_trials = budget["n_trials"] if "n_trials" in budget else space.get("n_trials")
+    return StudyDetail(info, record, n_trials, ancestors, children, best, space.get("cv"))

@@ -17,9 +17,30 @@ app = typer.Typer(
     name="hpo",
     help="Optuna studies in isolated MLflow spaces: run, analyze, promote.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion: Typer's, for bash, zsh, fish and PowerShell.
+    add_completion=True,
     pretty_exceptions_enable=False,
+    # -h as well as --help, on `hpo` and every verb (a verb's context inherits it).
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from hpo import __version__
+
+        typer.echo(f"hpo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_version, is_eager=True, help="Print hpo's version and exit."
+    ),
+) -> None:
+    """Optuna studies in isolated MLflow spaces: run, analyze, promote."""
+
 
 T = TypeVar("T")
 

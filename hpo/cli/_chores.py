@@ -29,15 +29,21 @@ def export(
         False, "--follow-symlinks", help="When -o is a symbolic link, write to its target (which passes the same checks)."
     ),
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
+    as_json: bool = typer.Option(
+        False, "--json", help="With -o: print one JSON object describing the file written (path, format, trials, states)."
+    ),
 ) -> None:
     """Export a study's trials, one row per trial: state, value, params, seed, times, error, MLflow run."""
 
     def body() -> None:
         import sys
 
+        from hpo.cli._output import print_json
         from hpo.errors import HpoError
-        from hpo.export import check_target, encode, export_format, export_trials, write_file
+        from hpo.export import check_target, encode, export_format, export_trials, summary, write_file
 
+        if as_json and output is None:
+            raise HpoError("--json describes the file written with -o FILE; for the trials themselves as JSON, use --format json")
         name = export_format(fmt, output)
         if output is None and name == "parquet" and sys.stdout.isatty():
             raise HpoError("parquet is binary and stdout is a terminal; write it to a file with -o FILE")
@@ -48,6 +54,9 @@ def export(
             typer.echo(data, nl=False)
             return
         write_file(data, target)
+        if as_json:
+            print_json(summary(df, name, target, len(data)))
+            return
         typer.echo(f"{len(df)} trial(s) of study {df.attrs['study']} written to {output} ({name})", err=True)
 
     guarded(body)
@@ -64,18 +73,39 @@ def delete(
         "or while MLflow is unreachable (its runs there are then left).",
     ),
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would be deleted and kept, and why it would be refused; delete nothing."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object: the plan with --dry-run, else what was deleted (with the plan)."
+    ),
 ) -> None:
     """Delete a study: from the storage, its runs in its HPO space in MLflow, and its studies/<study>/ folder."""
 
     def body() -> None:
         import sys
 
-        from hpo.delete import DeletePlan, delete_study
+        from hpo.cli._output import print_json
+        from hpo.delete import DeletePlan, delete_study, plan_deletion
         from hpo.errors import HpoError
         from hpo.schema import TAG_STUDY
         from hpo.secrets import masked_url
 
+        if dry_run:
+            plan = plan_deletion(study, storage=storage)
+            if as_json:
+                print_json({"deleted": False, "plan": plan.as_dict()})
+                return
+            for line in plan.lines():
+                typer.echo(line)
+            refusal = plan.refusal(force)
+            typer.echo(f"dry run: would be refused: {refusal}" if refusal else "dry run: nothing was deleted")
+            return
+
+        shown: list[DeletePlan] = []
+
         def confirm(plan: DeletePlan) -> bool:
+            shown.append(plan)
             for line in plan.lines():
                 typer.echo(line, err=True)
             if yes:
@@ -85,6 +115,9 @@ def delete(
             return typer.confirm(f"Delete study {study!r}?", default=False, err=True)
 
         r = delete_study(study, storage=storage, force=force, confirm=confirm)
+        if as_json:
+            print_json({"deleted": True, **r.as_dict(), "plan": shown[0].as_dict()})
+            return
         parts = [f"{r.trials} trial(s) from {masked_url(r.storage)}"]
         if r.mlflow_problem is None:
             parts.append(f"{r.runs_deleted} MLflow run(s) (soft-deleted: `mlflow gc` removes them for good)")

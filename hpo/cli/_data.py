@@ -26,7 +26,7 @@ def data(
 
         ws = load_workspace()
         url = ws.storage_url(storage)
-        rows = data_versions(url, version, ws=ws)
+        rows = data_versions(storage, version, workspace=ws)
         if as_json:
             print_json(rows[0] if version is not None else rows)
             return

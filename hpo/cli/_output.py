@@ -175,6 +175,8 @@ def print_analysis(console: Console, a: Analysis, metric: str, groups: bool = Fa
             f"[{_KIND_STYLE[r.kind]}]{r.kind}[/] {recommended(p)}",
         )
     console.print(t)
+    if a.top_reason:
+        console.print(f"Top trials: {a.top_reason}.", highlight=False, soft_wrap=True)
     if a.noise is not None:
         console.print(f"Noise floor: sd {a.noise.sd:.3g} ({a.noise.source}).", highlight=False)
     if a.message:

@@ -69,6 +69,27 @@ class RunResult:
     def completed_now(self) -> int:
         return self.completed_here
 
+    @property
+    def failed_here(self) -> int:
+        """Trials that failed in this run (each one said why in its `error` attribute)."""
+        return len(self.failures)
+
+    @property
+    def pruned_here(self) -> int:
+        return max(0, self.finished_here - self.completed_here - self.failed_here)
+
+    @property
+    def note(self) -> str | None:
+        """One line when this run completed no trial although nothing went wrong: its trials were all pruned."""
+        if self.completed_here or not self.finished_here or self.failed_here:
+            return None
+        best = self.after.best
+        still = "the study has no COMPLETE trial yet" if best is None else f"the best is still trial #{best.number}"
+        return (
+            f"no trial completed in this run: all {self.finished_here} were pruned (the pruner judged each worse than "
+            f"earlier trials part-way through its fit); {still}"
+        )
+
     def as_dict(self) -> dict[str, Any]:
         best = self.after.best
         return {
@@ -84,6 +105,13 @@ class RunResult:
             "best": None if best is None else best.__dict__,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "interrupted": self.interrupted,
+            "this_run": {
+                "finished": self.finished_here,
+                "completed": self.completed_here,
+                "pruned": self.pruned_here,
+                "failed": self.failed_here,
+            },
+            "note": self.note,
         }
 
 
@@ -117,7 +145,3 @@ def _slots_done(study: optuna.Study) -> int | None:
     ended = {slot for slot, state in taken if state in _FINISHED}
     pending = {slot for slot, state in taken if state in ("WAITING", "RUNNING")}
     return len(ended - pending)
-
-
-def _fmt_states(states: dict[str, int]) -> str:
-    return ", ".join(f"{n} {s.lower()}" for s, n in states.items()) or "no trials"

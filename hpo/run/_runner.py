@@ -8,14 +8,16 @@ from pathlib import Path
 
 from hpo.errors import HpoError, NoTrialCompleted
 from hpo.ledger import record as record_data
-from hpo.prepare import prepare
+from hpo.prepare import prepare_loaded
 from hpo.run._processes import _run_in_process, _run_processes
-from hpo.run._result import Progress, RunResult, _fmt_states, snapshot
+from hpo.run._result import Progress, RunResult, snapshot
 from hpo.run._study import open_study, top_up_budget
 from hpo.run._worker import HeldWarnings, _no_interrupt, _warner, _WorkerArgs, fail_stale, open_tracking
+from hpo.schema import STUDY_BUDGET
+from hpo.space import GridSamplerConfig, SpaceFile, load_space
 from hpo.storage import study_lock
 from hpo.tracking import read_tracked
-from hpo.workspace import Workspace
+from hpo.workspace import Workspace, load_workspace
 
 
 def run_study(
@@ -25,6 +27,8 @@ def run_study(
     jobs: int = 1,
     workspace: Workspace | None = None,
     progress: Progress | None = None,
+    n_trials: int | None = None,
+    timeout: float | None = None,
 ) -> RunResult:
     """Create or resume the study of ``space_path`` and run it to its budget.
 
@@ -32,14 +36,26 @@ def run_study(
         storage: Optuna storage URL; default ``$HPO_STORAGE``, ``[tool.hpo] storage`` or
             SQLite under ``studies/``.
         jobs: worker processes on this host.
+        n_trials, timeout: the budget instead of the space file's (as if its ``n_trials`` or
+            ``timeout`` were edited: a resume may raise or lower them).
+
+    Returns:
+        The outcome; ``RunResult.note`` says so when every trial of the run was pruned.
 
     Raises:
         HpoError: bad input (nothing is written), a changed space under an existing study
-            name, or a run in which no trial completed.
+            name, or a run in which trials failed and none completed.
     """
     if jobs < 1:
         raise HpoError(f"--jobs must be >= 1, but got {jobs}")
-    prep = prepare(space_path, workspace)
+    check_budget(n_trials, timeout)
+    ws = workspace or load_workspace()
+    loaded = load_space(space_path, workspace=ws)
+    if n_trials is not None or timeout is not None:
+        override = {k: v for k, v in (("n_trials", n_trials), ("timeout", timeout)) if v is not None}
+        loaded = loaded.model_copy(update={"space": loaded.space.model_copy(update=override)})
+        _check_grid(loaded.space, n_trials)
+    prep = prepare_loaded(loaded, ws)
     progress = progress or Progress()
     url = prep.workspace.storage_url(storage)
 
@@ -52,6 +68,9 @@ def run_study(
     held = HeldWarnings(_warner(progress))
     with study_lock(url, prep.space.study):  # one process at a time creates the study and fills its budget
         study, created = open_study(prep, url)
+        budget = {"n_trials": prep.budget, "timeout": prep.space.timeout}
+        if study.user_attrs.get(STUDY_BUDGET) != budget:  # what `hpo show` reports: the budget it now runs to
+            study.set_user_attr(STUDY_BUDGET, budget)
         top_up_budget(study, prep)
         # ... and finds or creates its MLflow parent run: a tracking server has no lock of its own, and
         # workers on several hosts that each searched for it at the same moment created one each.
@@ -94,10 +113,48 @@ def run_study(
         finished_here=tally[0],
         completed_here=tally[1],
     )
-    if result.after.states.get("COMPLETE", 0) == 0 or (result.ran > 0 and result.completed_now == 0):
-        raise NoTrialCompleted(
-            f"study {result.study!r}: no trial completed in this run "
-            f"({_fmt_states(result.after.states)}); see the `error` attribute of the failed trials"
-            + (f", e.g. {failures[0]}" if failures else "")
-        )
+    _check_outcome(result)
     return result
+
+
+MAX_TRIALS = 10**9
+MAX_TIMEOUT = 366 * 24 * 3600  # a year: a larger --timeout is a typo (milliseconds?), not a plan
+
+
+def check_budget(n_trials: int | None, timeout: float | None) -> None:
+    """Refuse a budget override that cannot be meant: zero, negative, not a number, absurdly large."""
+    import math
+
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or not 1 <= n_trials <= MAX_TRIALS):
+        raise HpoError(f"--n-trials must be a whole number from 1 to {MAX_TRIALS}, but got {n_trials!r}")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        raise HpoError(f"--timeout must be seconds above 0 and at most {MAX_TIMEOUT} (366 days), but got {timeout!r}")
+
+
+def _check_grid(space: SpaceFile, n_trials: int | None) -> None:
+    if n_trials is not None and isinstance(space.sampler, GridSamplerConfig) and n_trials > space.grid_size():
+        raise HpoError(f"--n-trials must be <= the grid size {space.grid_size()} of sampler `grid`, but got {n_trials}")
+
+
+def _check_outcome(r: RunResult) -> None:
+    """Raise when trials failed and none completed; trials that were only pruned are a normal outcome
+    (the pruner judged them worse), which ``RunResult.note`` states."""
+    failed_before = r.after.states.get("FAIL", 0)
+    if r.completed_here == 0 and r.failed_here > 0:
+        what = f"{r.failed_here} failed" + (f", {r.pruned_here} pruned" if r.pruned_here else "")
+        where = "in this run"
+    elif r.finished_here == 0 and r.after.states.get("COMPLETE", 0) == 0 and failed_before > 0:
+        # Nothing ran (an aborted run, or a budget used up) and no trial of the study ever completed.
+        what, where = f"{failed_before} failed", "in this study"
+    else:
+        return
+    raise NoTrialCompleted(
+        f"study {r.study!r}: no trial completed {where} ({what}); "
+        f"see the `error` attribute of the failed trials (`hpo export --study {r.study}`)"
+        + (f", e.g. {r.failures[0]}" if r.failures else "")
+    )

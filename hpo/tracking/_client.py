@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import platform
 from typing import TYPE_CHECKING, Any
 
 from hpo import __version__
 from hpo.errors import HpoError
 from hpo.schema import (
+    EXPERIMENT_KIND,
+    KIND_TRAINING,
     MLFLOW_GIT_COMMIT,
     STUDY_COMMIT,
+    STUDY_DATA_DROP,
     STUDY_DATA_VERSION,
     STUDY_DIGESTS,
     STUDY_DIRTY,
     STUDY_SRC_VERSION,
+    TAG_DATA_DROP,
     TAG_DATA_VERSION,
     TAG_DIGEST_PREFIX,
     TAG_GIT_COMMIT,
@@ -71,19 +76,34 @@ def tracking_uri() -> str:
 
 
 def ensure_experiment(c: MlflowClient, name: str) -> str:
+    """The id of experiment ``name``, created (or restored) if need be, marked as a training experiment.
+
+    MLflow 3's UI opens an experiment without a kind on its GenAI traces page; the kind tag makes
+    it open hpo's runs table. An experiment made by an older hpo gets the tag when hpo next opens
+    it; a kind someone chose by hand is kept.
+    """
     exp = c.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.lifecycle_stage == "deleted":
-            c.restore_experiment(exp.experiment_id)
-        return exp.experiment_id
-    try:
-        return c.create_experiment(name)
-    except Exception:
-        # Another worker created it a moment ago.
+    if exp is None:
+        try:
+            return c.create_experiment(name, tags={EXPERIMENT_KIND: KIND_TRAINING})
+        except Exception:
+            # Another worker created it a moment ago.
+            exp = c.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        c.restore_experiment(exp.experiment_id)
+    if EXPERIMENT_KIND not in exp.tags:
+        c.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND, KIND_TRAINING)
+    return exp.experiment_id
+
+
+def mark_training(c: MlflowClient, names: list[str]) -> None:
+    """Give the existing experiments among ``names`` the kind tag that :func:`ensure_experiment` gives a new one."""
+    for name in names:
         exp = c.get_experiment_by_name(name)
-        if exp is None:
-            raise
-        return exp.experiment_id
+        if exp is not None and exp.lifecycle_stage == "active" and EXPERIMENT_KIND not in exp.tags:
+            c.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND, KIND_TRAINING)
 
 
 def package_versions() -> dict[str, str]:
@@ -113,6 +133,8 @@ def provenance_tags(study_attrs: dict[str, Any]) -> dict[str, str]:
     }
     if study_attrs.get(STUDY_COMMIT) not in (None, "unknown"):
         tags[MLFLOW_GIT_COMMIT] = str(study_attrs[STUDY_COMMIT])
+    if isinstance(study_attrs.get(STUDY_DATA_DROP), list):  # the study's feature choice; the digests name the data
+        tags[TAG_DATA_DROP] = json.dumps(study_attrs[STUDY_DATA_DROP])
     return tags
 
 

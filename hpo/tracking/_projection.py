@@ -4,6 +4,7 @@ during a run (and quiet when MLflow is down: the storage is the truth).
 
 from __future__ import annotations
 
+import datetime
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from hpo.schema import (
     TRIAL_FIT_SECONDS,
     TRIAL_FOLD_SD,
     TRIAL_FOLD_VALUES,
+    TRIAL_INHERITED_FROM,
     TRIAL_MLFLOW_RUN,
     TRIAL_SEED,
     TRIAL_SLOT,
@@ -100,7 +102,10 @@ class StudyProjection:
             TAG_STATE: "RUNNING",
             TAG_ROLE: ROLE_TRIAL,
         }
-        run = self.client.create_run(self.experiment_id, tags=tags, run_name=f"{self.study_name}-{trial.number}")
+        # A run created later by `hpo sync` starts when its trial did (else it would end before it started).
+        run = self.client.create_run(
+            self.experiment_id, start_time=_ms(trial.datetime_start), tags=tags, run_name=f"{self.study_name}-{trial.number}"
+        )
         return run.info.run_id
 
     def finish_trial(self, run_id: str, trial: optuna.trial.FrozenTrial) -> None:
@@ -153,17 +158,32 @@ class StudyProjection:
         self.client.set_terminated(run_id, status=_RUN_STATUS.get(trial.state.name, "FAILED"), end_time=end)
 
     def finish_study(self, study: optuna.Study) -> None:
-        """Close the parent run with the study's best value so far (a resumed study reopens it)."""
+        """Close the parent run with the study's best value so far, ending when its last trial ended.
+
+        Writes only what differs from the run as it is: a sync that found nothing new leaves the
+        run untouched (its end time was once rewritten to "now", and MLflow showed a one-minute
+        study as lasting as long as the time to the next sync).
+        """
         from mlflow.entities import Metric, RunTag
 
-        complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-        metrics, tags = [], [RunTag(TAG_N_FINISHED, str(len(study.get_trials(deepcopy=False))))]
+        trials = study.get_trials(deepcopy=False)
+        complete = [t for t in trials if t.state.name == "COMPLETE"]
+        run = self.client.get_run(self.parent_run_id)
+        tags = {TAG_N_FINISHED: str(sum(t.state.is_finished() for t in trials))}  # not its WAITING budget slots
+        metrics = []
         if complete:
             best = study.best_trial
-            metrics.append(Metric(f"{BEST}{VAL}{self.metric}", float(best.value), int(time.time() * 1000), len(complete)))  # type: ignore[arg-type]
-            tags.append(RunTag(TAG_BEST_TRIAL, str(best.number)))
-        self.client.log_batch(self.parent_run_id, metrics=metrics, tags=tags)
-        self.client.set_terminated(self.parent_run_id, status="FINISHED")
+            tags[TAG_BEST_TRIAL] = str(best.number)
+            name = f"{BEST}{VAL}{self.metric}"
+            if run.data.metrics.get(name) != float(best.value):  # type: ignore[arg-type]
+                metrics.append(Metric(name, float(best.value), _ms(best.datetime_complete) or _now(), len(complete)))  # type: ignore[arg-type]
+        changed = [RunTag(k, v) for k, v in tags.items() if run.data.tags.get(k) != v]
+        if metrics or changed:
+            self.client.log_batch(self.parent_run_id, metrics=metrics, tags=changed)
+        end = _last_end(trials) or run.info.end_time or run.info.start_time
+        end = max(end, run.info.start_time or end)
+        if run.info.status != "FINISHED" or run.info.end_time != end:
+            self.client.set_terminated(self.parent_run_id, status="FINISHED", end_time=end)
 
     def trial_runs(self) -> dict[int, tuple[str, str]]:
         """The study's child runs in MLflow: trial number -> (run id, recorded trial state)."""
@@ -183,6 +203,26 @@ class StudyProjection:
             token = page.token
             if not token:
                 return out
+
+
+def _last_end(trials: list[optuna.trial.FrozenTrial]) -> int | None:
+    """When the study's own last finished trial ended (ms since the epoch); inherited trials ended in their parent study."""
+    ends = [_ms(t.datetime_complete) for t in trials if t.datetime_complete and TRIAL_INHERITED_FROM not in t.user_attrs]
+    return max((e for e in ends if e is not None), default=None)
+
+
+def _first_start(trials: list[optuna.trial.FrozenTrial]) -> int | None:
+    """When the study's own first trial started (ms since the epoch)."""
+    starts = [_ms(t.datetime_start) for t in trials if t.datetime_start and TRIAL_INHERITED_FROM not in t.user_attrs]
+    return min((s for s in starts if s is not None), default=None)
+
+
+def _ms(when: datetime.datetime | None) -> int | None:
+    return None if when is None else int(when.timestamp() * 1000)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
 
 
 def _param_str(v: Any) -> str:
@@ -212,7 +252,8 @@ def _create_parent(c: MlflowClient, exp_id: str, study: optuna.Study, base: dict
         f"hpo study `{study.study_name}`: metric {record.metric} on data {record.data_version}, "
         f"source {record.src_version}. Child runs are its trials; the Optuna storage is the source of truth."
     )
-    run = c.create_run(exp_id, tags=tags, run_name=study.study_name)
+    # Created by `hpo sync` after the trials ran, it starts with the first of them.
+    run = c.create_run(exp_id, start_time=_first_start(study.get_trials(deepcopy=False)), tags=tags, run_name=study.study_name)
     run_id = run.info.run_id
     if record.space_yaml:
         c.log_text(run_id, record.space_yaml, "space.yaml")

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hpo.errors import HpoError
-from hpo.schema import STUDY_SPACE_YAML
-from hpo.tracking._client import tracking_uri
+from hpo.schema import STUDY_DATA_VERSION, STUDY_SPACE_YAML
+from hpo.tracking._client import experiment_names, mark_training, tracking_uri
 from hpo.tracking._projection import StudyProjection
 from hpo.tracking._store import unavailable
 from hpo.workspace import Workspace
@@ -80,6 +80,9 @@ def _sync(ws: Workspace, study: optuna.Study, c: MlflowClient | None) -> SyncRes
     from optuna.trial import TrialState
 
     projection = StudyProjection.open(ws, study, c)
+    # The study's other experiments, made by an older hpo, open on MLflow's runs table from now on.
+    names = experiment_names(ws, str(study.user_attrs.get(STUDY_DATA_VERSION, "unknown")))
+    mark_training(projection.client, [n for key, n in names.items() if key != "hpo"])
     runs = projection.trial_runs()
     created = completed = unchanged = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
