@@ -26,6 +26,12 @@ def promote(
     leaderboard: bool = typer.Option(
         False, "--leaderboard", help="Also update the leaderboard experiment's row for this data version."
     ),
+    allow_degenerate: bool = typer.Option(
+        False,
+        "--allow-degenerate",
+        help="Promote a model that predicts one class (or one value) for every validation and test row, or whose metric "
+        "is at its worst possible value (the run is tagged so).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the outcome, nothing else."),
 ) -> None:
     """Re-train a trial, verify it reproduces, and log it into its data-version experiment."""
@@ -38,6 +44,10 @@ def promote(
         from hpo.tracking import tracking_uri
 
         say = (lambda _: None) if as_json else (lambda line: typer.echo(line, err=True))
+
+        def warn(line: str) -> None:  # on stderr with --json too: stdout stays one JSON object
+            typer.echo(f"warning: {line}", err=True)
+
         r = run_promote(
             trial,
             study=study,
@@ -48,7 +58,9 @@ def promote(
             register=register,
             alias=alias,
             leaderboard=leaderboard,
+            allow_degenerate=allow_degenerate,
             say=say,
+            warn=warn,
         )
         if as_json:
             print_json(r.as_dict())

@@ -8,10 +8,12 @@ and seed) in its tags and params, so :func:`reproduce` can re-train it from the 
 - :mod:`._recipe`: the recipe and its param encoding; :mod:`._checks`: what is checked first;
 - :mod:`._writer`: the promoted run; :mod:`._models`: its models (the raw-rows pyfunc and the model's own
   flavor) and their prediction check; :mod:`._code`: what a pickled model needs to load elsewhere;
+- :mod:`._degenerate`: whether the model learnt anything (one class, one value, the metric at its worst);
 - :mod:`._registry`: the Model Registry and the leaderboard; :mod:`._lock`: one promotion of a trial at a time.
 """
 
 from hpo.promote._checks import DEFAULT_ALIAS, DEFAULT_TOLERANCE, Check, PromotionInterrupted, ReproductionError
+from hpo.promote._degenerate import DegenerateModel, degenerate
 from hpo.promote._models import (
     NATIVE_NAME,
     NATIVE_NAMES,
@@ -35,6 +37,7 @@ __all__ = [
     "NATIVE_NAMES",
     "PYFUNC_NAME",
     "Check",
+    "DegenerateModel",
     "LoggedModels",
     "PackedModel",
     "PredictionCheck",
@@ -45,6 +48,7 @@ __all__ = [
     "ReproductionError",
     "check_predictions",
     "decode_param",
+    "degenerate",
     "encode_param",
     "find_promoted",
     "promoted_run_id",

@@ -22,7 +22,7 @@ import json
 import logging
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from hpo.data import DataVersion, Split
+    from hpo.space import DataConfig
 
 PYFUNC_NAME = "model"
 # The flavors a promoted model is logged with, beside the raw-rows pyfunc.
@@ -113,6 +114,14 @@ def packed(model: Any, model_name: str, data: DataVersion) -> Iterator[PackedMod
         yield PackedModel(native, flavor, categories, folder, pickled, requirements)
 
 
+def other_columns(config: DataConfig) -> list[str]:
+    """The columns of the data's table that are not features: the target, the split column, dropped columns."""
+    from hpo.space import ColumnSplit
+
+    split = [config.split.column] if isinstance(config.split, ColumnSplit) else []
+    return [config.target, *split, *config.drop]
+
+
 def _flavor(native: Any) -> str:
     catboost = sys.modules.get("catboost")  # a CatBoost model was made by an imported catboost
     if catboost is not None and isinstance(native, catboost.CatBoost):
@@ -122,13 +131,18 @@ def _flavor(native: Any) -> str:
     return SKLEARN if isinstance(native, BaseEstimator) else PYFUNC
 
 
-def log_models(pack: PackedModel, data: DataVersion) -> LoggedModels:
-    """Log the raw-rows pyfunc and the model in its own flavor into the active MLflow run."""
+def log_models(pack: PackedModel, data: DataVersion, others: Sequence[str] = ()) -> LoggedModels:
+    """Log the raw-rows pyfunc and the model in its own flavor into the active MLflow run.
+
+    Args:
+        others: the table's columns that are not features (the target, the split column, dropped
+            columns): rows may carry them, so the pyfunc's signature lists them as optional inputs.
+    """
     import warnings
 
     import mlflow.pyfunc
     from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
     config = {
         "task": data.task,
@@ -140,9 +154,14 @@ def log_models(pack: PackedModel, data: DataVersion) -> LoggedModels:
         "class_names": data.class_names if data.task == "classification" else None,
     }
     # Raw columns come in every dtype a table has (category, nullable, dates, text with gaps):
-    # the signature names them and leaves their values to the model's own encoding.
+    # the signature names them and leaves their values to the model's own encoding. The table's
+    # other columns are optional inputs, which the model ignores: MLflow warns on every predict of
+    # a column its signature does not name, and rows as the table has them carry these.
+    optional = [name for name in dict.fromkeys(others) if name not in data.kinds]
+    inputs: list[ColSpec | TensorSpec] = [ColSpec(AnyType(), name) for name in data.features]
+    inputs += [ColSpec(AnyType(), name, required=False) for name in optional]
     signature = ModelSignature(
-        inputs=Schema([ColSpec(AnyType(), name) for name in data.features]),
+        inputs=Schema(inputs),
         params=ParamSchema([ParamSpec("output", "string", "label")]),
     )
     code_paths = pack.pickled.code_paths if pack.pickled is not None else []

@@ -26,6 +26,7 @@ from hpo.promote._checks import (
     _client,
     source_differs,
 )
+from hpo.promote._degenerate import DegenerateModel, degenerate
 from hpo.promote._lock import promotion_lock
 from hpo.promote._models import packed
 from hpo.promote._recipe import Recipe
@@ -33,6 +34,7 @@ from hpo.promote._registry import post_leaderboard, register_model
 from hpo.promote._writer import _log_promoted
 from hpo.schema import (
     ROLE_PROMOTED,
+    TAG_DEGENERATE,
     TAG_GIT_COMMIT,
     TAG_GIT_DIRTY,
     TAG_HPO_RUN,
@@ -62,6 +64,9 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
+    from hpo.data import DataVersion
+    from hpo.models import FitResult
+
 
 @dataclass
 class PromoteResult:
@@ -84,6 +89,7 @@ class PromoteResult:
     registered: dict[str, Any] | None = None
     leaderboard: dict[str, Any] | None = None
     source: dict[str, Any] = field(default_factory=dict)
+    degenerate: str | None = None  # what is degenerate about the model (promoted with allow_degenerate), in figures
 
     def as_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -102,8 +108,10 @@ def promote(
     register: str | None = None,
     alias: str = DEFAULT_ALIAS,
     leaderboard: bool = False,
+    allow_degenerate: bool = False,
     workspace: Workspace | None = None,
     say: Callable[[str], None] = lambda _: None,
+    warn: Callable[[str], None] = lambda _: None,
 ) -> PromoteResult:
     """Re-train ``trial`` (a number or ``best``) of ``study``, verify it, log it into the data-version space.
 
@@ -115,11 +123,14 @@ def promote(
         again: promote a trial that was promoted before, as a second run.
         register: register the model under this name in the Model Registry, with ``alias``.
         leaderboard: also update the leaderboard experiment's row for this data version.
+        allow_degenerate: promote a degenerate model (one class or one value for every validation and
+            test row, or the metric at its worst possible value); the run is then tagged ``hpo.degenerate``.
         say: receives one line per step, for a terminal.
+        warn: receives one line when the promoted model is degenerate (it is also ``degenerate`` of the result).
 
     Raises:
-        HpoError: the trial is not COMPLETE, the tree is dirty, the data changed, or (as
-            :class:`ReproductionError`) the re-trained value differs from the record.
+        HpoError: the trial is not COMPLETE, the tree is dirty, the data changed, (as :class:`DegenerateModel`)
+            the model is degenerate, or (as :class:`ReproductionError`) the re-trained value differs from the record.
     """
     _check_options(tolerance, register, alias)
     ws = workspace or load_workspace()
@@ -140,7 +151,24 @@ def promote(
     # One promotion of a trial at a time: a second one started meanwhile waits, then finds the first's run.
     with promotion_lock(url, s.study_name, t.number, lambda: say(f"{where}: waiting for another `hpo promote` of it to finish")):
         return _promote_locked(
-            c, ws, url, s, t, recipe, names, where, via, tolerance, allow_dirty, again, register, alias, leaderboard, say
+            c,
+            ws,
+            url,
+            s,
+            t,
+            recipe,
+            names,
+            where,
+            via,
+            tolerance,
+            allow_dirty,
+            again,
+            register,
+            alias,
+            leaderboard,
+            allow_degenerate,
+            say,
+            warn,
         )
 
 
@@ -160,13 +188,17 @@ def _promote_locked(
     register: str | None,
     alias: str,
     leaderboard: bool,
+    allow_degenerate: bool,
     say: Callable[[str], None],
+    warn: Callable[[str], None],
 ) -> PromoteResult:
     """:func:`promote` once the trial's promotion lock is held: find its promoted run, or re-train and log it."""
     previous = None if again else find_promoted(c, names["data"], s.study_name, t.number)
     if previous is not None:
         result = _result(s, t, previous, names["data"], tolerance, via, check=None)
         say(f"{where} was promoted before, as run {previous.info.run_id}; nothing re-trained (--again promotes it once more)")
+        if result.degenerate:
+            warn(f"{where} is a degenerate model (tag {TAG_DEGENERATE}): {result.degenerate}")
         _extras(c, ws, result, previous, register, alias, leaderboard, say)
         return result
 
@@ -179,7 +211,7 @@ def _promote_locked(
     if differs is not None:
         say(f"  source    note: {differs}")
     data = recipe.load_data(ws, where)
-    check_promotion(url, recipe.data_version, data.digests, where, recorded_digests(c, ws, recipe.data_version))
+    check_promotion(url, recipe.data_version, data.digests, where, recorded_digests(c, ws, recipe.data_version), data)
     say(f"  data      {recipe.data_version}: train/validation/test digests match the study and the data ledger")
     fit = recipe.train(data)
     check = Check(f"{VAL}{recipe.metric}", float(t.value), float(fit.objective), tolerance)  # type: ignore[arg-type]
@@ -206,13 +238,16 @@ def _promote_locked(
     undefined = [k for k, v in scored.items() if not math.isfinite(v)]
     if undefined:
         say(f"  note      {', '.join(undefined)} undefined (NaN, e.g. constant predictions); logged as NaN")
+    bad = _degenerate(fit, recipe, data, test, where, allow_degenerate, warn)
     with packed(fit.model, recipe.model, data) as pack:  # a model that cannot be logged is refused before any write
         hpo_exp, hpo_run = _hpo_run(c, ws, s, t)
         run = _log_promoted(
-            c, ws, s, t, recipe, data, fit, pack, test, check, src, differs, allow_dirty, names, hpo_exp, hpo_run, via
+            c, ws, s, t, recipe, data, fit, pack, test, check, src, differs, allow_dirty, names, hpo_exp, hpo_run, via, bad
         )
     if hpo_run is not None:
         c.set_tag(hpo_run, TAG_PROMOTED_RUN, run.info.run_id)
+    if bad is not None:
+        warn(f"{where} is a degenerate model, promoted as asked (--allow-degenerate): {bad}")
     result = _result(s, t, run, names["data"], tolerance, via, check)
     if result.model_check:
         mc = result.model_check
@@ -252,15 +287,47 @@ def _result(
         model_check=json.loads(tags[TAG_MODEL_CHECK]) if TAG_MODEL_CHECK in tags else None,
         test_metrics=_prefixed(run.data.metrics, TEST),
         source={k: tags.get(k) for k in (TAG_SRC_VERSION, TAG_GIT_COMMIT, TAG_GIT_DIRTY, TAG_SOURCE_DIFFERS)},
+        degenerate=tags.get(TAG_DEGENERATE),
     )
 
 
-def _resolve_trial(url: str, study: str | None, ref: str) -> tuple[optuna.Study, optuna.trial.FrozenTrial]:
+def _degenerate(
+    fit: FitResult,
+    recipe: Recipe,
+    data: DataVersion,
+    test: dict[str, float],
+    where: str,
+    allow: bool,
+    warn: Callable[[str], None],
+) -> str | None:
+    """What is degenerate about the re-trained model on validation and test; refused unless ``allow``."""
+    if recipe.cv is None:
+        splits, scores = {"validation": data.validation, "test": data.test}, {"validation": fit.metrics, "test": test}
+    else:  # the final model was fit on train + validation: only test is unseen; validation scores are the folds' mean
+        splits, scores = {"test": data.test}, {"the folds' validation": fit.metrics, "test": test}
+    bad, caution = degenerate(fit.model, data, recipe.metric, scores, splits)
+    if caution is not None:
+        warn(f"{where} {caution}")
+    if bad is not None and not allow:
+        hint = (
+            " (for a rare class, try class weights, e.g. CatBoost's `auto_class_weights: Balanced`, or a metric on "
+            "probabilities: roc_auc, logloss)"
+            if data.task == "classification"
+            else ""
+        )
+        raise DegenerateModel(
+            f"{where} is a degenerate model: {bad}. Nothing was promoted{hint}; "
+            f"pass --allow-degenerate to promote it anyway, e.g. as a baseline (the run is then tagged {TAG_DEGENERATE})"
+        )
+    return bad
+
+
+def _resolve_trial(url: str, study: str | None, ref: str, verb: str = "promote") -> tuple[optuna.Study, optuna.trial.FrozenTrial]:
     s = load_named_or_newest(url, study)
     name = s.study_name
     if ref == "best":
         if not trial_counts(s).get("COMPLETE"):
-            raise StudyError(f"study {name!r} has no COMPLETE trial to promote")
+            raise StudyError(f"study {name!r} has no COMPLETE trial to {verb}")
         return s, s.best_trial
     try:
         number = int(ref)

@@ -96,7 +96,7 @@ def promoted_run_id(
 
     ws = workspace or load_workspace()
     url = ws.storage_url(storage)
-    s, t = _resolve_trial(url, study, trial)
+    s, t = _resolve_trial(url, study, trial, verb="reproduce")
     if TRIAL_INHERITED_FROM in t.user_attrs:
         s, t, _ = _origin(s, t.user_attrs[TRIAL_INHERITED_FROM], url)
     recipe = Recipe.from_trial(s, t)

@@ -17,7 +17,7 @@ from hpo.data import DataVersion
 from hpo.errors import HpoError
 from hpo.models import FitResult
 from hpo.promote._checks import Check, PromotionInterrupted, ReproductionError
-from hpo.promote._models import PackedModel, check_predictions, discard_models, log_models
+from hpo.promote._models import PackedModel, check_predictions, discard_models, log_models, other_columns
 from hpo.promote._recipe import Recipe, encode_param
 from hpo.provenance import SourceVersion
 from hpo.schema import (
@@ -30,6 +30,7 @@ from hpo.schema import (
     STUDY_SRC_VERSION,
     TAG_ALLOW_DIRTY,
     TAG_CLASSES,
+    TAG_DEGENERATE,
     TAG_HPO_EXPERIMENT,
     TAG_HPO_RUN,
     TAG_INPUT_DIGEST,
@@ -80,6 +81,7 @@ def _log_promoted(
     hpo_experiment: str | None,
     hpo_run: str | None,
     via: str | None,
+    degenerate: str | None = None,
 ) -> Run:
     """One run in the data-version space; a failure half-way deletes it again."""
     import mlflow
@@ -106,6 +108,8 @@ def _log_promoted(
         tags[TAG_REQUESTED_AS] = via
     if allow_dirty and src.dirty is not False:
         tags[TAG_ALLOW_DIRTY] = "true"
+    if degenerate is not None:
+        tags[TAG_DEGENERATE] = degenerate
     scored_on = "validation" if recipe.cv is None else f"{recipe.cv.folds}-fold cross-validated (mean)"
     description = (
         f"Trial #{t.number} of hpo study `{s.study_name}` (HPO experiment `{names['hpo']}`"
@@ -118,6 +122,7 @@ def _log_promoted(
         + ("" if recipe.cv is None else "the model was then fit on train + validation; ")
         + f"test {recipe.metric} {test[recipe.metric]:.6g}."
         + (f" Requested as trial {via}, which was inherited from it." if via else "")
+        + (f" **Degenerate model** (promoted with --allow-degenerate): {degenerate}." if degenerate else "")
     )
     tags[NOTE] = description
     with _DeferredInterrupt() as stop:
@@ -143,7 +148,7 @@ def _log_promoted(
             with mlflow.start_run(run_id=run_id):
                 _log_datasets(ws, recipe, data)
                 stop.check()
-                models = log_models(pack, data)
+                models = log_models(pack, data, other_columns(recipe.data))
             stop.check()
             served = check_predictions(models.model_uri, fit.model, data.test, "test", data)
             if not served.max_abs_diff <= check.tolerance:

@@ -434,7 +434,7 @@ def test_an_undefined_metric_is_logged_as_nan_and_named_never_left_out(shared_ws
     data = {"version": "v0.1.0", "source": "flat.csv", "target": "y", "split": {"column": "part"}}
     path = write_space_file(shared_ws, space_for("flat", data, "rmse"))
     assert invoke("run", str(path), "--quiet")[0] == 0
-    code, out, err = invoke("promote", "best", "--study", "flat", "--allow-dirty")
+    code, out, err = invoke("promote", "best", "--study", "flat", "--allow-dirty", "--allow-degenerate")
     assert code == 0, err
     assert "val_pearson_r, val_spearman_r, test_pearson_r, test_spearman_r undefined (NaN" in err, err
     run_id = next(line.split(" is run ")[1].split()[0] for line in out.splitlines() if line.startswith("Promoted:"))
