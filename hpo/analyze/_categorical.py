@@ -61,7 +61,12 @@ def _categorical(st: _CategoricalStats, ctx: _Context, importance: float | None)
     if n < ctx.min_trials:
         rec = Recommendation("none", f"only {n} COMPLETE trial(s) with {name}; a recommendation needs at least {ctx.min_trials}")
     elif ctx.noisy:
-        rec = Recommendation("keep", "the study's values cannot be told apart from noise: keep all", choices=list(choices))
+        rec = Recommendation(
+            "keep",
+            f"the study's values cannot be told apart from noise (see the study's message; test across choices "
+            f"p={_p(gp)}, descriptive): keep all",
+            choices=list(choices),
+        )
     elif worse:
         keep = [c for c in choices if c not in worse]
         why = "; ".join(

@@ -8,20 +8,43 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpo.analyze._results import BOOTSTRAP, MIN_TOP, NO_EFFECT_P, Group, Noise, _Context, _p
+from hpo.analyze._results import BOOTSTRAP, MIN_TOP, MIN_TOP_COUNT, NO_EFFECT_P, Group, Noise, _Context, _p
 
 if TYPE_CHECKING:
     import numpy as np
 
 
 def _top_count(values: np.ndarray, sign: float, top: float, noise: Noise | None) -> int:
-    """The best ``top`` fraction (at least 3), and every trial within the noise floor of the best."""
+    """The best ``top`` fraction (at least ``MIN_TOP_COUNT``), and every trial within the noise floor of the best."""
     n = len(values)
-    k = max(3, math.ceil(top * n))
+    k = max(MIN_TOP_COUNT, math.ceil(top * n))
     if noise is not None and n:
         good = sign * values
         k = max(k, int((good >= good.max() - noise.sd).sum()))
     return min(n, k)
+
+
+def _top_reason(n: int, top: float, k: int, noise: Noise | None) -> str:
+    """How many top trials were taken, their true share of the COMPLETE trials, and why that share
+    differs from ``top`` (rounding up, the minimum count, the trials within the noise floor)."""
+    if n == 0:
+        return "no COMPLETE trial"
+    exact = top * n
+    by_fraction = math.ceil(exact - 1e-9)
+    text = f"{k} of {n} COMPLETE trials ({k / n:.0%})"
+    asked = f"the best {top:.0%} of {n} is {exact:.3g}" + (f", rounded up to {by_fraction}" if by_fraction != exact else "")
+    parts = [asked]
+    base = by_fraction
+    if by_fraction < MIN_TOP_COUNT:
+        base = min(n, MIN_TOP_COUNT)
+        capped = f" (capped at the {n} there are)" if n < MIN_TOP_COUNT else ""
+        parts.append(f"raised to the minimum of {MIN_TOP_COUNT}{capped}")
+    if k > base and noise is not None:
+        parts.append(
+            f"plus {k - base} more within the noise floor (sd {noise.sd:.3g}) of the best, "
+            "no worse than it as far as the study can tell"
+        )
+    return f"{text}: {'; '.join(parts)}"
 
 
 class _Bootstrap:

@@ -27,16 +27,14 @@ if TYPE_CHECKING:
 
 
 def _recommend_numeric(st: _Stats, ctx: _Context, evidence: dict[str, Any]) -> Recommendation:
-    a, t, ys, tf = st.base, st.t, st.ys, st.tf
+    a = st.base
     is_int = a["type"] == "int"
-    name, n, log = a["name"], a["n"], a["log"]
+    name, n = a["name"], a["n"]
     searched = _range_str(a["low"], a["high"], is_int)
     if n < ctx.min_trials:
         return Recommendation("none", f"only {n} COMPLETE trial(s) with {name}; a recommendation needs at least {ctx.min_trials}")
     if a["spearman_rho"] is None:
         return Recommendation("none", f"every COMPLETE trial has the same {name} or the same objective; nothing to compare")
-    if ctx.noisy:
-        return Recommendation("keep", f"the study's values cannot be told apart from noise: keep {searched}", evidence=evidence)
 
     per = "value" if _per_value(a) else "bin"
     described = (
@@ -45,8 +43,8 @@ def _recommend_numeric(st: _Stats, ctx: _Context, evidence: dict[str, Any]) -> R
     )
     if ctx.noise is not None:
         described += f"; groups' true means spread by {st.effect_sd:.3g} (sd) against a noise floor of {ctx.noise.sd:.3g}"
-    if not _clear(st, ctx):
-        if a["best"] is not None and _no_effect(st, ctx, n):
+    if ctx.noisy or not _clear(st, ctx):
+        if not ctx.noisy and a["best"] is not None and _no_effect(st, ctx, n):
             value = a["best"] if is_int else _round_sig(a["best"], 6)
             return Recommendation(
                 "fix",
@@ -55,60 +53,176 @@ def _recommend_numeric(st: _Stats, ctx: _Context, evidence: dict[str, Any]) -> R
                 value=value,
                 evidence=evidence,
             )
-        return Recommendation("keep", f"no clear effect ({described}) after {n} trials: keep {searched}", evidence=evidence)
+        return _unclear(st, ctx, evidence, _why_unclear(st, ctx), described)
 
-    lo_t, hi_t = float(tf(a["low"])), float(tf(a["high"]))
-    width = hi_t - lo_t
-    u = (t - lo_t) / width if width > 0 else 0.0 * t
-    u_best = (float(tf(a["best"])) - lo_t) / width if width > 0 and a["best"] is not None else 0.5
-    good_rho = ctx.sign * a["spearman_rho"]
-    band = st.band or (float(tf(a["top_low"])), float(tf(a["top_high"])))
-    limit_lo, limit_hi = ctx.hard_limits.get(name, (None, None))
-    if limit_lo is None and a["low"] >= 0 and not log:
-        limit_lo = 0  # a non-negative parameter stays non-negative
-
-    for side in ("upper", "lower"):
-        outward = good_rho > 0 if side == "upper" else good_rho < 0
-        at_edge = u_best >= 1 - EDGE_ZONE if side == "upper" else u_best <= EDGE_ZONE
-        if not (at_edge and outward and a["spearman_p"] < evidence["p_threshold"]):
-            continue
-        half = u >= 0.5 if side == "upper" else u <= 0.5
-        local = _spearman(u[half], ctx.sign * ys[half])
-        if local is not None and (local < 0 if side == "upper" else local > 0):
-            continue  # the trend turns back before the edge: an interior optimum
-        limit = limit_hi if side == "upper" else limit_lo
-        limit_t = None if limit is None or (log and limit <= 0) else float(tf(limit))
-        if side == "upper":
-            new_hi_t = hi_t + WIDEN_BY * width
-            if limit_t is not None:
-                new_hi_t = min(new_hi_t, limit_t)
-            new_lo_t = max(lo_t, band[0] - MARGIN * width)
-            low, high = _snap(new_lo_t, new_hi_t, log, is_int, a["step"], a["low"], limits=(limit_lo, limit_hi))
-            widened = high > a["high"]
-        else:
-            new_lo_t = lo_t - WIDEN_BY * width
-            if limit_t is not None:
-                new_lo_t = max(new_lo_t, limit_t)
-            new_hi_t = min(hi_t, band[1] + MARGIN * width)
-            low, high = _snap(new_lo_t, new_hi_t, log, is_int, a["step"], a["low"], limits=(limit_lo, limit_hi))
-            widened = low < a["low"]
-        edge_value = a["high"] if side == "upper" else a["low"]
+    lo_t, hi_t, width, band = _scale(st)
+    edge = _pressed_edge(st, ctx)
+    if edge is not None and a["spearman_p"] < evidence["p_threshold"] and not edge[1]:
+        side = edge[0]
+        low, high, limit = _widened(st, ctx, side, band)
         trend = f"the objective still improves towards it ({described})"
-        if widened:
+        if (high > a["high"]) if side == "upper" else (low < a["low"]):
             return Recommendation(
                 "widen",
                 f"best trial has {name}={_num(a['best'])}, at the {side} edge of {searched}, and {trend}: "
-                f"search {_range_str(low, high, is_int)}, the edge moved out by the searched width"
-                + (f" (limit {_num(limit)})" if limit is not None and (high == limit or low == limit) else ""),
+                f"search {_range_str(low, high, is_int)}: {_moves(a, low, high, limit, narrowed=True)}",
                 low=low,
                 high=high,
-                log=log,
+                log=a["log"],
                 evidence=evidence,
             )
         # Already at the model's limit: the best that can be done is to narrow towards it.
+        edge_value = a["high"] if side == "upper" else a["low"]
         reason_limit = f"best trial has {name}={_num(edge_value)}, at the {side} edge, which is the model's limit ({_num(limit)})"
-        return _narrow(a, ctx, is_int, tf, lo_t, hi_t, band, width, reason_limit, described, evidence)
-    return _narrow(a, ctx, is_int, tf, lo_t, hi_t, band, width, None, described, evidence)
+        return _narrow(a, ctx, is_int, st.tf, lo_t, hi_t, band, width, reason_limit, described, evidence)
+    return _narrow(a, ctx, is_int, st.tf, lo_t, hi_t, band, width, None, described, evidence)
+
+
+def _scale(st: _Stats) -> tuple[float, float, float, tuple[float, float]]:
+    """The searched range in the analysis scale, its width, and the resampled top range."""
+    a = st.base
+    lo_t, hi_t = float(st.tf(a["low"])), float(st.tf(a["high"]))
+    band = st.band or (float(st.tf(a["top_low"])), float(st.tf(a["top_high"])))
+    return lo_t, hi_t, hi_t - lo_t, band
+
+
+def _pressed_edge(st: _Stats, ctx: _Context) -> tuple[str, bool] | None:
+    """The edge ("upper" or "lower") the best trial sits at (its outer fifth) while the trend points
+    past it, and whether the trend turns back within that half of the range; None if neither does."""
+    a, t, ys = st.base, st.t, st.ys
+    lo_t, hi_t, width, _ = _scale(st)
+    if width <= 0 or a["best"] is None or a["spearman_rho"] is None:
+        return None
+    u = (t - lo_t) / width
+    u_best = (float(st.tf(a["best"])) - lo_t) / width
+    good_rho = ctx.sign * a["spearman_rho"]
+    for side in ("upper", "lower"):
+        outward = good_rho > 0 if side == "upper" else good_rho < 0
+        at_edge = u_best >= 1 - EDGE_ZONE if side == "upper" else u_best <= EDGE_ZONE
+        if at_edge and outward:
+            half = u >= 0.5 if side == "upper" else u <= 0.5
+            local = _spearman(u[half], ctx.sign * ys[half])
+            return side, local is not None and (local < 0 if side == "upper" else local > 0)
+    return None
+
+
+# Where a widen stops for a parameter whose library declares no upper bound: a boosting step above 1
+# overshoots (every gradient-boosting library's learning_rate is a shrinkage in (0, 1]). A space that
+# already searches past it is the team's choice and is not capped.
+SENSIBLE_HIGH = {"learning_rate": 1.0}
+
+
+def _limits(st: _Stats, ctx: _Context) -> tuple[Any, Any]:
+    a = st.base
+    limit_lo, limit_hi = ctx.hard_limits.get(a["name"], (None, None))
+    if limit_lo is None and a["low"] >= 0 and not a["log"]:
+        limit_lo = 0  # a non-negative parameter stays non-negative
+    if limit_hi is None and a["name"] in SENSIBLE_HIGH and a["high"] <= SENSIBLE_HIGH[a["name"]]:
+        limit_hi = SENSIBLE_HIGH[a["name"]]  # a library that declares no bound (HistGradientBoosting's learning_rate)
+    return limit_lo, limit_hi
+
+
+def _widened(st: _Stats, ctx: _Context, side: str, band: tuple[float, float] | None) -> tuple[Any, Any, Any]:
+    """The range with the ``side`` edge moved out by the searched width (within the model's limit),
+    and the other edge brought in to the resampled top trials less a margin (``band``; None: kept).
+    Returns (low, high, the limit on that side or None)."""
+    a = st.base
+    lo_t, hi_t, width, _ = _scale(st)
+    limit_lo, limit_hi = _limits(st, ctx)
+    limit = limit_hi if side == "upper" else limit_lo
+    limit_t = None if limit is None or (a["log"] and limit <= 0) else float(st.tf(limit))
+    if side == "upper":
+        new_hi_t = hi_t + WIDEN_BY * width if limit_t is None else min(hi_t + WIDEN_BY * width, limit_t)
+        new_lo_t = lo_t if band is None else max(lo_t, band[0] - MARGIN * width)
+    else:
+        new_lo_t = lo_t - WIDEN_BY * width if limit_t is None else max(lo_t - WIDEN_BY * width, limit_t)
+        new_hi_t = hi_t if band is None else min(hi_t, band[1] + MARGIN * width)
+    low, high = _snap(new_lo_t, new_hi_t, a["log"], a["type"] == "int", a["step"], a["low"], limits=(limit_lo, limit_hi))
+    if band is None:  # the other edge stays exactly where it was searched
+        low, high = (a["low"], high) if side == "upper" else (low, a["high"])
+    return low, high, limit
+
+
+def _moves(a: dict[str, Any], low: Any, high: Any, limit: Any, narrowed: bool) -> str:
+    """Every bound that changed, both sides, and why each moved."""
+    moves = []
+    for side, old, new in (("lower", a["low"], low), ("upper", a["high"], high)):
+        if new == old:
+            continue
+        outward = (new < old) if side == "lower" else (new > old)
+        if outward:
+            why = "out by the searched width" + (" in log10" if a["log"] else "")
+            if limit is not None and new == limit:
+                why += f", capped at the parameter's bound {_num(limit)}"
+        else:
+            why = "in to where the resampled top trials start, less a margin" if narrowed else "in"
+        moves.append(f"{side} edge {_num(old)} -> {_num(new)}, {why}")
+    return "; ".join(moves)
+
+
+def _why_unclear(st: _Stats, ctx: _Context) -> str:
+    """Which gate of a clear effect failed, with its numbers."""
+    a = st.base
+    study = "the study's values cannot be told apart from noise (see the study's message)" if ctx.noisy else ""
+    if ctx.noise is None:
+        if st.min_p < ctx.alpha_each:
+            return study
+        gate = f"its smallest descriptive p-value, {_p(st.min_p)}, is not below {ctx.alpha_each:.2g} (0.05 over every test)"
+    elif st.min_p >= ctx.alpha:
+        gate = f"its smallest descriptive p-value, {_p(st.min_p)}, is not below {ctx.alpha:.2g}"
+    elif st.effect_sd < ctx.noise.sd:
+        kind = "value" if _per_value(a) else "bin"
+        used = sum(1 for g in a["groups"] if g.count >= 2)
+        sized = sum(1 for g in a["groups"] if g.count >= 3)
+        raw = f"; the means of the {sized} {kind}s with 3 or more trials span {st.effect:.3g}" if sized >= 2 else ""
+        gate = (
+            f"its trend passes the p-value gate ({_p(st.min_p)} < {ctx.alpha:.2g}), but not the size gate: the spread of its "
+            f"groups' true means, {st.effect_sd:.3g} (sd, noise removed, over the {used} of {len(a['groups'])} {kind}s with "
+            f"at least 2 trials{raw}), is below the noise floor {ctx.noise.sd:.3g} (from the {ctx.noise.basis})"
+        )
+    else:
+        return study
+    return f"{study}; {gate}" if study else gate
+
+
+def _unclear(st: _Stats, ctx: _Context, evidence: dict[str, Any], why: str, described: str) -> Recommendation:
+    """No clear effect: keep, unless a strong monotone trend presses against an edge, which then
+    moves out (that edge only: without a clear effect nothing is cut), within the model's limits."""
+    a = st.base
+    is_int = a["type"] == "int"
+    name, n = a["name"], a["n"]
+    searched = _range_str(a["low"], a["high"], is_int)
+    unclear = f"no clear effect after {n} trials: {why} ({described})"
+
+    def keep(note: str = "") -> Recommendation:
+        return Recommendation("keep", f"{unclear}{note}: keep {searched}", evidence=evidence)
+
+    edge = _pressed_edge(st, ctx)
+    if edge is None:
+        return keep()
+    side, turns_back = edge
+    at = f"the best trial has {name}={_num(a['best'])}, at the {side} edge, and the trend points past it"
+    if turns_back:
+        return keep(f"; {at}, but it turns back within the {side} half of the range")
+    if a["spearman_p"] >= ctx.alpha_each:
+        return keep(
+            f"; {at} (rho={a['spearman_rho']:+.2f}, p={_p(a['spearman_p'])}), but not strongly enough to move an "
+            f"edge without a clear effect (that needs p < {ctx.alpha_each:.2g}, 0.05 over every test)"
+        )
+    low, high, limit = _widened(st, ctx, side, None)
+    strong = f"a strong monotone trend (rho={a['spearman_rho']:+.2f}, p={_p(a['spearman_p'])} < {ctx.alpha_each:.2g})"
+    if (high > a["high"]) if side == "upper" else (low < a["low"]):
+        return Recommendation(
+            "widen",
+            f"{at}, {strong}, though the effect is not clear ({why}): search {_range_str(low, high, is_int)}: "
+            f"{_moves(a, low, high, limit, narrowed=False)}; the {'lower' if side == 'upper' else 'upper'} edge is kept, "
+            "since nothing is cut without a clear effect",
+            low=low,
+            high=high,
+            log=a["log"],
+            evidence=evidence,
+        )
+    return keep(f"; {at}, {strong}, but {_num(limit)} is the model's limit: the edge cannot move")
 
 
 def _narrow(
@@ -141,7 +255,13 @@ def _narrow(
     low, high = _snap(new_lo_t, new_hi_t, log, is_int, a["step"], a["low"], limits=(a["low"], a["high"]))
     new_width = float(tf(high)) - float(tf(low)) if high > low else 0.0
     if width <= 0 or new_width >= (1 - MARGIN) * width:
-        return Recommendation("keep", f"{top}, nearly all of {searched} ({described}): keep {searched}", evidence=evidence)
+        cut = 0.0 if width <= 0 else max(0.0, 1 - new_width / width)
+        return Recommendation(
+            "keep",
+            f"{top}, nearly all of {searched} ({described}): the range around them, {_range_str(low, high, is_int)}, "
+            f"would be {cut:.0%} narrower, less than the {MARGIN:.0%} a narrowed range must save: keep {searched}",
+            evidence=evidence,
+        )
     reason = f"{top} ({described}): search {_range_str(low, high, is_int)} instead of {searched}"
     if prefix:
         reason = f"{prefix}; {reason}"

@@ -316,7 +316,8 @@ tr.reason td {{ color: #555; font-size: 0.9em; border-bottom: 2px solid #ccc; }}
 </style></head><body>
 <h1>Study {html.escape(a.study)}</h1>
 <p>{a.n_complete} COMPLETE of {a.n_trials} trials; metric {html.escape(metric)} ({a.direction}); best trial {best};
-top trials: the best {a.top_fraction:.0%} ({a.top_count}); importance: {a.importance_method or "not computed"}.</p>
+importance: {a.importance_method or "not computed"}.</p>
+<p>Top trials: {html.escape(a.top_reason)}.</p>
 {message_html}{derived_html}
 <table><tr><th>parameter</th><th>searched</th><th>pearson r</th><th>spearman rho</th><th>importance</th>
 <th>top range</th><th>recommendation</th><th>next</th></tr>{rows}</table>
@@ -331,8 +332,7 @@ def markdown(a: Analysis, metric: str, derived: str | None) -> str:
     lines = [
         f"## hpo analyze: {a.study}",
         "",
-        f"{a.n_complete} COMPLETE of {a.n_trials} trials, {metric} ({a.direction}), {best}. "
-        f"Top trials: the best {a.top_fraction:.0%} ({a.top_count}).",
+        f"{a.n_complete} COMPLETE of {a.n_trials} trials, {metric} ({a.direction}), {best}. Top trials: {a.top_reason}.",
         "",
         "| parameter | searched | pearson r | spearman rho | importance | top range | recommendation |",
         "|---|---|---|---|---|---|---|",

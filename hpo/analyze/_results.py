@@ -10,10 +10,13 @@ How a verdict is reached (all on COMPLETE trials, in the parameter's own scale: 
 distribution is log). The p-values come from trials a sampler chose adaptively, so they are
 *descriptive*: thresholds on them gate a verdict, they are not tests with a guaranteed error rate.
 
-* **noise floor**: for a study hpo ran, the best trial is re-fitted with a few other seeds; the
-  standard deviation of those values is the floor (``noise``). Differences below it are no
-  differences. A cross-validated study's floor comes from its folds instead (no re-fit): the
-  standard error of a trial's fold mean, net of the folds' shared effects (see ``_noise``).
+* **noise floor**: for a study hpo ran, the best trial is re-fitted with a few other seeds (their
+  sd), and its validation rows are resampled with the median trial's (a paired bootstrap: the sd
+  of the difference over sqrt(2)); the two sources are independent, so the floor (``noise``) is
+  the square root of their summed variances, and exists for a deterministic model too.
+  Differences below it are no differences. A cross-validated study's floor comes from its folds
+  instead (no re-fit): the standard error of a trial's fold mean, net of the folds' shared effects
+  (see ``_noise``).
 * **clear effect** of a parameter: without a noise floor, Spearman's rho (a monotone trend) or a
   Kruskal-Wallis test across the per-value or binned groups (any shape) is below ``alpha``
   divided by the number of tests (two per parameter, every parameter of the study: Bonferroni);
@@ -32,10 +35,13 @@ distribution is log). The p-values come from trials a sampler chose adaptively, 
 * **widen** (move an edge): the best trial sits in the outer fifth of the range, the trend
   towards that edge is clear and does not turn back within the edge half: the edge moves out by
   the searched width (``WIDEN_BY``; in log10 for log ranges) within the model's hard limits, and
-  the other side comes in to where the resampled top trials start, less a margin.
+  the other side comes in to where the resampled top trials start, less a margin. Without a clear
+  effect (or in a noisy study), a strong monotone trend (Spearman p below the Bonferroni-corrected
+  alpha) into the edge the best trial sits at still moves that edge out, and only it: the
+  direction is evidenced, nothing is cut. The reason names every bound that changed.
 * **narrow**: the resampled top range plus a margin of a tenth of the searched width each side
   (ints snapped outward); only with a clear effect, ``MIN_TOP`` top trials, and at least 10%
-  narrower, else ``keep``.
+  narrower, else ``keep``. A ``keep`` names the gate that failed, with its numbers.
 
 A categorical choice is ``drop``-ped when a one-sided Mann-Whitney test says its objective is
 worse than that of the best choice (Bonferroni-corrected over the choices compared) and, with a
@@ -61,6 +67,8 @@ EDGE_ZONE = 0.2  # the outer fifth of a range counts as "at the edge"
 WIDEN_BY = 1.0  # a moved edge goes this fraction of the searched width past it (log10 for log ranges)
 MARGIN = 0.1  # a narrowed range keeps this fraction of the searched width around the top trials
 MIN_TOP = 5  # top trials needed before a range is narrowed
+MIN_TOP_COUNT = 3  # the top trials are never fewer than this, whatever `top` asks for
+ROW_RESAMPLES = 500  # bootstrap resamples of the validation rows behind the noise floor
 BOOTSTRAP = 200  # resamples of the trials behind a narrowed range
 NO_EFFECT_P = 0.1  # a parameter is fixed only when its tests are at least this far from significance
 MAX_PER_VALUE = 25  # int parameters with at most this many values get one group per value
@@ -163,12 +171,22 @@ ParamAnalysis = NumericAnalysis | CategoricalAnalysis
 
 @dataclass(frozen=True)
 class Noise:
-    """The study's noise floor: the spread of one configuration's value over seeds."""
+    """The study's noise floor: how much one configuration's value moves by chance alone.
+
+    ``sd`` is the floor; ``basis`` says where it came from: ``folds`` (a cross-validated study),
+    ``seeds`` (re-fits with other seeds), ``validation rows`` (a bootstrap of the best trial's
+    validation predictions) or ``seeds + validation rows`` (both, combined as independent
+    variances: sqrt(seed_sd^2 + rows_sd^2)).
+    """
 
     sd: float
     source: str  # in words, e.g. "3 re-fits of trial #12 with other seeds"
-    values: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)  # the re-fits' values (or each trial's fold sd)
     from_folds: bool = False  # measured on a cross-validated study's folds
+    basis: str = "seeds"
+    seed_sd: float | None = None  # the sd of the re-fits with other seeds
+    rows_sd: float | None = None  # the sd of the metric over bootstrap resamples of the validation rows
+    rows: int | None = None  # validation rows resampled
 
 
 @dataclass(frozen=True)
@@ -189,6 +207,7 @@ class Analysis:
     params: dict[str, ParamAnalysis]
     noise: Noise | None = None
     message: str | None = None  # a study-level verdict, e.g. that its values are noise
+    top_reason: str = ""  # the top trials taken, their true share, and why it differs from `top_fraction`
 
     @property
     def enough(self) -> bool:

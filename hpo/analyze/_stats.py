@@ -19,6 +19,7 @@ from hpo.analyze._evidence import (
     _kruskal,
     _Stats,
     _top_count,
+    _top_reason,
 )
 from hpo.analyze._recommend import _recommend_numeric
 from hpo.analyze._results import (
@@ -138,6 +139,13 @@ def analyze(
         else:
             rec = _recommend_numeric(st, ctx, _evidence(st, ctx))
             out[name] = NumericAnalysis(**st.base, importance=imp.get(name), recommendation=rec)
+    moved = [k for k, p in out.items() if p.recommendation.kind == "widen"]
+    if message is not None and moved:
+        message = message.replace(
+            "Every parameter is kept.",
+            f"Every parameter is kept but {', '.join(moved)}, "
+            "whose edge a strong monotone trend presses against (see its reason).",
+        )
     return Analysis(
         study=study_name,
         direction=direction,
@@ -153,6 +161,7 @@ def analyze(
         params=out,
         noise=noise,
         message=message,
+        top_reason=_top_reason(n, top, top_count, noise),
     )
 
 

@@ -123,7 +123,11 @@ def analyze_study(
             f"study {s.study_name!r} has {len(s.directions)} objectives; hpo analyze handles single-objective studies"
         )
     trials = complete_trials(s, attrs=(TRIAL_FOLD_VALUES,))
-    n_trials = sum(trial_counts(s).values())
+    counts = trial_counts(s)
+    n_trials = sum(counts.values())
+    if not trials:  # nothing to analyse: an empty table and a report would read as a finding
+        states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
+        raise StudyError(f"study {s.study_name!r} has no COMPLETE trial: {n_trials} trials, states {states}")
     attrs = s.user_attrs
     known = {n for t in trials or s.get_trials(deepcopy=False) for n in t.distributions}
     for p in params or ():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,12 +91,13 @@ def test_analyze_reports_everywhere_and_its_derived_space_runs_warm_started(
     assert code == 0, err
     result = json.loads(out)
     assert result["study"] == "small" and result["n_complete"] == 16 and result["message"] is None
-    # The noise floor: the best trial re-fitted with 3 (the default) other seeds.
+    # The noise floor: the best trial re-fitted with 3 (the default) other seeds, and its validation rows resampled.
     noise = result["noise"]
-    assert len(noise["values"]) == 3 and noise["sd"] == pytest.approx(statistics.stdev(noise["values"]))
-    assert noise["source"] == f"3 re-fits of trial #{result['best_number']} with other seeds"
+    assert len(noise["values"]) == 3 and noise["seed_sd"] == pytest.approx(statistics.stdev(noise["values"]))
+    assert f"over 3 re-fits of trial #{result['best_number']} with other seeds" in noise["source"]
     kept = optuna.load_study(study_name="small", storage=storage(workspace)).user_attrs["noise_floor"]
-    assert kept == {"trial": result["best_number"], "values": noise["values"]}  # the next analysis re-fits nothing
+    assert kept["trial"] == result["best_number"] and kept["values"] == noise["values"]  # the next analysis re-fits nothing
+    assert kept["rows"]["sd"] == noise["rows_sd"]
     # The top trials: the best 20% (at least 3), and every trial within the noise floor of the best.
     within = sum(v >= result["best_value"] - noise["sd"] for v in study_values(workspace))
     assert result["top_count"] == max(4, within) and f"top 20% ({result['top_count']})" in dry
@@ -105,7 +107,7 @@ def test_analyze_reports_everywhere_and_its_derived_space_runs_warm_started(
     rec = lr["recommendation"]
     # The upper edge moves out by the searched width (x300 in log10), which CatBoost's limit of 1 caps.
     assert rec["kind"] == "widen" and rec["high"] == 1.0 and rec["low"] > 0.001 and rec["log"], rec
-    assert "(limit 1)" in rec["reason"]
+    assert "capped at the parameter's bound 1" in rec["reason"]
     # The evidence behind it: a descriptive p-value below alpha, and a spread of the groups' true
     # means (noise removed) of at least the measured noise floor.
     ev = rec["evidence"]
@@ -300,8 +302,11 @@ def test_the_noise_floor_is_the_spread_of_re_fits_of_the_best_trial(read_only_ed
     assert code == 0, err
     result = json.loads(out)
     noise = result["noise"]
-    assert noise["source"] == f"3 re-fits of trial #{result['best_number']} with other seeds"
-    assert len(noise["values"]) == 3 and noise["sd"] == pytest.approx(statistics.stdev(noise["values"]))
+    # The floor: the seeds' spread and the validation rows' (a paired bootstrap), independent, so their variances add.
+    seeds = f"seeds: sd {noise['seed_sd']:.3g} over 3 re-fits of trial #{result['best_number']} with other seeds"
+    assert seeds in noise["source"] and noise["basis"] == "seeds + validation rows"
+    assert len(noise["values"]) == 3 and noise["seed_sd"] == pytest.approx(statistics.stdev(noise["values"]))
+    assert noise["sd"] == pytest.approx(math.hypot(noise["seed_sd"], noise["rows_sd"]))
     # The best configuration with other seeds: its value give or take the noise, each seed its own.
     assert len(set(noise["values"])) == 3 and result["best_value"] not in noise["values"]
     assert all(abs(v - result["best_value"]) < 0.2 for v in noise["values"])

@@ -77,7 +77,7 @@ def test_an_estimators_declared_limit_bounds_a_widened_range(tmp_path: Path) -> 
     limits = model_spec("sklearn.ensemble.HistGradientBoostingRegressor").hard_limits
     assert limits["max_depth"] == (1, None) and limits["max_bins"] == (2, 255)
     rec = analyze("known", study_of(tmp_path, objective, 40), "maximize", hard_limits=limits).params["max_depth"].recommendation
-    assert rec.kind == "widen" and rec.low == 1 and "(limit 1)" in rec.reason, rec.reason
+    assert rec.kind == "widen" and rec.low == 1 and "capped at the parameter's bound 1" in rec.reason, rec.reason
 
 
 def test_monotone_up_to_the_model_limit_narrows_towards_it(tmp_path: Path) -> None:
@@ -265,7 +265,10 @@ def test_a_noise_floor_above_the_differences_keeps_everything(tmp_path: Path) ->
     assert analyze("known", trials, "maximize").message is None
     a = analyze("known", trials, "maximize", noise=Noise(0.5, "3 re-fits with other seeds", [0.1, 0.9, 0.5]))
     assert a.message is not None and "noise floor" in a.message
-    assert all(p.recommendation.kind == "keep" for p in a.params.values())
+    assert a.params["y"].recommendation.kind == "keep"
+    # x's strong monotone trend into its upper edge moves that edge out, and only that one (issue 25, item 14).
+    x = a.params["x"].recommendation
+    assert (x.kind, x.low) == ("widen", 0.0) and x.high > 1 and "strong monotone trend" in x.reason, x
     assert a.params["x"].recommendation.evidence["noise"] == 0.5
 
 
