@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+import json
+import os
+import re
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -49,3 +54,25 @@ def test_the_documented_notebook_session_runs(workspace: Path, mlflow_store: str
     # Bad input is the command's one line, as an exception; nothing is written.
     with pytest.raises(hpo.HpoError, match="no study 'nope'"):
         hpo.export_trials("nope")
+
+    # From another folder, every function acts on the workspace it is given, as docs/python-api.md says.
+    ws = hpo.load_workspace(workspace)
+    elsewhere = Path(tempfile.mkdtemp())
+    os.chdir(elsewhere)
+    assert hpo.load_space("search_spaces/diabetes-catboost.yaml", workspace=ws).space.study == "diabetes-catboost"
+    (version,) = hpo.data_versions(workspace=ws)
+    assert version["version"] == loaded.space.data.version and "diabetes-catboost" in json.dumps(version)
+    assert len(hpo.export_trials("diabetes-catboost", workspace=ws)) == 10
+    assert not (elsewhere / "studies").exists() and not (elsewhere / "mlflow.db").exists()
+
+
+def test_every_documented_function_takes_the_workspace() -> None:
+    import hpo
+
+    table = (ROOT / "docs" / "python-api.md").read_text()
+    documented = re.findall(r"`hpo\.(\w+)\(", table)
+    assert {"load_space", "run_study", "data_versions", "promote_trial"} <= set(documented)
+    for name in documented:
+        if name == "load_workspace":  # it makes the workspace the others take
+            continue
+        assert "workspace" in inspect.signature(getattr(hpo, name)).parameters, f"hpo.{name} takes no workspace="

@@ -27,3 +27,10 @@ def test_every_source_path_a_doc_cites_exists(doc: Path) -> None:
 def test_every_relative_link_of_a_doc_resolves(doc: Path) -> None:
     broken = sorted({t for t in LINK.findall(doc.read_text()) if not (doc.parent / t).exists()})
     assert not broken, f"{doc.relative_to(ROOT)} links to {broken}, which do not exist"
+
+
+def test_the_development_guide_lists_every_test_file() -> None:
+    listed = (ROOT / "docs" / "development.md").read_text()
+    files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").rglob("test_*.py"))
+    missing = [f for f in files if f"`{f}`" not in listed]
+    assert not missing, f"docs/development.md's test table lacks {missing}"
