@@ -33,7 +33,7 @@ STUDY_HPO_VERSION = "hpo_version"
 STUDY_CREATED_AT = "created_at"
 STUDY_READY = "hpo_ready"  # written last: the study's attributes are complete
 STUDY_INHERITED = "inherited_trials"  # warm start: {study, mode, trials, run_first}
-STUDY_NOISE = "noise_floor"  # hpo analyze: {trial, values}, the best trial's re-fits with other seeds
+STUDY_NOISE = "noise_floor"  # hpo analyze: {trial, values, rows}: the best trial's re-fits, its validation rows' bootstrap
 STUDY_MLFLOW_PARENT_RUN = "mlflow_parent_run_id"  # the study's parent run in its HPO space
 STUDY_BUDGET = "budget"  # {n_trials, timeout} of the latest run (a resume may raise them)
 
