@@ -247,13 +247,31 @@ def _fit(
     threads = native_threads(params, thread_count)
     model = _Framed(fitted, category_types(data.train.X, data.cat_features), threads)
     start = time.perf_counter()
-    with warnings.catch_warnings(), thread_limit(threads, fitted):
+    with warnings.catch_warnings(record=True) as said, thread_limit(threads, fitted):
+        warnings.simplefilter("always")
         # hpo passes n_jobs to every estimator that lists it; some (LogisticRegression) now ignore it.
         warnings.filterwarnings("ignore", message=".*'n_jobs' has no effect", category=FutureWarning)
         fitted.fit(model.frame(data.train.X), y_fit)
+    _say_once(said)
     if hasattr(fitted, "classes_"):
         model.classes_ = fitted.classes_
     return Fitted(model, None, None, time.perf_counter() - start)
+
+
+_SAID: set[tuple[type, str]] = set()  # the fit warnings this process has shown
+
+
+def _say_once(said: list[warnings.WarningMessage]) -> None:
+    """Show each distinct warning of the fits once per process, not once per trial.
+
+    ``catch_warnings`` resets Python's once-per-location registry, so an estimator that warns on
+    every fit (a ConvergenceWarning of an unscaled LogisticRegression) printed nine lines per trial.
+    """
+    for w in said:
+        key = (w.category, str(w.message))
+        if key not in _SAID:
+            _SAID.add(key)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 class _Framed:

@@ -169,3 +169,16 @@ def test_a_workers_fit_runs_with_its_share_of_the_native_threads(workspace: Path
     assert len(fits) == 2 and all(pools for pools in fits), fits
     assert {"openmp"} <= {p["api"] for pools in fits for p in pools}, fits
     assert all(p["threads"] <= share for pools in fits for p in pools), fits
+
+
+def test_a_warning_every_fit_raises_is_shown_once_per_run_not_once_per_trial(workspace: Path, mlflow_store: str) -> None:
+    # max_iter=1: LogisticRegression's lbfgs warns "failed to converge" on every fit; 4 trials used to print it 4 times.
+    _table(workspace)
+    model, params, _ = ESTIMATORS["logistic"]
+    space = small_space(study="warns", model=model, metric="accuracy", n_trials=4, params=params, fixed={"max_iter": 1})
+    space["data"] = {"version": "v0.1.0", "source": "t.csv", "target": "y", "split": {"validation": 0.25, "test": 0.25}}
+    path = write_space_as(workspace, space, "warns.yaml")
+    result = run_cli("run", str(path), "--quiet", cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("ConvergenceWarning") == 1, result.stderr
+    assert sum(t.state.name == "COMPLETE" for t in trials_of(workspace, "warns")) == 4
