@@ -1,17 +1,33 @@
-"""The ``hpo`` command: one thin function per verb (parse, call the library, print).
+"""The ``hpo`` command: one module per verb, each a plain function (parse, call the library, print).
 
-Heavy libraries are imported inside the verbs, so ``hpo --help`` stays fast.
+This module builds ``app`` and registers every verb, in the order ``hpo --help`` lists them. A verb
+module never imports ``app`` or another verb; what they share is in the private modules: ``_guard``
+(an ``HpoError`` becomes one line and an exit code), ``_options`` (shared help texts) and ``_output``
+(every table, progress bar and text the CLI draws). Heavy libraries are imported inside the verbs, so
+``hpo --help`` stays fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 import typer
 
-from hpo.errors import HpoError, disk_full
-from hpo.secrets import masked
+from hpo.cli import (
+    analyze,
+    dashboard,
+    data,
+    delete,
+    export,
+    import_sweep,
+    promote,
+    reproduce,
+    run,
+    schema,
+    show,
+    studies,
+    sync,
+    try_,
+    validate,
+)
 
 app = typer.Typer(
     name="hpo",
@@ -42,30 +58,21 @@ def _root(
     """Optuna studies in isolated MLflow spaces: run, analyze, promote."""
 
 
-T = TypeVar("T")
-
-
-def guarded(fn: Callable[[], T]) -> T:
-    """Run a verb's body; an ``HpoError`` becomes its message on stderr and a non-zero exit.
-
-    Every URL in the message is masked: a message may quote a library's error that quotes the URL.
-    """
-    try:
-        return fn()
-    except HpoError as e:
-        for line in masked(str(e)).splitlines():
-            typer.echo(f"error: {line}", err=True)
-        raise typer.Exit(e.exit_code) from None
-    except Exception as e:
-        # A full disk is no bug, whichever library's write met it first (and whatever it then calls it).
-        full = disk_full(e)
-        if full is None:
-            raise
-        typer.echo(f"error: {masked(str(full))}", err=True)
-        raise typer.Exit(full.exit_code) from None
-
-
-from hpo.cli import _analyze, _chores, _data, _promote, _run, _space, _studies, _sweep, _sync, _try  # noqa: E402,F401  (verbs register themselves on `app`)
+app.command(name="analyze")(analyze.analyze)
+app.command(name="export")(export.export)
+app.command(name="delete")(delete.delete)
+app.command(name="data")(data.data)
+app.command(name="promote")(promote.promote)
+app.command(name="reproduce")(reproduce.reproduce)
+app.command(name="run")(run.run)
+app.command(name="validate")(validate.validate)
+app.command(name="schema")(schema.schema)
+app.command(name="studies")(studies.studies)
+app.command(name="show")(show.show)
+app.command(name="dashboard")(dashboard.dashboard)
+app.command(name="import-sweep")(import_sweep.import_sweep)
+app.command(name="sync")(sync.sync)
+app.command(name="try")(try_.try_)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`hpo validate` and `hpo schema`."""
+"""`hpo validate`: a space file and its data checked, nothing run or written."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from hpo.cli import app, guarded
+from hpo.cli._guard import guarded
 
 if TYPE_CHECKING:
     from hpo.prepare import Prepared
 
 
-@app.command()
 def validate(
     space: Path = typer.Argument(..., help="Search-space YAML file."),
     as_json: bool = typer.Option(
@@ -108,12 +107,3 @@ def _problems(message: str, source: str) -> list[dict[str, str | None]]:
         key = text[1 : text.index("`", 1)] if text.startswith("`") and "`" in text[1:] else None
         out.append({"key": key, "message": text})
     return out
-
-
-@app.command()
-def schema() -> None:
-    """Print the JSON Schema of a space file (for editor completion)."""
-    from hpo.cli._output import print_json
-    from hpo.space import schema as get_schema
-
-    print_json(get_schema(), indent=2)

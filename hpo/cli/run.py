@@ -1,4 +1,4 @@
-"""`hpo run`."""
+"""`hpo run`: create or resume a study and run it to its budget."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from typing import Optional
 
 import typer
 
-from hpo.cli import app, guarded
+from hpo.cli._guard import guarded
 
 
-@app.command()
 def run(
     space: Path = typer.Argument(..., help="Search-space YAML file."),
     storage: Optional[str] = typer.Option(

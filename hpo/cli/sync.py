@@ -1,4 +1,4 @@
-"""`hpo sync`."""
+"""`hpo sync`: the MLflow projection of studies rebuilt from the Optuna storage."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from typing import Optional
 
 import typer
 
-from hpo.cli import app, guarded
+from hpo.cli._guard import guarded
+from hpo.cli._options import STORAGE_HELP
 
 
-@app.command()
 def sync(
     study: Optional[str] = typer.Option(None, help="Study name. Default: every hpo study in the storage."),
-    storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default as for `hpo run`)."),
+    storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per study."),
 ) -> None:
     """Rebuild the MLflow projection of studies from the Optuna storage (idempotent)."""

@@ -1,4 +1,4 @@
-"""`hpo analyze`."""
+"""`hpo analyze`: per-parameter trends in a study, and the narrowed or widened space they recommend."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from typing import Optional
 
 import typer
 
-from hpo.cli import app, guarded
+from hpo.cli._guard import guarded
+from hpo.cli._options import STORAGE_HELP, STUDY_HELP
 
 
-@app.command()
 def analyze(
-    study: Optional[str] = typer.Option(None, "--study", "-s", help="Study name. Default: the most recently created study."),
+    study: Optional[str] = typer.Option(None, "--study", "-s", help=STUDY_HELP),
     param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="Parameter to analyse (repeat it). Default: all."),
-    storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default as for `hpo run`)."),
+    storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     top: float = typer.Option(0.2, help="Fraction of best trials whose range counts as where the top trials sit."),
     min_trials: int = typer.Option(10, help="COMPLETE trials needed before anything is recommended."),
     importance: str = typer.Option("ped-anova", help="Optuna importance evaluator: ped-anova, fanova (slow), mdi or none."),

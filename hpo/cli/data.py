@@ -6,14 +6,14 @@ from typing import Any, Optional
 
 import typer
 
-from hpo.cli import app, guarded
+from hpo.cli._guard import guarded
+from hpo.cli._options import STORAGE_HELP
 from hpo.secrets import masked_url
 
 
-@app.command()
 def data(
     version: Optional[str] = typer.Argument(None, help="One data version (e.g. v0.1.0). Default: all."),
-    storage: Optional[str] = typer.Option(None, help="Optuna storage URL (default as for `hpo run`)."),
+    storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON value, nothing else."),
 ) -> None:
     """List the data versions the ledger knows: rows, columns and digests per split, the studies and

@@ -6,10 +6,9 @@ from typing import Optional
 
 import typer
 
-from hpo.cli import app, guarded
+from hpo.cli._guard import guarded
 
 
-@app.command("try")
 def try_(
     space: str = typer.Argument(..., help="Path to the space YAML file."),
     set_: Optional[list[str]] = typer.Option(

@@ -1,4 +1,4 @@
-"""`hpo import-sweep`."""
+"""`hpo import-sweep`: a W&B sweep converted into a space file."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from typing import Optional
 
 import typer
 
-from hpo.cli import app, guarded
+from hpo.cli._guard import guarded
 
 
-@app.command("import-sweep")
 def import_sweep(
     sweep: Path = typer.Argument(..., help="A W&B sweep configuration (YAML)."),
     data: str = typer.Option(..., "--data", help="The data source: a table file or sklearn:<name>."),
