@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 from hpo.errors import HpoError, StudyError
 from hpo.schema import ROLE_PROMOTED, ROLE_STUDY, ROLE_TRIAL, TAG_ROLE, TAG_STUDY, StudyRecord
 from hpo.secrets import masked, masked_url
-from hpo.storage import open_storage, sqlite_path, storage_of, study_lock, trial_counts
-from hpo.studies import load_study
+from hpo.storage import load_study, open_storage, sqlite_path, storage_of, study_lock, trial_counts
 from hpo.workspace import Workspace, load_workspace, relative_path
 
 if TYPE_CHECKING:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class HpoError(Exception):
@@ -125,6 +129,12 @@ def _database_of(obj: object) -> str | None:
 def _shown(path: str) -> str:
     from pathlib import Path
 
-    from hpo.workspace import relative_path
-
     return relative_path(Path(path), Path.cwd())
+
+
+def relative_path(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when it lies below it, else absolute: for messages and records."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path.resolve())

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import optuna
 
     from hpo.data import DataVersion
+    from hpo.tracking import Tracked
     from hpo.workspace import Workspace
 
 TABLE = "hpo_data_versions"
@@ -42,15 +43,6 @@ LOCK = "hpo data ledger"  # the study_lock name that serializes recording (not a
 SPLITS = ("train", "validation", "test")
 _VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)\Z")
 RULE = "bump MINOR when the test split changes, PATCH when only train or validation change"
-
-
-@dataclass(frozen=True)
-class Tracked:
-    """The split digests a data-version experiment in MLflow records (the ledger's copy there)."""
-
-    experiment: str
-    digests: dict[str, str]
-    delivered: bool = True  # False: recorded by an hpo that digested after `data.drop` (no basis tag)
 
 
 @dataclass
@@ -370,7 +362,7 @@ def _update(storage: optuna.storages.BaseStorage, entry: Entry) -> None:
         )
 
 
-def _promoted(ws: Any, entry: Entry) -> list[dict[str, Any]] | None:
+def _promoted(ws: Workspace, entry: Entry) -> list[dict[str, Any]] | None:
     """The promoted runs of a version's data-version experiment; None when MLflow cannot be read (its
     SQLite store is not there, or it does not answer); their source versions join the entry's."""
     from hpo.schema import ROLE_PROMOTED, TAG_ROLE, TAG_SRC_VERSION, TAG_STUDY, TAG_TRIAL

@@ -116,7 +116,7 @@ def check_writable(ws: Workspace, storage: str | None = None, folders: tuple[Pat
     """
     import os
 
-    from hpo.storage._open import check_storage
+    from hpo.storage import check_storage
 
     url = ws.storage_url(storage)
     try:

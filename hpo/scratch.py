@@ -151,8 +151,7 @@ def _log(ws: Workspace, prep: Any, result: TryResult) -> None:
     warning, not a failure: the fit's figures are printed either way."""
     from hpo.provenance import source_version
     from hpo.schema import TAG_ROLE, VAL
-    from hpo.tracking import experiment_names, provenance_tags, tracking_uri
-    from hpo.tracking._store import unavailable
+    from hpo.tracking import experiment_names, provenance_tags, tracking_uri, unavailable
 
     src = source_version(ws.root)
     branch = _branch(ws.root)

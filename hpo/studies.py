@@ -1,56 +1,20 @@
-"""Finding studies in a storage, and what `hpo studies` and `hpo show` report of them."""
+"""What `hpo studies` and `hpo show` report of the studies in a storage.
+
+Finding a study (by name, the newest: ``load_study``, ``load_named_or_newest``) lives in
+:mod:`hpo.storage`, below the verbs that all start there; older code and tests still import
+``load_study``, ``complete_trials`` and ``trial_counts`` from here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import StudyError
 from hpo.schema import STUDY_BUDGET, TRIAL_FOLD_VALUES, TRIAL_INHERITED_FROM, TRIAL_MLFLOW_RUN, TRIAL_SEED, StudyRecord
-from hpo.secrets import masked_url
-from hpo.storage import complete_trials, open_storage, study_id, trial_by_number, trial_counts
+from hpo.storage import complete_trials, load_study, open_storage, study_id, trial_by_number, trial_counts
 
 if TYPE_CHECKING:
     import optuna
-
-
-def hpo_study_names(url: str) -> list[str]:
-    """Names of the studies hpo created in the storage at ``url``, oldest first."""
-
-    storage = open_storage(url, create=False)
-    return [s.study_name for s in storage.get_all_studies() if StudyRecord.from_attrs(s.user_attrs).by_hpo]
-
-
-def newest_study_name(url: str) -> str | None:
-    """The most recently created study in the storage at ``url``."""
-    studies = open_storage(url, create=False).get_all_studies()
-    return max(studies, key=study_id).study_name if studies else None
-
-
-def load_named_or_newest(url: str, name: str | None) -> optuna.Study:
-    """Study ``name``, or the most recently created one when ``name`` is None (the verbs' default)."""
-    name = name or newest_study_name(url)
-    if name is None:
-        raise StudyError(f"no studies in {masked_url(url)}; run `hpo run SPACE.yaml` first, or pass --storage")
-    return load_study(url, name)
-
-
-def study_names(url: str) -> list[str]:
-    import optuna
-
-    return optuna.get_all_study_names(open_storage(url, create=False))
-
-
-def load_study(url: str, name: str) -> optuna.Study:
-    """Load study ``name``, or say which studies the storage holds."""
-    import optuna
-
-    storage = open_storage(url, create=False)
-    try:
-        return optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        names = optuna.get_all_study_names(storage)
-        raise StudyError(f"no study {name!r} in {masked_url(url)} (studies: {', '.join(names) or 'none'})") from None
 
 
 # --- `hpo studies` and `hpo show` ----------------------------------------------------------------

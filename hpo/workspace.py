@@ -12,13 +12,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hpo.errors import HpoError
+from hpo.errors import relative_path as relative_path  # its home is errors (a leaf); imported from here too
 
 STORAGE_ENV = "HPO_STORAGE"
 DEFAULT_STORAGE_FILE = "hpo.db"
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
 _KNOWN_KEYS = {"project", "storage", "hpo_experiment", "data_experiment", "leaderboard_experiment", "scratch_experiment"}
-_TEMPLATE_FIELDS = ("project", "data_version")  # what hpo.tracking's experiment_names fills in
+_TEMPLATE_FIELDS = ("project", "data_version")  # what experiment_names fills in
+
+# The MLflow experiment names of a workspace: plain settings of `[tool.hpo]`, so they live with the workspace
+# (hpo.tracking, which opens the experiments, and the workspace check both fill them in).
+DEFAULT_TEMPLATES = {
+    "hpo_experiment": "{project}-HPO-{data_version}",
+    "data_experiment": "{project}-Data-{data_version}",
+    "leaderboard_experiment": "{project}-Leaderboard",
+    "scratch_experiment": "{project}-Scratch",  # hpo try: single fits, never a study's
+}
 
 
 @dataclass(frozen=True)
@@ -64,8 +74,6 @@ class Workspace:
             return
         import string
 
-        from hpo.tracking._client import experiment_names
-
         pyproject = self.root / "pyproject.toml"
         for key, template in self.templates.items():
             try:
@@ -84,12 +92,19 @@ class Workspace:
             raise HpoError(f"{pyproject}: an experiment template in `tool.hpo` cannot be filled in ({e})") from None
 
 
-def relative_path(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` when it lies below it, else absolute: for messages and records."""
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path.resolve())
+def experiment_names(ws: Workspace, data_version: str) -> dict[str, str]:
+    """The experiment names for ``data_version`` (hpo, data, leaderboard, scratch), from ``[tool.hpo]`` or the defaults."""
+    values = {"project": ws.project, "data_version": data_version}
+    out = {}
+    for key, default in DEFAULT_TEMPLATES.items():
+        template = ws.templates.get(key, default)
+        try:
+            out[key.removesuffix("_experiment")] = template.format(**values)
+        except (KeyError, IndexError) as e:
+            raise HpoError(
+                f"pyproject.toml: `tool.hpo.{key}` may use {{project}} and {{data_version}}, but uses {{{e.args[0]}}}"
+            ) from None
+    return out
 
 
 def load_workspace(root: Path | None = None) -> Workspace:

@@ -4,7 +4,8 @@ and warm-starting the derived study from its parent.
 - :mod:`._stats` computes (trials in, :class:`Analysis` out), weighing the evidence of
   :mod:`._evidence` by the rules of :mod:`._recommend` and :mod:`._categorical`;
 - :mod:`._report` draws the figures, HTML and Markdown from an :class:`Analysis`;
-- :mod:`._derive` writes the derived space file, :mod:`._warm_start` seeds its study;
+- :mod:`._derive` writes the derived space file; :mod:`hpo.warm_start` (a layer below, for ``hpo run``)
+  seeds its study, re-exported here;
 - :mod:`._study` is ``hpo analyze``: all of the above for a study in a storage.
 """
 
@@ -21,10 +22,13 @@ from hpo.analyze._results import (
     NumericAnalysis,
     ParamAnalysis,
     Recommendation,
+    format_number,
+    format_p_value,
+    format_statistic,
 )
 from hpo.analyze._stats import analyze
 from hpo.analyze._study import DASHBOARD_POINTS, IMPORTANCE_METHODS, AnalyzeResult, analyze_study
-from hpo.analyze._warm_start import RUN_FIRST, Inheritance, inherited_trials, source_trials, to_distribution
+from hpo.warm_start import RUN_FIRST, Inheritance, inherited_trials, source_trials, to_distribution
 
 __all__ = [
     "DASHBOARD_POINTS",
@@ -47,6 +51,9 @@ __all__ = [
     "analyze_study",
     "derive_space",
     "figures",
+    "format_number",
+    "format_p_value",
+    "format_statistic",
     "html_id",
     "html_page",
     "inherited_trials",

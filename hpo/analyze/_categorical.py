@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpo.analyze._evidence import _CategoricalStats, _evidence, _group, _group_sd, _kruskal, _no_effect, _why_no_effect
-from hpo.analyze._results import CategoricalAnalysis, ChoiceStat, Recommendation, _Context, _p
+from hpo.analyze._results import CategoricalAnalysis, ChoiceStat, Recommendation, _Context, format_p_value
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,14 +64,14 @@ def _categorical(st: _CategoricalStats, ctx: _Context, importance: float | None)
         rec = Recommendation(
             "keep",
             f"the study's values cannot be told apart from noise (see the study's message; test across choices "
-            f"p={_p(gp)}, descriptive): keep all",
+            f"p={format_p_value(gp)}, descriptive): keep all",
             choices=list(choices),
         )
     elif worse:
         keep = [c for c in choices if c not in worse]
         why = "; ".join(
             f"{c} is worse than {ref} (mean {np.mean(ys[members[c]]):.4g} vs {ref_mean:.4g} over {len(members[c])} and "
-            f"{len(members[ref])} trials, one-sided Mann-Whitney p={_p(st.p_worse[c])}, descriptive"
+            f"{len(members[ref])} trials, one-sided Mann-Whitney p={format_p_value(st.p_worse[c])}, descriptive"
             + (f"; the gap exceeds the noise floor {floor:.3g}" if ctx.noise is not None else "")
             + ")"
             for c in choices
@@ -94,7 +94,7 @@ def _categorical(st: _CategoricalStats, ctx: _Context, importance: float | None)
         note = f"; {', '.join(untried)} tried fewer than 3 times" if untried else ""
         rec = Recommendation(
             "keep",
-            f"no choice is clearly worse (test across choices p={_p(gp)}, descriptive{note}): keep all",
+            f"no choice is clearly worse (test across choices p={format_p_value(gp)}, descriptive{note}): keep all",
             choices=list(choices),
             evidence=evidence,
         )

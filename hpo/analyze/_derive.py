@@ -26,9 +26,9 @@ def parse_new_data(version: str | None, source: str | None) -> dict[str, Any] | 
     """``hpo analyze --data-version/--data-source`` as a ``data`` section update, checked."""
     if version is None:
         return None
-    from hpo.space._data import _VERSION_RE
+    from hpo.data import VERSION_RE
 
-    if not _VERSION_RE.match(version):
+    if not VERSION_RE.match(version):
         raise HpoError(f"--data-version must look like v<MAJOR>.<MINOR>.<PATCH> (e.g. v0.2.0), but got {version!r}")
     out: dict[str, Any] = {"version": version}
     if source is not None:

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpo.analyze._results import BOOTSTRAP, MIN_TOP, MIN_TOP_COUNT, NO_EFFECT_P, Group, Noise, _Context, _p
+from hpo.analyze._results import BOOTSTRAP, MIN_TOP, MIN_TOP_COUNT, NO_EFFECT_P, Group, Noise, _Context, format_p_value
 
 if TYPE_CHECKING:
     import numpy as np
@@ -166,7 +166,7 @@ def _why_no_effect(st: _Stats | _CategoricalStats, ctx: _Context) -> str:
         else f"a quarter of the clear effect {ctx.clear_effect:.3g}"
     )
     return (
-        f"descriptive p={_p(st.min_p)} >= {NO_EFFECT_P}; "
+        f"descriptive p={format_p_value(st.min_p)} >= {NO_EFFECT_P}; "
         f"its groups' true means spread by {st.effect_sd:.3g} (sd, noise removed), below {floor}, "
         f"while {', '.join(sorted(ctx.others_clear))} clearly matter"
     )

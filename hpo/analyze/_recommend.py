@@ -15,11 +15,11 @@ from hpo.analyze._results import (
     WIDEN_BY,
     Recommendation,
     _Context,
-    _num,
-    _p,
     _per_value,
     _range_str,
     _round_sig,
+    format_number,
+    format_p_value,
 )
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def _recommend_numeric(st: _Stats, ctx: _Context, evidence: dict[str, Any]) -> R
 
     per = "value" if _per_value(a) else "bin"
     described = (
-        f"rho={a['spearman_rho']:+.2f} (p={_p(a['spearman_p'])}), per-{per} test p={_p(a['groups_p'])}; "
+        f"rho={a['spearman_rho']:+.2f} (p={format_p_value(a['spearman_p'])}), per-{per} test p={format_p_value(a['groups_p'])}; "
         f"descriptive p-values, clear below {evidence['p_threshold']:.2g}"
     )
     if ctx.noise is not None:
@@ -49,7 +49,7 @@ def _recommend_numeric(st: _Stats, ctx: _Context, evidence: dict[str, Any]) -> R
             return Recommendation(
                 "fix",
                 f"no effect on the objective over {n} trials ({_why_no_effect(st, ctx)}): "
-                f"fix {name} at {_num(value)}, its value in the best trial",
+                f"fix {name} at {format_number(value)}, its value in the best trial",
                 value=value,
                 evidence=evidence,
             )
@@ -64,7 +64,7 @@ def _recommend_numeric(st: _Stats, ctx: _Context, evidence: dict[str, Any]) -> R
         if (high > a["high"]) if side == "upper" else (low < a["low"]):
             return Recommendation(
                 "widen",
-                f"best trial has {name}={_num(a['best'])}, at the {side} edge of {searched}, and {trend}: "
+                f"best trial has {name}={format_number(a['best'])}, at the {side} edge of {searched}, and {trend}: "
                 f"search {_range_str(low, high, is_int)}: {_moves(a, low, high, limit, narrowed=True)}",
                 low=low,
                 high=high,
@@ -73,7 +73,10 @@ def _recommend_numeric(st: _Stats, ctx: _Context, evidence: dict[str, Any]) -> R
             )
         # Already at the model's limit: the best that can be done is to narrow towards it.
         edge_value = a["high"] if side == "upper" else a["low"]
-        reason_limit = f"best trial has {name}={_num(edge_value)}, at the {side} edge, which is the model's limit ({_num(limit)})"
+        reason_limit = (
+            f"best trial has {name}={format_number(edge_value)}, at the {side} edge, "
+            f"which is the model's limit ({format_number(limit)})"
+        )
         return _narrow(a, ctx, is_int, st.tf, lo_t, hi_t, band, width, reason_limit, described, evidence)
     return _narrow(a, ctx, is_int, st.tf, lo_t, hi_t, band, width, None, described, evidence)
 
@@ -153,10 +156,10 @@ def _moves(a: dict[str, Any], low: Any, high: Any, limit: Any, narrowed: bool) -
         if outward:
             why = "out by the searched width" + (" in log10" if a["log"] else "")
             if limit is not None and new == limit:
-                why += f", capped at the parameter's bound {_num(limit)}"
+                why += f", capped at the parameter's bound {format_number(limit)}"
         else:
             why = "in to where the resampled top trials start, less a margin" if narrowed else "in"
-        moves.append(f"{side} edge {_num(old)} -> {_num(new)}, {why}")
+        moves.append(f"{side} edge {format_number(old)} -> {format_number(new)}, {why}")
     return "; ".join(moves)
 
 
@@ -167,16 +170,20 @@ def _why_unclear(st: _Stats, ctx: _Context) -> str:
     if ctx.noise is None:
         if st.min_p < ctx.alpha_each:
             return study
-        gate = f"its smallest descriptive p-value, {_p(st.min_p)}, is not below {ctx.alpha_each:.2g} (0.05 over every test)"
+        gate = (
+            f"its smallest descriptive p-value, {format_p_value(st.min_p)}, "
+            f"is not below {ctx.alpha_each:.2g} (0.05 over every test)"
+        )
     elif st.min_p >= ctx.alpha:
-        gate = f"its smallest descriptive p-value, {_p(st.min_p)}, is not below {ctx.alpha:.2g}"
+        gate = f"its smallest descriptive p-value, {format_p_value(st.min_p)}, is not below {ctx.alpha:.2g}"
     elif st.effect_sd < ctx.noise.sd:
         kind = "value" if _per_value(a) else "bin"
         used = sum(1 for g in a["groups"] if g.count >= 2)
         sized = sum(1 for g in a["groups"] if g.count >= 3)
         raw = f"; the means of the {sized} {kind}s with 3 or more trials span {st.effect:.3g}" if sized >= 2 else ""
         gate = (
-            f"its trend passes the p-value gate ({_p(st.min_p)} < {ctx.alpha:.2g}), but not the size gate: the spread of its "
+            f"its trend passes the p-value gate ({format_p_value(st.min_p)} < {ctx.alpha:.2g}), "
+            "but not the size gate: the spread of its "
             f"groups' true means, {st.effect_sd:.3g} (sd, noise removed, over the {used} of {len(a['groups'])} {kind}s with "
             f"at least 2 trials{raw}), is below the noise floor {ctx.noise.sd:.3g} (from the {ctx.noise.basis})"
         )
@@ -201,16 +208,16 @@ def _unclear(st: _Stats, ctx: _Context, evidence: dict[str, Any], why: str, desc
     if edge is None:
         return keep()
     side, turns_back = edge
-    at = f"the best trial has {name}={_num(a['best'])}, at the {side} edge, and the trend points past it"
+    at = f"the best trial has {name}={format_number(a['best'])}, at the {side} edge, and the trend points past it"
     if turns_back:
         return keep(f"; {at}, but it turns back within the {side} half of the range")
     if a["spearman_p"] >= ctx.alpha_each:
         return keep(
-            f"; {at} (rho={a['spearman_rho']:+.2f}, p={_p(a['spearman_p'])}), but not strongly enough to move an "
+            f"; {at} (rho={a['spearman_rho']:+.2f}, p={format_p_value(a['spearman_p'])}), but not strongly enough to move an "
             f"edge without a clear effect (that needs p < {ctx.alpha_each:.2g}, 0.05 over every test)"
         )
     low, high, limit = _widened(st, ctx, side, None)
-    strong = f"a strong monotone trend (rho={a['spearman_rho']:+.2f}, p={_p(a['spearman_p'])} < {ctx.alpha_each:.2g})"
+    strong = f"a strong monotone trend (rho={a['spearman_rho']:+.2f}, p={format_p_value(a['spearman_p'])} < {ctx.alpha_each:.2g})"
     if (high > a["high"]) if side == "upper" else (low < a["low"]):
         return Recommendation(
             "widen",
@@ -222,7 +229,7 @@ def _unclear(st: _Stats, ctx: _Context, evidence: dict[str, Any], why: str, desc
             log=a["log"],
             evidence=evidence,
         )
-    return keep(f"; {at}, {strong}, but {_num(limit)} is the model's limit: the edge cannot move")
+    return keep(f"; {at}, {strong}, but {format_number(limit)} is the model's limit: the edge cannot move")
 
 
 def _narrow(

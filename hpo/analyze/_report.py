@@ -12,7 +12,15 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpo.analyze._results import Analysis, CategoricalAnalysis, NumericAnalysis, ParamAnalysis, _num, _range_str
+from hpo.analyze._results import (
+    Analysis,
+    CategoricalAnalysis,
+    NumericAnalysis,
+    ParamAnalysis,
+    _range_str,
+    format_number,
+    format_statistic,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -35,14 +43,10 @@ def recommended(p: ParamAnalysis) -> str:
     if r.kind in ("narrow", "widen"):
         return _range_str(r.low, r.high, p.type == "int")
     if r.kind == "fix":
-        return f"= {_num(r.value)}"
+        return f"= {format_number(r.value)}"
     if r.kind == "drop" and r.choices is not None and isinstance(p, CategoricalAnalysis):
         return "drop " + ", ".join(str(c.choice) for c in p.choices if c.choice not in r.choices)
     return p.searched if r.kind == "keep" else "-"
-
-
-def _f(x: float | None, fmt: str = "+.3f") -> str:
-    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
 
 
 def figures(
@@ -190,7 +194,11 @@ def _numeric_figure(
         )
     if r.kind == "fix":
         fig.add_vline(
-            x=r.value, line={"color": _KIND_COLOUR["fix"], "dash": "dot"}, annotation_text=f"fix {_num(r.value)}", row=1, col=1
+            x=r.value,
+            line={"color": _KIND_COLOUR["fix"], "dash": "dot"},
+            annotation_text=f"fix {format_number(r.value)}",
+            row=1,
+            col=1,
         )
     lo = min(p.low, r.low if r.low is not None else p.low)
     hi = max(p.high, r.high if r.high is not None else p.high)
@@ -286,9 +294,9 @@ def html_page(a: Analysis, figs: dict[str, go.Figure], metric: str, derived: str
             for c in (
                 p.name,
                 p.searched,
-                _f(getattr(p, "pearson_r", None)),
-                _f(getattr(p, "spearman_rho", None)),
-                _f(p.importance, ".2f"),
+                format_statistic(getattr(p, "pearson_r", None)),
+                format_statistic(getattr(p, "spearman_rho", None)),
+                format_statistic(p.importance, ".2f"),
                 p.top_range,
                 p.recommendation.kind,
                 recommended(p),
@@ -339,8 +347,9 @@ def markdown(a: Analysis, metric: str, derived: str | None) -> str:
     ]
     for p in a.params.values():
         lines.append(
-            f"| {p.name} | {p.searched} | {_f(getattr(p, 'pearson_r', None))} | {_f(getattr(p, 'spearman_rho', None))} | "
-            f"{_f(p.importance, '.2f')} | {p.top_range} | **{p.recommendation.kind}** {recommended(p)} |"
+            f"| {p.name} | {p.searched} | {format_statistic(getattr(p, 'pearson_r', None))} | "
+            f"{format_statistic(getattr(p, 'spearman_rho', None))} | "
+            f"{format_statistic(p.importance, '.2f')} | {p.top_range} | **{p.recommendation.kind}** {recommended(p)} |"
         )
     lines.append("")
     if a.message:

@@ -261,20 +261,30 @@ def _round_sig(x: float, digits: int, mode: Literal["down", "up", "nearest"] = "
     return float(rounded / scale)
 
 
-def _num(x: Any) -> str:
+# How an analysis writes its numbers, in its reasons, its reports and the CLI's table alike.
+
+
+def format_number(x: Any) -> str:
+    """A parameter value or bound: floats to 4 significant digits (`0.05`, `1.235e-05`), the rest as is."""
     if isinstance(x, float):
         return f"{x:.4g}"
     return str(x)
 
 
-def _range_str(low: Any, high: Any, is_int: bool) -> str:
-    return f"{_num(low)}-{_num(high)}" if is_int else f"{_num(low)}..{_num(high)}"
-
-
-def _p(p: float | None) -> str:
+def format_p_value(p: float | None) -> str:
+    """A p-value to 3 decimals, `<0.001` below that, `n/a` when there is none."""
     if p is None:
         return "n/a"
     return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def format_statistic(x: float | None, spec: str = "+.3f") -> str:
+    """A statistic (a correlation, an importance, a mean) by the format ``spec``; `-` when missing or not finite."""
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+
+
+def _range_str(low: Any, high: Any, is_int: bool) -> str:
+    return f"{format_number(low)}-{format_number(high)}" if is_int else f"{format_number(low)}..{format_number(high)}"
 
 
 def _per_value(a: dict[str, Any]) -> bool:

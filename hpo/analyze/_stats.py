@@ -34,8 +34,8 @@ from hpo.analyze._results import (
     NumericAnalysis,
     ParamAnalysis,
     _Context,
-    _num,
     _py,
+    format_number,
 )
 from hpo.storage import study_view
 
@@ -294,5 +294,5 @@ def _groups(xs: np.ndarray, ys: np.ndarray, dist: Any, is_int: bool, log: bool, 
         a, b = float(edges[i]), float(edges[i + 1])
         if is_int:
             a, b = math.ceil(a), math.floor(b) if i == N_BINS - 1 else math.ceil(b) - 1
-        groups.append(_group(f"{_num(a)}-{_num(b)}", a, b, ys[m], sign))
+        groups.append(_group(f"{format_number(a)}-{format_number(b)}", a, b, ys[m], sign))
     return groups, members

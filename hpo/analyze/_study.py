@@ -25,7 +25,7 @@ from hpo.models import ModelSpec, model_spec
 from hpo.schema import STUDY_DATA_VERSION, STUDY_METRIC, STUDY_MODEL, STUDY_SPACE_YAML, TRIAL_FOLD_VALUES
 from hpo.secrets import masked, masked_url
 from hpo.space import NAME_RE
-from hpo.studies import complete_trials, load_named_or_newest, study_names, trial_counts
+from hpo.storage import complete_trials, load_named_or_newest, study_names, trial_counts
 from hpo.tracking import StudyProjection, client, tracking_uri
 from hpo.workspace import Workspace, load_workspace, on_import_path, relative_path
 

@@ -10,9 +10,16 @@ import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
-from hpo.analyze import Analysis, CategoricalAnalysis, NumericAnalysis, ParamAnalysis, recommended
-from hpo.analyze._report import _f
-from hpo.analyze._results import _num, _p
+from hpo.analyze import (
+    Analysis,
+    CategoricalAnalysis,
+    NumericAnalysis,
+    ParamAnalysis,
+    format_number,
+    format_p_value,
+    format_statistic,
+    recommended,
+)
 from hpo.run import Progress, RunResult, StudySnapshot
 from hpo.secrets import masked, masked_url
 from hpo.studies import StudyDetail
@@ -159,17 +166,17 @@ def print_analysis(console: Console, a: Analysis, metric: str, groups: bool = Fa
     for p in a.params.values():
         r = p.recommendation
         if isinstance(p, NumericAnalysis):
-            pr = f"{_f(p.pearson_r)} ({_p(p.pearson_p)})"
-            sp = f"{_f(p.spearman_rho)} ({_p(p.spearman_p)})"
-            best_v = _num(p.best)
+            pr = f"{format_statistic(p.pearson_r)} ({format_p_value(p.pearson_p)})"
+            sp = f"{format_statistic(p.spearman_rho)} ({format_p_value(p.spearman_p)})"
+            best_v = format_number(p.best)
         else:
-            pr, sp, best_v = "-", f"groups p={_p(p.groups_p)}", str(p.best)
+            pr, sp, best_v = "-", f"groups p={format_p_value(p.groups_p)}", str(p.best)
         t.add_row(
             p.name,
             p.searched + (" (log)" if getattr(p, "log", False) else ""),
             pr,
             sp,
-            _f(p.importance, ".2f"),
+            format_statistic(p.importance, ".2f"),
             p.top_range,
             best_v,
             f"[{_KIND_STYLE[r.kind]}]{r.kind}[/] {recommended(p)}",
@@ -207,14 +214,20 @@ def _group_table(p: ParamAnalysis, metric: str) -> Any:
             t.add_row(
                 str(c.choice),
                 str(c.count),
-                _f(c.mean, ".4g"),
-                _f(c.median, ".4g"),
-                _f(c.best, ".4g"),
-                _p(c.p_worse) + (" worse" if c.worse else ""),
+                format_statistic(c.mean, ".4g"),
+                format_statistic(c.median, ".4g"),
+                format_statistic(c.best, ".4g"),
+                format_p_value(c.p_worse) + (" worse" if c.worse else ""),
             )
     else:
         for g in p.groups:
-            t.add_row(g.label, str(g.count), _f(g.mean, ".4g"), _f(g.median, ".4g"), _f(g.best, ".4g"))
+            t.add_row(
+                g.label,
+                str(g.count),
+                format_statistic(g.mean, ".4g"),
+                format_statistic(g.median, ".4g"),
+                format_statistic(g.best, ".4g"),
+            )
     return t
 
 

@@ -21,7 +21,7 @@ def sync(
         from hpo.cli._output import print_json
         from hpo.errors import HpoError
         from hpo.secrets import masked_url
-        from hpo.studies import hpo_study_names, load_study
+        from hpo.storage import hpo_study_names, load_study
         from hpo.tracking import client, repair_store, sync_study, tracking_uri
         from hpo.workspace import load_workspace
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from hpo.data._config import DataConfig, RatioSplit
 from hpo.data._version import SPLITS, _is_numeric, _py, label_key
 from hpo.errors import DataError
-from hpo.features import NUMERIC, column_kind, first_misfit
-from hpo.space import DataConfig, RatioSplit
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,6 +24,8 @@ def _check_target_present(frames: dict[str, pd.DataFrame], config: DataConfig, w
 
 def _check_numeric_target(y: pd.Series, target: str, where: str, what: str) -> None:
     if not _is_numeric(y):
+        from hpo.features import NUMERIC, first_misfit  # pandas at module level there
+
         misfit = first_misfit(y, NUMERIC)
         got = f"holds {misfit[1]!r} (row {misfit[0] + 1})" if misfit else f"is {y.dtype}"
         raise DataError(f"{where}: `task` is regression, but `data.target` {target!r} {got} in {what}")
@@ -63,6 +64,8 @@ def _check_target(y: pd.Series, target: str, where: str, what: str) -> None:
 
 def _check_kinds(frame: pd.DataFrame, kinds: dict[str, str], where: str, what: str) -> None:
     """Each feature of another split has the kind it has in train (a column wholly missing fits any)."""
+    from hpo.features import column_kind, first_misfit  # pandas at module level there
+
     for column, kind in kinds.items():
         values = frame[column]
         if values.isna().all() or column_kind(values) == kind:

@@ -17,7 +17,7 @@ from hpo.errors import DataError
 if TYPE_CHECKING:
     import numpy as np
 
-    from hpo.space import CVConfig
+    from hpo.data._config import CVConfig
 
 
 def merged(data: DataVersion) -> DataVersion:

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpo.data._checks import _check_kinds, _check_numeric_target, _check_target, _check_target_present, _classes
+from hpo.data._config import ColumnSplit, DataConfig, SplitFiles
 from hpo.data._sources import _load_source, _read_table, _resolve, _split
 from hpo.data._version import MAX_CLASSES_FOR_INT_TARGET, SPLITS, DataVersion, Split, Task, _is_numeric, digest, infer_task
 from hpo.errors import DataError, SpaceError
-from hpo.features import column_kind, encode
-from hpo.space import ColumnSplit, DataConfig, SplitFiles
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,6 +39,8 @@ def load_data(
             checked before the class checks, which would otherwise speak of classes nobody meant.
     """
     import pandas as pd
+
+    from hpo.features import column_kind, encode  # pandas at module level there
 
     base = base or Path.cwd()
     names = {s: f"the {s} split" for s in SPLITS}

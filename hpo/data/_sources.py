@@ -6,9 +6,9 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpo.data._config import ColumnSplit, DataConfig, RatioSplit
 from hpo.data._version import Task
 from hpo.errors import DataError
-from hpo.space import ColumnSplit, DataConfig, RatioSplit
 
 if TYPE_CHECKING:
     import numpy as np

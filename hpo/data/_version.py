@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from hpo.errors import DataError
-from hpo.features import CATEGORICAL
 
 if TYPE_CHECKING:
     import numpy as np
@@ -71,6 +70,8 @@ class DataVersion:
 
     @property
     def cat_features(self) -> list[str]:
+        from hpo.features import CATEGORICAL  # pandas at module level there
+
         return [c for c, k in self.kinds.items() if k == CATEGORICAL]
 
     @property

@@ -8,15 +8,19 @@ written, and say what is degenerate in figures.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import HpoError
 from hpo.models import predict
+from hpo.schema import TAG_DEGENERATE
 
 if TYPE_CHECKING:
     import numpy as np
 
     from hpo.data import DataVersion, Split
+    from hpo.models import FitResult
+    from hpo.promote._recipe import Recipe
 
 # The worst value a metric can take, where it has one; a model there learnt nothing (or the opposite).
 # rmse, mae, logloss and r2 are unbounded: no value of theirs is the worst.
@@ -98,3 +102,34 @@ def _are(n: int) -> str:
 
 def _label(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
+
+
+def check_degenerate(
+    fit: FitResult,
+    recipe: Recipe,
+    data: DataVersion,
+    test: dict[str, float],
+    where: str,
+    allow: bool,
+    warn: Callable[[str], None],
+) -> str | None:
+    """What is degenerate about the re-trained model on validation and test; refused unless ``allow``."""
+    if recipe.cv is None:
+        splits, scores = {"validation": data.validation, "test": data.test}, {"validation": fit.metrics, "test": test}
+    else:  # the final model was fit on train + validation: only test is unseen; validation scores are the folds' mean
+        splits, scores = {"test": data.test}, {"the folds' validation": fit.metrics, "test": test}
+    bad, caution = degenerate(fit.model, data, recipe.metric, scores, splits)
+    if caution is not None:
+        warn(f"{where} {caution}")
+    if bad is not None and not allow:
+        hint = (
+            " (for a rare class, try class weights, e.g. CatBoost's `auto_class_weights: Balanced`, or a metric on "
+            "probabilities: roc_auc, logloss)"
+            if data.task == "classification"
+            else ""
+        )
+        raise DegenerateModel(
+            f"{where} is a degenerate model: {bad}. Nothing was promoted{hint}; "
+            f"pass --allow-degenerate to promote it anyway, e.g. as a baseline (the run is then tagged {TAG_DEGENERATE})"
+        )
+    return bad

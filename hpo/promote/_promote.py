@@ -26,7 +26,7 @@ from hpo.promote._checks import (
     _client,
     source_differs,
 )
-from hpo.promote._degenerate import DegenerateModel, degenerate
+from hpo.promote._degenerate import check_degenerate
 from hpo.promote._lock import promotion_lock
 from hpo.promote._models import packed
 from hpo.promote._recipe import Recipe
@@ -54,8 +54,7 @@ from hpo.schema import (
     VAL,
     StudyRecord,
 )
-from hpo.storage import trial_by_number
-from hpo.studies import load_named_or_newest, load_study, trial_counts
+from hpo.storage import load_named_or_newest, load_study, trial_by_number, trial_counts
 from hpo.tracking import StudyProjection, experiment_names, recorded_digests, sync_study
 from hpo.workspace import Workspace, load_workspace
 
@@ -63,9 +62,6 @@ if TYPE_CHECKING:
     import optuna
     from mlflow import MlflowClient
     from mlflow.entities import Run
-
-    from hpo.data import DataVersion
-    from hpo.models import FitResult
 
 
 @dataclass
@@ -238,7 +234,7 @@ def _promote_locked(
     undefined = [k for k, v in scored.items() if not math.isfinite(v)]
     if undefined:
         say(f"  note      {', '.join(undefined)} undefined (NaN, e.g. constant predictions); logged as NaN")
-    bad = _degenerate(fit, recipe, data, test, where, allow_degenerate, warn)
+    bad = check_degenerate(fit, recipe, data, test, where, allow_degenerate, warn)
     with packed(fit.model, recipe.model, data) as pack:  # a model that cannot be logged is refused before any write
         hpo_exp, hpo_run = _hpo_run(c, ws, s, t)
         run = _log_promoted(
@@ -289,37 +285,6 @@ def _result(
         source={k: tags.get(k) for k in (TAG_SRC_VERSION, TAG_GIT_COMMIT, TAG_GIT_DIRTY, TAG_SOURCE_DIFFERS)},
         degenerate=tags.get(TAG_DEGENERATE),
     )
-
-
-def _degenerate(
-    fit: FitResult,
-    recipe: Recipe,
-    data: DataVersion,
-    test: dict[str, float],
-    where: str,
-    allow: bool,
-    warn: Callable[[str], None],
-) -> str | None:
-    """What is degenerate about the re-trained model on validation and test; refused unless ``allow``."""
-    if recipe.cv is None:
-        splits, scores = {"validation": data.validation, "test": data.test}, {"validation": fit.metrics, "test": test}
-    else:  # the final model was fit on train + validation: only test is unseen; validation scores are the folds' mean
-        splits, scores = {"test": data.test}, {"the folds' validation": fit.metrics, "test": test}
-    bad, caution = degenerate(fit.model, data, recipe.metric, scores, splits)
-    if caution is not None:
-        warn(f"{where} {caution}")
-    if bad is not None and not allow:
-        hint = (
-            " (for a rare class, try class weights, e.g. CatBoost's `auto_class_weights: Balanced`, or a metric on "
-            "probabilities: roc_auc, logloss)"
-            if data.task == "classification"
-            else ""
-        )
-        raise DegenerateModel(
-            f"{where} is a degenerate model: {bad}. Nothing was promoted{hint}; "
-            f"pass --allow-degenerate to promote it anyway, e.g. as a baseline (the run is then tagged {TAG_DEGENERATE})"
-        )
-    return bad
 
 
 def _resolve_trial(url: str, study: str | None, ref: str, verb: str = "promote") -> tuple[optuna.Study, optuna.trial.FrozenTrial]:

@@ -14,12 +14,13 @@ A trial whose worker died or was aborted is retried in its own slot.
 - :mod:`._result`: what a run reports.
 """
 
+from hpo.run._claims import claim_trial, fail_stale, requeue, running_trials
 from hpo.run._objective import Objective
 from hpo.run._result import BestTrial, Progress, RunResult, StudySnapshot, snapshot
 from hpo.run._runner import run_study
 from hpo.run._study import open_study, study_attributes, top_up_budget
 from hpo.run._suggest import suggest
-from hpo.run._worker import claim_trial, fail_stale, requeue, run_trial, running_trials
+from hpo.run._worker import run_trial
 
 __all__ = [
     "BestTrial",

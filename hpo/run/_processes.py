@@ -18,16 +18,8 @@ from typing import TYPE_CHECKING, Any
 from hpo.errors import HpoError
 from hpo.prepare import Prepared, prepare_loaded
 from hpo.run._result import Progress, snapshot
-from hpo.run._worker import (
-    STOP_SIGNALS,
-    HeldWarnings,
-    StudyDeleted,
-    _Stop,
-    _worker_loop,
-    _WorkerArgs,
-    check_study,
-    stopping_message,
-)
+from hpo.run._signals import STOP_SIGNALS, _Stop, stopping_message
+from hpo.run._worker import HeldWarnings, StudyDeleted, _worker_loop, _WorkerArgs, check_study
 from hpo.schema import TRIAL_ERROR
 from hpo.storage import ready_to_fork, sqlite_path
 from hpo.tracking import LiveProjection, tracking_uri

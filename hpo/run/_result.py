@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpo.schema import STUDY_INHERITED, TRIAL_SEED, TRIAL_SLOT
-from hpo.storage import budget_slots
-from hpo.studies import trial_counts
+from hpo.storage import budget_slots, trial_counts
 
 if TYPE_CHECKING:
     import optuna

@@ -9,10 +9,12 @@ from pathlib import Path
 from hpo.errors import HpoError, NoTrialCompleted
 from hpo.ledger import record as record_data
 from hpo.prepare import prepare_loaded
+from hpo.run._claims import fail_stale
 from hpo.run._processes import _run_in_process, _run_processes
 from hpo.run._result import Progress, RunResult, snapshot
+from hpo.run._signals import _no_interrupt
 from hpo.run._study import open_study, top_up_budget
-from hpo.run._worker import HeldWarnings, _no_interrupt, _warner, _WorkerArgs, fail_stale, open_tracking
+from hpo.run._worker import HeldWarnings, _warner, _WorkerArgs, open_tracking
 from hpo.schema import STUDY_BUDGET
 from hpo.space import GridSamplerConfig, SpaceFile, load_space
 from hpo.storage import study_lock

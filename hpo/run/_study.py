@@ -7,8 +7,6 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from hpo import __version__
-from hpo.analyze import inherited_trials, source_trials
 from hpo.errors import SpaceError, StudyError
 from hpo.prepare import Prepared
 from hpo.provenance import source_version
@@ -39,6 +37,8 @@ from hpo.schema import (
 from hpo.secrets import masked, masked_url
 from hpo.space import BUDGET_KEYS, GridSamplerConfig, parse_space
 from hpo.storage import budget_slots, open_storage
+from hpo.version import __version__
+from hpo.warm_start import inherited_trials, source_trials
 from hpo.workspace import relative_path
 
 if TYPE_CHECKING:

@@ -3,48 +3,25 @@ requeue the trials of workers that died."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import signal
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import StudyError
 from hpo.prepare import Prepared
+from hpo.run._claims import claim_trial, fail_stale, requeue, running_trials
 from hpo.run._objective import Objective
 from hpo.run._result import Progress
+from hpo.run._signals import _no_interrupt, _Stop
 from hpo.run._study import sampler_for, top_up_budget
 from hpo.samplers import make_pruner
-from hpo.schema import (
-    TRIAL_ERROR,
-    TRIAL_FAILED_TRIAL,
-    TRIAL_MLFLOW_RUN,
-    TRIAL_RETRY_HISTORY,
-    TRIAL_SEED,
-    TRIAL_SLOT,
-    TRIAL_TRACEBACK,
-)
+from hpo.schema import TRIAL_ERROR, TRIAL_MLFLOW_RUN, TRIAL_TRACEBACK
 from hpo.space import LoadedSpace
-from hpo.storage import (
-    MAX_RETRY,
-    change_state,
-    heartbeat,
-    heartbeat_enabled,
-    open_storage,
-    rdb_backend,
-    stale_trial_ids,
-    storage_of,
-    study_id,
-    study_lock,
-    trial_id,
-)
-from hpo.studies import trial_counts
+from hpo.storage import change_state, heartbeat, open_storage, rdb_backend, storage_of, study_id, study_lock
 from hpo.tracking import LiveProjection, StudyProjection, client, describe_data_experiment
 from hpo.workspace import Workspace
 
@@ -53,43 +30,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 INTERRUPTED = "interrupted (Ctrl-C); retried in the same budget slot"
-# Each asks a run to stop as Ctrl-C does: once finishes the running trials, twice aborts them. SIGTERM
-# is how `timeout`, schedulers and CI cancel a job; SIGHUP comes when the terminal goes away.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-STALE_ERROR = "its worker stopped sending heartbeats (killed or lost); retried in the same budget slot"
-SAME_STOP_SECONDS = 0.5  # a stop signal of another kind this soon after the first is the same stop
 IDLE_POLL_SECONDS = 0.5  # how often a worker with nothing to claim checks the trials still running
-
-
-def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> list[int]:
-    """Fail the RUNNING trials whose worker died, put each back in the queue, close its MLflow run.
-
-    A trial is stale when its last heartbeat is older than the storage's grace period, or when
-    it never sent one and started longer ago than that (its worker died between claiming it and
-    the first heartbeat, which Optuna's own ``fail_stale_trials`` would leave RUNNING forever).
-    Returns the numbers of the trials failed here; another worker may fail the same ones first.
-    """
-    from optuna.exceptions import UpdateFinishedTrialError
-
-    storage = storage_of(study)
-    if not heartbeat_enabled(storage):
-        return []
-    failed = []
-    for stale in stale_trial_ids(storage, study_id(study)):
-        try:
-            # Said while it is still RUNNING (a finished trial's attributes are frozen). Only one
-            # process wins the transition below, so each dead trial is requeued once.
-            storage.set_trial_user_attr(stale, TRIAL_ERROR, STALE_ERROR)
-            if not change_state(storage, stale, "RUNNING", "FAIL"):
-                continue
-        except UpdateFinishedTrialError:
-            continue
-        frozen = storage.get_trial(stale)
-        requeue(study, frozen)
-        if tracker is not None:
-            tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
-        failed.append(frozen.number)
-    return failed
 
 
 class StudyDeleted(StudyError):
@@ -185,61 +126,6 @@ class _WorkerArgs:
     budget: int | None
     trials_at_start: int
     track: bool = True
-
-
-class _Stop:
-    """Ctrl-C (or another of ``STOP_SIGNALS``) once: finish the running trial, start no other.
-    Twice: abort it (it is retried)."""
-
-    def __init__(self, on_first: Callable[[int], None] | None = None) -> None:
-        self.requested = False
-        self.aborted = False
-        self._on_first = on_first
-        self._first: tuple[int, float] | None = None  # the first signal and when it came
-
-    def handle(self, signum: int, frame: object) -> None:
-        first = self._first
-        if first is not None and first[0] != signum and time.monotonic() - first[1] < SAME_STOP_SECONDS:
-            # One stop delivered twice: a scheduler that signals every process (systemd's control group,
-            # `kill -TERM` of each pid) reaches a worker directly and through its parent's SIGINT.
-            return
-        if self.requested:
-            # Raised inside a model's callback (CatBoost calls back every iteration), this comes
-            # back wrapped in the library's own error: `aborted` says what it was.
-            self.aborted = True
-            # Cut short mid-query, SQLAlchemy's pool logs a traceback as it throws the
-            # connection away: expected after an abort, so not shown.
-            logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
-            # A C extension that cannot pass it on (CatBoost's Cython callback) prints it through
-            # sys.excepthook, then as "Exception ignored in ..."; the trial is failed all the same.
-            sys.excepthook = _quiet_excepthook(sys.excepthook)
-            sys.unraisablehook = _quiet_unraisablehook(sys.unraisablehook)
-            raise KeyboardInterrupt
-        self.requested = True
-        self._first = (signum, time.monotonic())
-        if self._on_first:
-            self._on_first(signum)
-
-
-def stopping_message(signum: int, trials: str = "trial") -> str:
-    """What the run says when the first stop signal arrives."""
-    if signum == signal.SIGINT:
-        return f"Stopping after the running {trials} (Ctrl-C again to abort {'them' if trials.endswith('s') else 'it'})"
-    return f"{signal.Signals(signum).name} received: stopping after the running {trials} (a second signal aborts)"
-
-
-def _quiet_excepthook(hook: Callable[..., object]) -> Callable[..., object]:
-    def quiet(kind: type[BaseException], value: BaseException, tb: object) -> object:
-        return None if isinstance(value, KeyboardInterrupt) else hook(kind, value, tb)
-
-    return quiet
-
-
-def _quiet_unraisablehook(hook: Callable[[Any], object]) -> Callable[[Any], object]:
-    def quiet(unraisable: Any) -> object:
-        return None if isinstance(unraisable.exc_value, KeyboardInterrupt) else hook(unraisable)
-
-    return quiet
 
 
 def _worker_loop(
@@ -338,19 +224,6 @@ def _grace_period(study: optuna.Study) -> str:
     return f" ({seconds} s)" if seconds else ""
 
 
-@contextlib.contextmanager
-def _no_interrupt() -> Iterator[None]:
-    """Hold the stop signals back (they are delivered on exit), in the main thread of a process."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-
-
 def _abandon(study: optuna.Study, claimed: int, tracker: LiveProjection | None) -> None:
     """Fail a claimed trial a Ctrl-C cut short and requeue its slot, unless its end was recorded."""
     from optuna.exceptions import UpdateFinishedTrialError
@@ -366,22 +239,6 @@ def _abandon(study: optuna.Study, claimed: int, tracker: LiveProjection | None) 
     requeue(study, frozen)
     if tracker is not None:
         tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
-
-
-def claim_trial(study: optuna.Study, budget: int | None) -> int | None:
-    """Atomically take a WAITING trial of the budget (or, without a budget, create one)."""
-    from optuna.trial import TrialState
-
-    storage = storage_of(study)
-    for t in storage.get_all_trials(study_id(study), deepcopy=False, states=(TrialState.WAITING,)):
-        slot = t.user_attrs.get(TRIAL_SLOT)
-        if budget is not None and (slot is None or slot >= budget):
-            continue  # enqueued by someone else, or left over from a larger budget
-        if change_state(storage, trial_id(t), "WAITING", "RUNNING"):  # one worker wins
-            return trial_id(t)
-    if budget is None:
-        return storage.create_new_trial(study_id(study))
-    return None
 
 
 def run_trial(
@@ -467,32 +324,3 @@ def _record_error(trial: optuna.Trial, error: str, tb: str | None = None) -> Non
     trial.set_user_attr(TRIAL_ERROR, error[:2000])
     if tb:
         trial.set_user_attr(TRIAL_TRACEBACK, tb[-4000:])
-
-
-def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-    """Enqueue a trial again with its parameters, seed and budget slot (at most ``MAX_RETRY`` times).
-
-    Returns whether it was requeued. Like Optuna's retry callback, but it carries over only the
-    slot and the seed: the MLflow run id, worker and error belong to the attempt that failed.
-    """
-    import optuna
-
-    history = [*trial.system_attrs.get(TRIAL_RETRY_HISTORY, []), trial.number]
-    if len(history) > MAX_RETRY:
-        return False
-    keep = {k: v for k, v in trial.user_attrs.items() if k in (TRIAL_SLOT, TRIAL_SEED)}
-    study.add_trial(
-        optuna.trial.create_trial(
-            state=optuna.trial.TrialState.WAITING,
-            params=trial.params,
-            distributions=trial.distributions,
-            user_attrs=keep,
-            system_attrs={TRIAL_FAILED_TRIAL: history[0], TRIAL_RETRY_HISTORY: history},
-        )
-    )
-    return True
-
-
-def running_trials(study: optuna.Study) -> int:
-
-    return trial_counts(study).get("RUNNING", 0)

@@ -4,7 +4,8 @@ A space file is parsed into :class:`SpaceFile` as soon as it is read; nothing pa
 sees a raw dict. Every problem in a file is reported at once, one line each, naming the file,
 the key path and the rule.
 
-- :mod:`._params`, :mod:`._strategies`, :mod:`._data`: the sections of a space file;
+- :mod:`._params`, :mod:`._strategies`: the sections of a space file (`data` and `cv` are hpo.data's,
+  re-exported here);
 - :mod:`._file`: :class:`SpaceFile`, the whole file and its cross-key rules;
 - :mod:`._grid`: the grid sampler's points, counted and built one by one;
 - :mod:`._keys`: which parameter names MLflow takes as keys;
@@ -14,11 +15,11 @@ the key path and the rule.
 - :mod:`._load`: reading and validating a file, and its JSON Schema.
 """
 
-from hpo.space._data import ColumnSplit, DataConfig, RatioSplit, SplitFiles
-from hpo.space._file import BUDGET_KEYS, NAME_RE, CVConfig, DerivedFrom, SpaceFile
+from hpo.data import ColumnSplit, CVConfig, DataConfig, RatioSplit, SplitFiles
+from hpo.space._file import BUDGET_KEYS, NAME_RE, DerivedFrom, SpaceFile
 from hpo.space._grid import GRID_MAX_POINTS, GridOrder, GridPoints
 from hpo.space._keys import KEY_RULE, key_problem, key_refusal
-from hpo.space._load import LoadedSpace, load_space, parse_space, schema
+from hpo.space._load import LoadedSpace, StrictLoader, load_space, parse_space, read_text, schema
 from hpo.space._params import CategoricalParam, Choice, FloatParam, IntParam, Param
 from hpo.space._strategies import (
     CmaEsSamplerConfig,
@@ -65,11 +66,13 @@ __all__ = [
     "SamplerConfig",
     "SpaceFile",
     "SplitFiles",
+    "StrictLoader",
     "SuccessiveHalvingPrunerConfig",
     "TPESamplerConfig",
     "key_problem",
     "key_refusal",
     "load_space",
     "parse_space",
+    "read_text",
     "schema",
 ]

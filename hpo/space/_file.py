@@ -15,9 +15,9 @@ from pydantic import (
     model_validator,
 )
 
+from hpo.data import CVConfig, DataConfig
 from hpo.metrics import METRICS
 from hpo.models import MODELS, is_class_path, is_entry_point
-from hpo.space._data import DataConfig
 from hpo.space._grid import GRID_MAX_POINTS, GridOrder, GridPoints
 from hpo.space._keys import key_refusal
 from hpo.space._params import FloatParam, Param, _Model
@@ -39,22 +39,6 @@ class DerivedFrom(_Model):
     storage: str | None = None
     reasons: list[str] = Field(default_factory=list)
     warm_start: bool = False
-
-
-class CVConfig(_Model):
-    """k-fold cross-validation over train and validation merged (stratified for classification).
-
-    Every trial sees the same folds (they depend on ``seed``, not on the trial), so trials are
-    compared fold for fold; the test split is never part of a fold.
-    """
-
-    folds: int = Field(ge=2, description="folds per repeat; at most the rows of train + validation")
-    repeats: int = Field(1, ge=1, le=100, description="times the folds are drawn again, each time shuffled anew")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="the shuffle of the rows into folds")
-
-    @property
-    def fits(self) -> int:
-        return self.folds * self.repeats
 
 
 class SpaceFile(_Model):

@@ -18,7 +18,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from hpo.space._data import data_rules
+from hpo.data import data_rules
 from hpo.space._file import SpaceFile, space_rules
 from hpo.space._params import Param
 from hpo.space._suggest import did_you_mean

@@ -7,26 +7,16 @@ worker died is failed and retried instead of staying RUNNING forever.
 - :mod:`._open`: opening a storage, and the study lock;
 - :mod:`._fork`: database connections in forked workers;
 - :mod:`._outage`: riding out a database server's restart (retries with backoff, then one line);
-- :mod:`._optuna`: every use of Optuna's private API and all SQL against its tables.
+- :mod:`._optuna` and :mod:`._optuna_trials` (reading trials in bulk): every use of Optuna's private API and all SQL
+  against its tables.
+- :mod:`._studies`: finding a study by name, or the newest (every verb starts there).
 """
 
 from hpo.storage._fork import fork_safe_pools, ready_to_fork
-from hpo.storage._open import (
-    GRACE_PERIOD,
-    HEARTBEAT_INTERVAL,
-    MAX_RETRY,
-    SQLITE_TIMEOUT,
-    TIMING_ENV,
-    flocked,
-    open_storage,
-    sqlite_path,
-    study_lock,
-    timing,
-)
+from hpo.storage._open import check_storage, flocked, open_storage, sqlite_path, study_lock
 from hpo.storage._optuna import (
     budget_slots,
     change_state,
-    complete_trials,
     heartbeat,
     heartbeat_enabled,
     in_distribution,
@@ -35,16 +25,18 @@ from hpo.storage._optuna import (
     stale_trial_ids,
     storage_of,
     study_id,
-    study_view,
     trial_by_number,
-    trial_counts,
     trial_id,
 )
+from hpo.storage._optuna_trials import complete_trials, study_view, trial_counts
 from hpo.storage._outage import StorageUnreachable
+from hpo.storage._studies import hpo_study_names, load_named_or_newest, load_study, newest_study_name, study_names
+from hpo.storage._timing import GRACE_PERIOD, HEARTBEAT_INTERVAL, MAX_RETRY, SQLITE_TIMEOUT, TIMING_ENV, timing
 
 __all__ = [
     "budget_slots",
     "change_state",
+    "check_storage",
     "study_view",
     "set_intermediate_values",
     "GRACE_PERIOD",
@@ -60,7 +52,11 @@ __all__ = [
     "ready_to_fork",
     "heartbeat",
     "heartbeat_enabled",
+    "hpo_study_names",
     "in_distribution",
+    "load_named_or_newest",
+    "load_study",
+    "newest_study_name",
     "open_storage",
     "rdb_backend",
     "sqlite_path",
@@ -68,6 +64,7 @@ __all__ = [
     "storage_of",
     "study_id",
     "study_lock",
+    "study_names",
     "trial_by_number",
     "trial_counts",
     "trial_id",

@@ -123,7 +123,7 @@ class Outage:
     """Retries calls to the storage at ``url`` while its server cannot be reached, up to ``window`` seconds."""
 
     def __init__(self, url: str, window: float | None = None) -> None:
-        from hpo.storage._open import safe_url, timing
+        from hpo.storage._timing import safe_url, timing
 
         self.url = url
         self.shown = safe_url(url)

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from hpo.space._load import StrictLoader, read_text
+from hpo.space import StrictLoader, read_text
 from hpo.sweep._findings import Findings, SweepError
 from hpo.sweep._strategies import METHODS
 

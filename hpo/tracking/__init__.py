@@ -8,32 +8,25 @@ attributes once it finishes); when the trial ends, everything else goes in one `
 Nothing in this module writes to the data-version space except its description.
 
 - :mod:`._store`: opening the tracking store (under a lock, failing fast) and repairing it;
-- :mod:`._client`: the client, experiment names, provenance tags;
+- :mod:`._client`: the client and provenance tags (experiment names are the workspace's);
 - :mod:`._projection`: a study's runs in its HPO space;
 - :mod:`._data_space`: the data-version experiment's description;
 - :mod:`._sync`: ``hpo sync``.
 """
 
-from hpo.tracking._client import (
-    DEFAULT_TEMPLATES,
-    client,
-    ensure_experiment,
-    experiment_names,
-    is_reachable,
-    package_versions,
-    provenance_tags,
-    tracking_uri,
-)
-from hpo.tracking._data_space import data_description, describe_data_experiment, read_tracked, recorded_digests
+from hpo.tracking._client import client, ensure_experiment, is_reachable, package_versions, provenance_tags, tracking_uri
+from hpo.tracking._data_space import Tracked, data_description, describe_data_experiment, read_tracked, recorded_digests
 from hpo.tracking._projection import LiveProjection, StudyProjection
-from hpo.tracking._store import TrackingUnavailable, repair_store
+from hpo.tracking._store import TrackingUnavailable, repair_store, unavailable
 from hpo.tracking._sync import SyncResult, sync_study
+from hpo.workspace import DEFAULT_TEMPLATES, experiment_names  # [tool.hpo] settings, named here too
 
 __all__ = [
     "DEFAULT_TEMPLATES",
     "LiveProjection",
     "StudyProjection",
     "SyncResult",
+    "Tracked",
     "TrackingUnavailable",
     "client",
     "data_description",
@@ -48,4 +41,5 @@ __all__ = [
     "repair_store",
     "sync_study",
     "tracking_uri",
+    "unavailable",
 ]

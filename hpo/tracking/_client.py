@@ -1,4 +1,4 @@
-"""The MLflow client, the experiment names of a workspace, and the provenance tags of every run."""
+"""The MLflow client and the provenance tags of every run."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import json
 import platform
 from typing import TYPE_CHECKING, Any
 
-from hpo import __version__
-from hpo.errors import HpoError
 from hpo.schema import (
     EXPERIMENT_KIND,
     KIND_TRAINING,
@@ -29,35 +27,12 @@ from hpo.schema import (
 )
 from hpo.secrets import masked
 from hpo.tracking._store import open_client, quiet_and_quick
-from hpo.workspace import Workspace
+from hpo.version import __version__
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-
-DEFAULT_TEMPLATES = {
-    "hpo_experiment": "{project}-HPO-{data_version}",
-    "data_experiment": "{project}-Data-{data_version}",
-    "leaderboard_experiment": "{project}-Leaderboard",
-    "scratch_experiment": "{project}-Scratch",  # hpo try: single fits, never a study's
-}
-
 _PACKAGES = ("optuna", "catboost", "mlflow", "scikit-learn", "numpy", "pandas")
-
-
-def experiment_names(ws: Workspace, data_version: str) -> dict[str, str]:
-    """The experiment names for ``data_version`` (hpo, data, leaderboard, scratch), from ``[tool.hpo]`` or the defaults."""
-    values = {"project": ws.project, "data_version": data_version}
-    out = {}
-    for key, default in DEFAULT_TEMPLATES.items():
-        template = ws.templates.get(key, default)
-        try:
-            out[key.removesuffix("_experiment")] = template.format(**values)
-        except (KeyError, IndexError) as e:
-            raise HpoError(
-                f"pyproject.toml: `tool.hpo.{key}` may use {{project}} and {{data_version}}, but uses {{{e.args[0]}}}"
-            ) from None
-    return out
 
 
 def client() -> MlflowClient:

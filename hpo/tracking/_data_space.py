@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo.schema import (
@@ -10,13 +11,20 @@ from hpo.schema import (
     TAG_DIGEST_PREFIX,
     TAG_SRC_VERSIONS,
 )
-from hpo.tracking._client import ensure_experiment, experiment_names
-from hpo.workspace import Workspace
+from hpo.tracking._client import ensure_experiment
+from hpo.workspace import Workspace, experiment_names
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from hpo.ledger import Tracked
+
+@dataclass(frozen=True)
+class Tracked:
+    """The split digests a data-version experiment in MLflow records (the ledger's copy there)."""
+
+    experiment: str
+    digests: dict[str, str]
+    delivered: bool = True  # False: recorded by an hpo that digested after `data.drop` (no basis tag)
 
 
 def describe_data_experiment(c: MlflowClient, ws: Workspace, overview: dict[str, Any], src_version: str | None = None) -> str:
@@ -53,7 +61,6 @@ def describe_data_experiment(c: MlflowClient, ws: Workspace, overview: dict[str,
 def recorded_digests(c: MlflowClient, ws: Workspace, version: str) -> Tracked:
     """The split digests the data-version experiment of ``version`` records (none when it records none)."""
     from hpo.data import DELIVERED
-    from hpo.ledger import Tracked
 
     name = experiment_names(ws, version)["data"]
     exp = c.get_experiment_by_name(name)

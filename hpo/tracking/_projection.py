@@ -45,9 +45,9 @@ from hpo.schema import (
     VAL,
     StudyRecord,
 )
-from hpo.tracking._client import client, ensure_experiment, experiment_names, provenance_tags, tracking_uri
+from hpo.tracking._client import client, ensure_experiment, provenance_tags, tracking_uri
 from hpo.tracking._store import store_lock, unavailable
-from hpo.workspace import Workspace
+from hpo.workspace import Workspace, experiment_names
 
 if TYPE_CHECKING:
     import optuna

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from hpo.errors import HpoError
 from hpo.schema import STUDY_DATA_VERSION, STUDY_SPACE_YAML
-from hpo.tracking._client import experiment_names, mark_training, tracking_uri
+from hpo.tracking._client import mark_training, tracking_uri
 from hpo.tracking._projection import StudyProjection
 from hpo.tracking._store import unavailable
-from hpo.workspace import Workspace
+from hpo.workspace import Workspace, experiment_names
 
 if TYPE_CHECKING:
     import optuna

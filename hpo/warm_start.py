@@ -1,4 +1,4 @@
-"""Warm start of a derived study from its parent.
+"""Warm start of a derived study from its parent: what `hpo run` seeds the study `hpo analyze` derived with.
 
 Same data (a *soft* warm start): the parent's whole COMPLETE history becomes the derived study's
 first trials, each stored with the parent's own distributions, so the sampler keeps every
@@ -37,8 +37,7 @@ from hpo.schema import (
     TRIAL_VALIDATION_METRICS,
 )
 from hpo.space import CategoricalParam, CVConfig, FloatParam, IntParam, SpaceFile
-from hpo.storage import in_distribution
-from hpo.studies import load_study
+from hpo.storage import in_distribution, load_study
 
 if TYPE_CHECKING:
     import optuna

@@ -1,4 +1,8 @@
-"""The `data` section: version, source, target, split and dropped columns."""
+"""The data a space file names, as typed settings: the `data` section and k-fold cross-validation.
+
+They live here, not in hpo.space, so that data sits below the space file: hpo.space re-exports them
+for the file it parses, and hpo.data reads them without importing the space (or the models it checks).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import re
 from typing import Annotated, Any, Union
 
 from pydantic import (
+    BaseModel,
+    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -13,10 +19,13 @@ from pydantic import (
     model_validator,
 )
 
-from hpo.space._params import _Model
-
 # `\Z`, not `$`, which would let "v0.1.0\n" through; `[0-9]`, not `\d`, which takes any script's digits.
-_VERSION_RE = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+\Z")
+VERSION_RE = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+\Z")
+
+
+class _Model(BaseModel):
+    # The same settings as the space file's models (hpo.space._params._Model): unknown keys refused, values frozen.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RatioSplit(_Model):
@@ -81,7 +90,7 @@ class DataConfig(_Model):
     @field_validator("version")
     @classmethod
     def _check_version(cls, v: str) -> str:
-        if not _VERSION_RE.fullmatch(v):
+        if not VERSION_RE.fullmatch(v):
             raise ValueError(f"must look like vMAJOR.MINOR.PATCH (e.g. v0.1.0), but got {v!r}")
         return v
 
@@ -108,3 +117,19 @@ def data_rules(three_files: bool, has_split: bool, target: Any, drop: Any) -> li
     if isinstance(target, str) and isinstance(drop, list) and target in drop:
         problems.append(f"`drop` must not contain the target {target!r}")
     return problems
+
+
+class CVConfig(_Model):
+    """k-fold cross-validation over train and validation merged (stratified for classification).
+
+    Every trial sees the same folds (they depend on ``seed``, not on the trial), so trials are
+    compared fold for fold; the test split is never part of a fold.
+    """
+
+    folds: int = Field(ge=2, description="folds per repeat; at most the rows of train + validation")
+    repeats: int = Field(1, ge=1, le=100, description="times the folds are drawn again, each time shuffled anew")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="the shuffle of the rows into folds")
+
+    @property
+    def fits(self) -> int:
+        return self.folds * self.repeats

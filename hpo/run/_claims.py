@@ -1,0 +1,92 @@
+"""Claiming a budget slot's trial, and putting back the trials whose worker died or was aborted."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hpo.schema import TRIAL_ERROR, TRIAL_FAILED_TRIAL, TRIAL_MLFLOW_RUN, TRIAL_RETRY_HISTORY, TRIAL_SEED, TRIAL_SLOT
+from hpo.storage import MAX_RETRY, change_state, heartbeat_enabled, stale_trial_ids, storage_of, study_id, trial_counts, trial_id
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpo.tracking import LiveProjection
+
+
+STALE_ERROR = "its worker stopped sending heartbeats (killed or lost); retried in the same budget slot"
+
+
+def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> list[int]:
+    """Fail the RUNNING trials whose worker died, put each back in the queue, close its MLflow run.
+
+    A trial is stale when its last heartbeat is older than the storage's grace period, or when
+    it never sent one and started longer ago than that (its worker died between claiming it and
+    the first heartbeat, which Optuna's own ``fail_stale_trials`` would leave RUNNING forever).
+    Returns the numbers of the trials failed here; another worker may fail the same ones first.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    storage = storage_of(study)
+    if not heartbeat_enabled(storage):
+        return []
+    failed = []
+    for stale in stale_trial_ids(storage, study_id(study)):
+        try:
+            # Said while it is still RUNNING (a finished trial's attributes are frozen). Only one
+            # process wins the transition below, so each dead trial is requeued once.
+            storage.set_trial_user_attr(stale, TRIAL_ERROR, STALE_ERROR)
+            if not change_state(storage, stale, "RUNNING", "FAIL"):
+                continue
+        except UpdateFinishedTrialError:
+            continue
+        frozen = storage.get_trial(stale)
+        requeue(study, frozen)
+        if tracker is not None:
+            tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
+        failed.append(frozen.number)
+    return failed
+
+
+def claim_trial(study: optuna.Study, budget: int | None) -> int | None:
+    """Atomically take a WAITING trial of the budget (or, without a budget, create one)."""
+    from optuna.trial import TrialState
+
+    storage = storage_of(study)
+    for t in storage.get_all_trials(study_id(study), deepcopy=False, states=(TrialState.WAITING,)):
+        slot = t.user_attrs.get(TRIAL_SLOT)
+        if budget is not None and (slot is None or slot >= budget):
+            continue  # enqueued by someone else, or left over from a larger budget
+        if change_state(storage, trial_id(t), "WAITING", "RUNNING"):  # one worker wins
+            return trial_id(t)
+    if budget is None:
+        return storage.create_new_trial(study_id(study))
+    return None
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+    """Enqueue a trial again with its parameters, seed and budget slot (at most ``MAX_RETRY`` times).
+
+    Returns whether it was requeued. Like Optuna's retry callback, but it carries over only the
+    slot and the seed: the MLflow run id, worker and error belong to the attempt that failed.
+    """
+    import optuna
+
+    history = [*trial.system_attrs.get(TRIAL_RETRY_HISTORY, []), trial.number]
+    if len(history) > MAX_RETRY:
+        return False
+    keep = {k: v for k, v in trial.user_attrs.items() if k in (TRIAL_SLOT, TRIAL_SEED)}
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=keep,
+            system_attrs={TRIAL_FAILED_TRIAL: history[0], TRIAL_RETRY_HISTORY: history},
+        )
+    )
+    return True
+
+
+def running_trials(study: optuna.Study) -> int:
+
+    return trial_counts(study).get("RUNNING", 0)
