@@ -34,3 +34,19 @@ def test_the_development_guide_lists_every_test_file() -> None:
     files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").rglob("test_*.py"))
     missing = [f for f in files if f"`{f}`" not in listed]
     assert not missing, f"docs/development.md's test table lacks {missing}"
+
+
+def test_the_development_guide_maps_every_module() -> None:
+    guide = (ROOT / "docs" / "development.md").read_text()
+    section = guide.split("## Modules", 1)[1].split("\n## ", 1)[0]
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", section))
+    missing = []
+    for path in sorted((ROOT / "hpo").iterdir()):
+        if path.name.startswith(".") or path.name == "__pycache__" or not (path.suffix == ".py" or path.is_dir()):
+            continue
+        top = f"hpo/{path.name}/" if path.is_dir() else f"hpo/{path.name}"
+        if top not in section:
+            missing.append(top)
+        if path.is_dir():  # each private module of a package is named on its lines
+            missing += [f"{top}{m.name}" for m in sorted(path.glob("_*.py")) if m.stem != "__init__" and m.stem not in words]
+    assert not missing, f"docs/development.md's module map lacks {missing}"
