@@ -106,9 +106,9 @@ def served_model() -> Any:
 
     A factory, so that importing this module does not import mlflow.
     """
-    from mlflow.pyfunc import PythonModel
+    from mlflow.pyfunc.model import PythonModel
 
-    class RawRowsModel(PythonModel):  # type: ignore[misc]
+    class RawRowsModel(PythonModel):
         """The trained model behind hpo's feature encoding.
 
         ``predict(rows)`` gives a class label (classification) or a value (regression) per row;

@@ -204,7 +204,7 @@ def _same(a: Any, b: Any) -> bool:
             return math.isclose(float(a), float(b), rel_tol=1e-5, abs_tol=1e-12)  # `fix` keeps 6 digits
         except (TypeError, ValueError):
             return False
-    return a == b
+    return bool(a == b)
 
 
 def to_distribution(p: IntParam | FloatParam | CategoricalParam) -> Any:

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 if TYPE_CHECKING:
     import optuna
@@ -219,7 +219,7 @@ class Analysis:
         out["params"] = {}
         for name, p in self.params.items():
             out["params"][name] = asdict(p)
-        return _clean(out)
+        return cast("dict[str, Any]", _clean(out))
 
 
 def _clean(x: Any) -> Any:

@@ -212,7 +212,7 @@ def _importances(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             view = study_view(usable, direction)
-            result = optuna.importance.get_param_importances(view, evaluator=evaluators[method](), params=list(names))  # type: ignore[arg-type]
+            result = optuna.importance.get_param_importances(view, evaluator=evaluators[method](), params=list(names))  # type: ignore[no-untyped-call]
     except (ValueError, RuntimeError):
         return {}
     finally:

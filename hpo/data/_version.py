@@ -116,7 +116,8 @@ class DataVersion:
         if (codes < 0).any():
             unknown = y.iloc[int((codes < 0).argmax())]
             raise DataError(f"label {unknown!r} of {self.target!r} is not one of the study's classes {self.classes}")
-        return codes
+        out: np.ndarray = codes
+        return out
 
     def overview(self) -> dict[str, object]:
         """Rows, columns, target, classes and digests: the facts that describe this data version."""

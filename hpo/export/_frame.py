@@ -137,7 +137,7 @@ def _series(column: str, cells: list[Any]) -> Any:
 
 
 def _csv(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False).encode()
+    return str(df.to_csv(index=False)).encode()
 
 
 def _json(df: pd.DataFrame) -> bytes:

@@ -201,7 +201,8 @@ def thread_limit(threads: int | None, estimator: Any) -> contextlib.AbstractCont
     """Native threads (OpenMP, BLAS) limited to ``threads`` inside the block (no limit for None)."""
     if not threads or threads < 1:
         return contextlib.nullcontext()
-    return _thread_pools(type(estimator).__module__).limit(limits=threads)
+    limited: contextlib.AbstractContextManager[Any] = _thread_pools(type(estimator).__module__).limit(limits=threads)
+    return limited
 
 
 @functools.cache

@@ -19,5 +19,5 @@ def suggest(trial: optuna.Trial, params: dict[str, IntParam | FloatParam | Categ
         elif isinstance(p, FloatParam):
             out[name] = trial.suggest_float(name, p.low, p.high, step=p.step, log=p.log)
         else:
-            out[name] = trial.suggest_categorical(name, p.choices)  # type: ignore[arg-type]
+            out[name] = trial.suggest_categorical(name, p.choices)
     return out

@@ -103,7 +103,7 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
 
 
 def _rdb(RDBStorage: Any, Retry: Any, url: str, engine_kwargs: dict[str, object], **more: Any) -> optuna.storages.BaseStorage:
-    return RDBStorage(
+    storage: optuna.storages.BaseStorage = RDBStorage(
         url,
         engine_kwargs=engine_kwargs,
         heartbeat_interval=timing("HPO_HEARTBEAT_INTERVAL"),
@@ -111,6 +111,7 @@ def _rdb(RDBStorage: Any, Retry: Any, url: str, engine_kwargs: dict[str, object]
         heartbeat_stale_trial_callback=Retry(max_retry=MAX_RETRY),
         **more,
     )
+    return storage
 
 
 def _server_rdb(Retry: Any, url: str, engine_kwargs: dict[str, object]) -> optuna.storages.BaseStorage:

@@ -28,7 +28,7 @@ def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
 
 def study_id(study: Any) -> int:
     """The storage id of a ``Study`` or ``FrozenStudy`` (``storage.get_study_id_from_name`` without the query)."""
-    return study._study_id
+    return int(study._study_id)
 
 
 def trial_id(trial: optuna.trial.FrozenTrial | optuna.Trial) -> int:

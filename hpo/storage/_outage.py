@@ -209,7 +209,7 @@ def retrying_rdb_class() -> type:
 
     from hpo.schema import TRIAL_CREATED_BY
 
-    class RetryingRDBStorage(RDBStorage):  # type: ignore[misc]
+    class RetryingRDBStorage(RDBStorage):
         """``RDBStorage`` whose calls survive a server restart (see :mod:`hpo.storage._outage`)."""
 
         outage: Outage

@@ -106,7 +106,7 @@ class StudyProjection:
         run = self.client.create_run(
             self.experiment_id, start_time=_ms(trial.datetime_start), tags=tags, run_name=f"{self.study_name}-{trial.number}"
         )
-        return run.info.run_id
+        return str(run.info.run_id)
 
     def finish_trial(self, run_id: str, trial: optuna.trial.FrozenTrial) -> None:
         """Log a finished trial into its run in one batch, and close the run."""
@@ -261,7 +261,7 @@ def _create_parent(c: MlflowClient, exp_id: str, study: optuna.Study, base: dict
 
     params = [Param("study", study.study_name), Param("metric", str(record.metric)), Param("seed", str(record.seed))]
     c.log_batch(run_id, params=params)
-    return run_id
+    return str(run_id)
 
 
 class LiveProjection:
