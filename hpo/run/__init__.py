@@ -8,8 +8,10 @@ A trial whose worker died or was aborted is retried in its own slot.
 
 - :mod:`._runner`: :func:`run_study`, the whole of ``hpo run``;
 - :mod:`._study`: creating or resuming the study, its attributes, the budget slots;
-- :mod:`._worker`: one worker's loop: claim, run with heartbeats, fail stale trials, requeue;
-- :mod:`._processes`: workers in this process or in several, and Ctrl-C;
+- :mod:`._worker`: one worker's loop: run a claimed trial with heartbeats, abandon it on a stop;
+- :mod:`._claims`: claiming a budget slot, requeueing it, failing stale trials;
+- :mod:`._signals`: Ctrl-C, SIGTERM and SIGHUP: the graceful stop and the second signal that aborts;
+- :mod:`._processes`: workers in this process or in several;
 - :mod:`._objective` and :mod:`._suggest`: one trial is one training with suggested parameters;
 - :mod:`._result`: what a run reports.
 """
