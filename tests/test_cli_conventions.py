@@ -129,11 +129,12 @@ def test_n_trials_and_timeout_override_the_space_file(workspace: Path) -> None:
     # Without the flag, the file's budget again.
     code, out, err = invoke("run", str(space), "--json")
     assert code == 0 and json.loads(out)["states"] == {"COMPLETE": 4}, err
-    # A timeout stops starting trials: a budget of 10**6 ends after about a second.
+    # A timeout stops starting trials: a budget of 10**6 ends after about a second. (On a loaded machine the
+    # set-up alone may use that second, so no trial need start; what matters is that the budget does not run.)
     code, out, err = invoke("run", str(space), "--n-trials", "1000000", "--timeout", "1", "--json")
     assert code == 0, err
     result = json.loads(out)
-    assert 1 <= result["ran"] < 1000 and result["elapsed_seconds"] < 30
+    assert result["ran"] < 1000 and result["elapsed_seconds"] < 30 and result["n_trials"] == 1000000
 
 
 @pytest.mark.parametrize(
