@@ -121,6 +121,17 @@ def git(ws: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
+def commit_all(ws: Path, tag: str | None = None) -> None:
+    """Commit the workspace (data files stay out of git, as data usually does)."""
+    if not (ws / ".git").exists():
+        git(ws, "init", "-q")
+    (ws / ".gitignore").write_text("studies/\nmlflow.db\nmlruns/\n*.csv\n")
+    git(ws, "add", "-A")
+    git(ws, "commit", "-q", "-m", "workspace")
+    if tag:
+        git(ws, "tag", tag)
+
+
 def write_space_as(ws: Path, space: dict[str, Any], name: str = "space.yaml") -> Path:
     """``space`` as written, under the workspace's ``search_spaces/``."""
     path = ws / "search_spaces" / name

@@ -24,20 +24,9 @@ from mlflow.entities import ViewType
 from hpo.metrics import metrics_for
 from hpo.promote import NATIVE_NAME, PYFUNC_NAME
 from hpo.storage import trial_id
-from tests.conftest import ROOT, git, invoke, write_space
+from tests.conftest import ROOT, commit_all, git, invoke, write_space
 
 PROJECT_DATA = "{project}-Data-v0.1.0"
-
-
-def commit_all(ws: Path, tag: str | None = None) -> None:
-    """Commit the workspace (data files stay out of git, as data usually does)."""
-    if not (ws / ".git").exists():
-        git(ws, "init", "-q")
-    (ws / ".gitignore").write_text("studies/\nmlflow.db\nmlruns/\n*.csv\n")
-    git(ws, "add", "-A")
-    git(ws, "commit", "-q", "-m", "workspace")
-    if tag:
-        git(ws, "tag", tag)
 
 
 def load(ws: Path, study: str) -> optuna.Study:

@@ -11,25 +11,30 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from mlflow import MlflowClient
 
 from hpo.schema import TAG_DEGENERATE
-from tests.conftest import git, invoke
+from tests.conftest import commit_all, invoke, write_space_as
 
 
-def commit_all(ws: Path) -> None:
-    """Commit the workspace (data files stay out of git, as data usually does)."""
-    git(ws, "init", "-q")
-    (ws / ".gitignore").write_text("studies/\nmlflow.db\nmlruns/\n*.csv\n")
-    git(ws, "add", "-A")
-    git(ws, "commit", "-q", "-m", "workspace")
-
-
-def write_space(ws: Path, space: dict[str, Any]) -> Path:
-    path = ws / "search_spaces" / f"{space['study']}.yaml"
-    path.write_text(yaml.safe_dump(space, sort_keys=False))
-    return path
+def run_study_of(ws: Path, study: str, data: dict[str, Any], metric: str, n_trials: int, fixed: dict[str, Any]) -> None:
+    """Run a small CatBoost study on ``data`` in a committed workspace (data files stay out of git)."""
+    space = {
+        "study": study,
+        "data": {"version": "v0.1.0", "target": "y", **data},
+        "model": "catboost",
+        "metric": metric,
+        "n_trials": n_trials,
+        "seed": 1,
+        "sampler": {"name": "random"},
+        "pruner": {"name": "none"},
+        "params": {"depth": {"type": "int", "low": 2, "high": 3}},
+        "fixed": {**fixed, "thread_count": 1},
+    }
+    path = write_space_as(ws, space, f"{study}.yaml")
+    commit_all(ws)
+    code, _, err = invoke("run", str(path), "--quiet")
+    assert code == 0, err
 
 
 def promoted_runs(ws: Path) -> list[Any]:
@@ -44,22 +49,8 @@ def test_a_degenerate_winner_is_refused_and_with_allow_degenerate_promoted_loudl
     y = np.zeros(n, dtype=int)
     y[rng.choice(n, 8, replace=False)] = 1
     pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n), "y": y}).to_csv(workspace / "rare.csv", index=False)
-    space = {
-        "study": "rare",
-        "data": {"version": "v0.1.0", "source": "rare.csv", "target": "y", "split": {"validation": 0.25, "test": 0.25}},
-        "model": "catboost",
-        "metric": "f1",
-        "n_trials": 2,
-        "seed": 1,
-        "sampler": {"name": "random"},
-        "pruner": {"name": "none"},
-        "params": {"depth": {"type": "int", "low": 2, "high": 3}},
-        "fixed": {"iterations": 5, "learning_rate": 0.03, "thread_count": 1},
-    }
-    path = write_space(workspace, space)
-    commit_all(workspace)
-    code, _, err = invoke("run", str(path), "--quiet")
-    assert code == 0, err
+    split = {"validation": 0.25, "test": 0.25}
+    run_study_of(workspace, "rare", {"source": "rare.csv", "split": split}, "f1", 2, {"iterations": 5, "learning_rate": 0.03})
 
     # Refused by default: one error line with the figures, nothing logged.
     code, out, err = invoke("promote", "best")
@@ -100,22 +91,10 @@ def test_a_multiclass_model_that_never_predicts_a_rare_class_is_promoted_with_a_
     y = (x1 > 0).astype(int)
     y[rng.choice(n, 16, replace=False)] = 2
     pd.DataFrame({"x1": x1, "x2": rng.normal(size=n), "y": y}).to_csv(workspace / "three.csv", index=False)
-    space = {
-        "study": "three",
-        "data": {"version": "v0.1.0", "source": "three.csv", "target": "y", "split": {"validation": 0.25, "test": 0.25}},
-        "model": "catboost",
-        "metric": "accuracy",
-        "n_trials": 1,
-        "seed": 1,
-        "sampler": {"name": "random"},
-        "pruner": {"name": "none"},
-        "params": {"depth": {"type": "int", "low": 2, "high": 3}},
-        "fixed": {"iterations": 5, "learning_rate": 0.03, "thread_count": 1},
-    }
-    path = write_space(workspace, space)
-    commit_all(workspace)
-    code, _, err = invoke("run", str(path), "--quiet")
-    assert code == 0, err
+    split = {"validation": 0.25, "test": 0.25}
+    run_study_of(
+        workspace, "three", {"source": "three.csv", "split": split}, "accuracy", 1, {"iterations": 5, "learning_rate": 0.03}
+    )
     code, out, err = invoke("promote", "best", "--json")
     assert code == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
@@ -171,28 +150,8 @@ def test_the_promoted_pyfunc_takes_rows_with_target_split_and_dropped_columns_wi
         }
     )
     table.to_csv(workspace / "table.csv", index=False)
-    space = {
-        "study": "rows",
-        "data": {
-            "version": "v0.1.0",
-            "source": "table.csv",
-            "target": "y",
-            "drop": ["note"],
-            "split": {"column": "part"},
-        },
-        "model": "catboost",
-        "metric": "rmse",
-        "n_trials": 1,
-        "seed": 1,
-        "sampler": {"name": "random"},
-        "pruner": {"name": "none"},
-        "params": {"depth": {"type": "int", "low": 2, "high": 3}},
-        "fixed": {"iterations": 20, "thread_count": 1},
-    }
-    path = write_space(workspace, space)
-    commit_all(workspace)
-    code, _, err = invoke("run", str(path), "--quiet")
-    assert code == 0, err
+    data = {"source": "table.csv", "drop": ["note"], "split": {"column": "part"}}
+    run_study_of(workspace, "rows", data, "rmse", 1, {"iterations": 20})
     code, out, err = invoke("promote", "best", "--json")
     assert code == 0, err
     uri = json.loads(out)["model_uri"]
