@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import errno
 import os
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
 
@@ -18,6 +20,22 @@ class HpoError(Exception):
     """
 
     exit_code = 2
+
+
+# The flags of the CLI verb under way, by the library keyword they set: set by the CLI's `guarded` alone.
+CLI_FLAGS: ContextVar[Mapping[str, str] | None] = ContextVar("hpo_cli_flags", default=None)
+
+
+def option(name: str, value: object = None) -> str:
+    """How a message names the setting ``name``, a keyword of the library call that raises it.
+
+    Library words by default (`` `top` ``, or `` `top=0.5` `` with a value); while a CLI verb runs, the
+    flag the user typed (``--top``), so that a message names what the reader can change.
+    """
+    flag = (CLI_FLAGS.get() or {}).get(name)
+    if flag is not None:
+        return flag if value is None else f"{flag} {value}"
+    return f"`{name}`" if value is None else f"`{name}={value}`"
 
 
 class SpaceError(HpoError):

@@ -70,6 +70,7 @@ NOTE = "mlflow.note.content"  # MLflow's own: a run's or experiment's descriptio
 EXPERIMENT_KIND = "mlflow.experimentKind"  # MLflow's own: which view its UI opens an experiment on
 KIND_TRAINING = "custom_model_development"  # ... the runs table (not "genai_development": traces)
 MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's own: the commit the UI shows
+PARENT_RUN_ID = "mlflow.parentRunId"  # MLflow's own: nests a trial's run under its study's run
 TAG_SRC_VERSIONS = "hpo.src_versions"  # on a data-version experiment: every src_version with runs there
 TAG_DERIVED_FROM = "derived_from"  # on a study's parent run: its parent study
 TAG_STUDY = "hpo.study"
@@ -96,6 +97,7 @@ TAG_PACKAGE_PREFIX = "version."  # + a package name
 TAG_DATA = "hpo.data"
 TAG_CV = "hpo.cv"  # a promoted run scored by cross-validation: the space's cv section, as JSON
 TAG_MODEL = "hpo.model"
+TAG_SPACE = "hpo.space"  # a scratch run (`hpo try`): the space file it tried
 TAG_METRIC = "hpo.metric"
 TAG_TASK = "hpo.task"
 TAG_SEED = "seed"
@@ -123,11 +125,29 @@ TAG_INPUT_SPLIT = "hpo.split"
 TAG_PROMOTED_RUN = "hpo.promoted_run_id"
 TAG_PROMOTED_EXPERIMENT = "hpo.promoted_experiment_id"
 
+# Renamed tags: new name -> the old spelling still written beside it and read when the new one is
+# missing (hpo.tracking._tags). Filled as tags gain their `hpo.` names.
+LEGACY_TAGS: dict[str, str] = {}
+LEGACY_PREFIXES: dict[str, str] = {}  # a renamed prefix (+ a split or a package) -> its old spelling
+
 # Values of TAG_ROLE.
 ROLE_STUDY = "study"  # a study's parent run
 ROLE_TRIAL = "trial"
 ROLE_PROMOTED = "promoted"
 ROLE_LEADERBOARD = "leaderboard"
+ROLE_SCRATCH = "scratch"  # a run of `hpo try`, in the data version's scratch space
+
+# Params of a study's parent run (params are immutable in MLflow, and this run holds no hyperparameter).
+PARAM_STUDY = "study"
+PARAM_METRIC = "metric"
+PARAM_SEED = "seed"
+
+# Artifacts of a study's parent run.
+ARTIFACT_SPACE = "space.yaml"  # the space file the study was created from
+ARTIFACT_ANALYSIS = "analysis"  # the folder of `hpo analyze`'s report (its .html, .md and .json)
+
+# The id prefix of hpo's figures in the Optuna storage (optuna-dashboard): + the parameter's html id.
+DASHBOARD_FIGURE_PREFIX = "hpo-analyze-"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from hpo.cli._options import STORAGE_HELP, STUDY_HELP
 
 
 def analyze(
+    ctx: typer.Context,
     study: Optional[str] = typer.Option(None, "--study", "-s", help=STUDY_HELP),
     param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="Parameter to analyse (repeat it). Default: all."),
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
@@ -83,4 +84,4 @@ def analyze(
         for note in result.notes:
             out.print(note, style="dim", highlight=False)
 
-    guarded(body)
+    guarded(body, ctx)

@@ -11,6 +11,7 @@ from hpo.cli._options import STORAGE_HELP
 
 
 def dashboard(
+    ctx: typer.Context,
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on; 0.0.0.0 exposes the dashboard to the network."),
     port: int = typer.Option(8080, help="Port to listen on."),
@@ -28,4 +29,4 @@ def dashboard(
 
         serve(storage, host=host, port=port, allow_write=allow_write, say=lambda line: typer.echo(line, err=True))
 
-    guarded(body)
+    guarded(body, ctx)

@@ -12,6 +12,7 @@ from hpo.secrets import masked_url
 
 
 def data(
+    ctx: typer.Context,
     version: Optional[str] = typer.Argument(None, help="One data version (e.g. v0.1.0). Default: all."),
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON value, nothing else."),
@@ -39,7 +40,7 @@ def data(
             return
         _table(rows, url)
 
-    guarded(body)
+    guarded(body, ctx)
 
 
 def _short(digests: dict[str, str]) -> str:

@@ -11,6 +11,7 @@ from hpo.cli._options import STORAGE_HELP
 
 
 def delete(
+    ctx: typer.Context,
     study: str = typer.Argument(..., help="Study name."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking (needed when stdin is not a terminal)."),
     force: bool = typer.Option(
@@ -78,4 +79,4 @@ def delete(
         if r.mlflow_problem:
             typer.echo(f"Kept its runs in MLflow (tag {TAG_STUDY} = {r.study!r}): {r.mlflow_problem}")
 
-    guarded(body)
+    guarded(body, ctx)

@@ -12,6 +12,7 @@ from hpo.cli._options import STORAGE_HELP, STUDY_HELP
 
 
 def export(
+    ctx: typer.Context,
     study: Optional[str] = typer.Option(None, "--study", "-s", help=STUDY_HELP),
     fmt: Optional[str] = typer.Option(
         None, "--format", "-f", help="csv, json or parquet. Default: from the suffix of -o, else csv."
@@ -57,4 +58,4 @@ def export(
             return
         typer.echo(f"{len(df)} trial(s) of study {df.attrs['study']} written to {output} ({name})", err=True)
 
-    guarded(body)
+    guarded(body, ctx)

@@ -11,6 +11,7 @@ from hpo.cli._guard import guarded
 
 
 def import_sweep(
+    ctx: typer.Context,
     sweep: Path = typer.Argument(..., help="A W&B sweep configuration (YAML)."),
     data: str = typer.Option(..., "--data", help="The data source: a table file or sklearn:<name>."),
     target: str = typer.Option("target", help="The target column."),
@@ -54,4 +55,4 @@ def import_sweep(
             f"({s.direction}), sampler {s.sampler.name}, pruner {s.pruner.name}; next: hpo validate {output}"
         )
 
-    guarded(body)
+    guarded(body, ctx)

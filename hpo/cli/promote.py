@@ -11,6 +11,7 @@ from hpo.cli._options import STORAGE_HELP, STUDY_HELP
 
 
 def promote(
+    ctx: typer.Context,
     trial: str = typer.Argument(..., help="Trial number, or `best`."),
     study: Optional[str] = typer.Option(None, "--study", "-s", help=STUDY_HELP),
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
@@ -80,4 +81,4 @@ def promote(
         if not r.existing:
             typer.echo(f"Check it any time with: hpo reproduce {r.run_id}")
 
-    guarded(body)
+    guarded(body, ctx)

@@ -10,6 +10,7 @@ from hpo.cli._guard import guarded
 
 
 def reproduce(
+    ctx: typer.Context,
     run_id: Optional[str] = typer.Argument(
         None, help="Run id of a promoted run (in a data-version experiment). Or name the trial with --study/--trial."
     ),
@@ -64,4 +65,4 @@ def reproduce(
         if not r.ok:
             raise typer.Exit(1)
 
-    guarded(body)
+    guarded(body, ctx)

@@ -12,6 +12,7 @@ from hpo.cli._guard import guarded
 
 
 def run(
+    ctx: typer.Context,
     space: Path = typer.Argument(..., help="Search-space YAML file."),
     storage: Optional[str] = typer.Option(
         None,
@@ -63,7 +64,7 @@ def run(
         if result.note:
             typer.echo(f"note: {result.note}", err=True)
 
-    guarded(body)
+    guarded(body, ctx)
 
 
 # Parsed here, not by Typer: a value that is no number is one line naming the option, as a bad range is.

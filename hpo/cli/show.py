@@ -11,6 +11,7 @@ from hpo.cli._options import STORAGE_HELP
 
 
 def show(
+    ctx: typer.Context,
     study: str = typer.Argument(..., help="Study name."),
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object, nothing else."),
@@ -28,4 +29,4 @@ def show(
             return
         typer.echo("\n".join(show_lines(s)))
 
-    guarded(body)
+    guarded(body, ctx)

@@ -11,6 +11,7 @@ from hpo.cli._options import STORAGE_HELP
 
 
 def studies(
+    ctx: typer.Context,
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list, nothing else."),
 ) -> None:
@@ -50,4 +51,4 @@ def studies(
         out = Console()
         (out if out.is_terminal else Console(width=160)).print(table)
 
-    guarded(body)
+    guarded(body, ctx)

@@ -11,6 +11,7 @@ from hpo.cli._options import STORAGE_HELP
 
 
 def sync(
+    ctx: typer.Context,
     study: Optional[str] = typer.Option(None, help="Study name. Default: every hpo study in the storage."),
     storage: Optional[str] = typer.Option(None, help=STORAGE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per study."),
@@ -54,4 +55,4 @@ def sync(
         if failed:
             raise HpoError(f"{len(failed)} of {len(names)} studies were not synced: {', '.join(failed)}")
 
-    guarded(body)
+    guarded(body, ctx)

@@ -10,6 +10,7 @@ from hpo.cli._guard import guarded
 
 
 def try_(
+    ctx: typer.Context,
     space: str = typer.Argument(..., help="Path to the space YAML file."),
     set_: Optional[list[str]] = typer.Option(
         None,
@@ -48,4 +49,4 @@ def try_(
         else:
             typer.echo("No study was created.")
 
-    guarded(body)
+    guarded(body, ctx)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 def validate(
+    ctx: typer.Context,
     space: Path = typer.Argument(..., help="Search-space YAML file."),
     as_json: bool = typer.Option(
         False, "--json", help="Print one JSON object (ok, problems with their keys, summary), nothing else; same exit codes."
@@ -52,7 +53,7 @@ def validate(
             typer.echo(f"  {inputs.describe()}")
 
     if not as_json:
-        guarded(body)
+        guarded(body, ctx)
         return
     from hpo.errors import HpoError
 
