@@ -14,12 +14,19 @@ Nothing in this module writes to the data-version space except its description.
 - :mod:`._sync`: ``hpo sync``.
 """
 
+from typing import TYPE_CHECKING
+
 from hpo.tracking._client import client, ensure_experiment, is_reachable, package_versions, provenance_tags, tracking_uri
 from hpo.tracking._data_space import Tracked, data_description, describe_data_experiment, read_tracked, recorded_digests
 from hpo.tracking._projection import LiveProjection, StudyProjection
 from hpo.tracking._store import TrackingUnavailable, repair_store, unavailable
 from hpo.tracking._sync import SyncResult, sync_study
 from hpo.workspace import DEFAULT_TEMPLATES, experiment_names  # [tool.hpo] settings, named here too
+
+if TYPE_CHECKING:
+    # The client's type, for code outside tracking that passes a client on (only tracking imports mlflow).
+    from mlflow import MlflowClient as Client  # noqa: F401 (for importers; not in __all__: absent at run time)
+    from mlflow.entities import Run  # noqa: F401 (a run handed back by tracking, read through it)
 
 __all__ = [
     "DEFAULT_TEMPLATES",
