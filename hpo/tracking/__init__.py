@@ -23,11 +23,6 @@ from hpo.tracking._store import TrackingUnavailable, repair_store, unavailable
 from hpo.tracking._sync import SyncResult, sync_study
 from hpo.workspace import DEFAULT_TEMPLATES, experiment_names  # [tool.hpo] settings, named here too
 
-if TYPE_CHECKING:
-    # The client's type, for code outside tracking that passes a client on (only tracking imports mlflow).
-    from mlflow import MlflowClient as Client  # noqa: F401 (for importers; not in __all__: absent at run time)
-    from mlflow.entities import Run  # noqa: F401 (a run handed back by tracking, read through it)
-
 __all__ = [
     "DEFAULT_TEMPLATES",
     "LiveProjection",
@@ -50,3 +45,11 @@ __all__ = [
     "tracking_uri",
     "unavailable",
 ]
+
+if TYPE_CHECKING:
+    # The client's and a run's types, for code outside tracking that passes them on (only tracking imports
+    # mlflow). Exported to the type checker alone: they do not exist at run time.
+    from mlflow import MlflowClient as Client
+    from mlflow.entities import Run
+
+    __all__ += ["Client", "Run"]
