@@ -15,15 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import HpoError, StudyError
-from hpo.schema import ROLE_PROMOTED, ROLE_STUDY, ROLE_TRIAL, TAG_ROLE, TAG_STUDY, StudyRecord
+from hpo.errors import HpoError, StudyError, option
+from hpo.schema import TAG_STUDY, StudyRecord
 from hpo.secrets import masked, masked_url
-from hpo.storage import load_study, open_storage, sqlite_path, storage_of, study_lock, trial_counts
+from hpo.storage import load_study, open_storage, storage_of, study_lock, trial_counts
 from hpo.workspace import Workspace, load_workspace, relative_path
 
 if TYPE_CHECKING:
     import optuna
-    from mlflow import MlflowClient
+
+    from hpo.tracking import Client
 
 
 @dataclass
@@ -49,7 +50,7 @@ class DeletePlan:
             return None
         has = []
         if self.promoted:
-            has.append(f"{len(self.promoted)} promoted run(s) in {self.data_experiment} (kept even with --force)")
+            has.append(f"{len(self.promoted)} promoted run(s) in {self.data_experiment} (kept even with {option('force')})")
         if self.children:
             has.append(f"derived studies {', '.join(self.children)} (they keep their inherited trials)")
         if self.running:
@@ -59,7 +60,7 @@ class DeletePlan:
             why.append(f"{self.mlflow_problem}, so its promoted runs cannot be checked nor its HPO runs deleted")
         if not why:
             return None
-        return f"{'; '.join(why)}; nothing was deleted (--force deletes it anyway)"
+        return f"{'; '.join(why)}; nothing was deleted ({option('force')} deletes it anyway)"
 
     def as_dict(self) -> dict[str, Any]:
         """The plan for ``--json``: what would be deleted and kept, and why it would be refused without ``--force``."""
@@ -142,6 +143,7 @@ def delete_study(
             cannot be written, a refusal (see ``force``), or ``confirm`` said no.
     """
     from hpo.prepare import check_writable
+    from hpo.tracking._cleanup import delete_runs, restore_runs
 
     ws = workspace or load_workspace()
     url = ws.storage_url(storage)
@@ -156,14 +158,12 @@ def delete_study(
     if confirm is not None and not confirm(plan):
         raise NotConfirmed(f"study {study!r} not deleted")
 
-    deleted = []
+    deleted: list[str] = []
     if c is not None:
         try:
-            for run_id in plan.runs:
-                c.delete_run(run_id)
-                deleted.append(run_id)
+            delete_runs(c, plan.runs)  # all or none
+            deleted = plan.runs
         except Exception as e:
-            _restore(c, deleted)
             why = _reason(e)
             uri = masked_url(plan.tracking_uri or "")
             raise HpoError(f"MLflow at {uri} failed while deleting runs ({why}); nothing was deleted") from None
@@ -174,7 +174,7 @@ def delete_study(
             optuna.delete_study(study_name=study, storage=storage_of(s))
     except Exception as e:
         if c is not None:
-            _restore(c, deleted)
+            restore_runs(c, deleted)
         if isinstance(e, HpoError):
             raise HpoError(f"{e}; the study and its runs are kept") from None
         raise
@@ -201,7 +201,7 @@ def plan_deletion(study: str, *, storage: str | None = None, workspace: Workspac
     return _planned(url, s, ws, folder if folder.is_dir() or folder.is_symlink() else None)[0]
 
 
-def _planned(url: str, s: optuna.Study, ws: Workspace, folder: Path | None) -> tuple[DeletePlan, MlflowClient | None]:
+def _planned(url: str, s: optuna.Study, ws: Workspace, folder: Path | None) -> tuple[DeletePlan, Client | None]:
     plan = _plan(url, s, folder)
     return plan, _mlflow(plan, ws, StudyRecord.from_study(s))
 
@@ -220,76 +220,26 @@ def _plan(url: str, s: optuna.Study, folder: Path | None) -> DeletePlan:
     )
 
 
-def _mlflow(plan: DeletePlan, ws: Workspace, record: StudyRecord) -> MlflowClient | None:
+def _mlflow(plan: DeletePlan, ws: Workspace, record: StudyRecord) -> Client | None:
     """Fill in the plan's MLflow part; the client, or None when there is nothing to do there."""
-    from hpo.tracking import TrackingUnavailable, client, tracking_uri
+    from hpo.tracking import TrackingUnavailable, tracking_uri
+    from hpo.tracking._cleanup import existing_client, study_runs
 
     uri = plan.tracking_uri = tracking_uri()
-    path = sqlite_path(uri)
-    if path is not None and not path.exists():
-        return None  # no store, so no runs: don't create one
     try:
-        c = client()
-        _find_runs(c, plan, ws, record)
+        c = existing_client()
+        if c is None:
+            return None  # no store, so no runs
+        found = study_runs(c, ws, plan.study, str(record.data_version or "unknown"), record.mlflow_parent_run_id)
     except TrackingUnavailable as e:
         plan.mlflow_problem = str(e)
         return None
     except Exception as e:  # the store answered, then failed: the same for the user
         plan.mlflow_problem = f"MLflow at {masked_url(uri)} failed ({_reason(e)})"
         return None
+    plan.runs, plan.hpo_experiments = found.runs, found.hpo_experiments
+    plan.data_experiment, plan.promoted = found.data_experiment, found.promoted
     return c
-
-
-def _find_runs(c: MlflowClient, plan: DeletePlan, ws: Workspace, record: StudyRecord) -> None:
-    """The study's runs in its HPO space, and its promoted runs in its data-version space."""
-    from hpo.tracking import experiment_names
-
-    names = experiment_names(ws, str(record.data_version or "unknown"))
-    hpo_ids = [e.experiment_id for e in [c.get_experiment_by_name(names["hpo"])] if e is not None]
-    if record.mlflow_parent_run_id:  # the experiment the study logged to, if the templates changed since
-        try:
-            exp = c.get_run(record.mlflow_parent_run_id).info.experiment_id
-            hpo_ids += [exp] if exp not in hpo_ids else []
-        except Exception:
-            pass  # deleted, or never there
-    trials, parents = [], []
-    for run in _search(c, hpo_ids, plan.study):
-        role = run.data.tags.get(TAG_ROLE)
-        if role == ROLE_TRIAL:
-            trials.append(run.info.run_id)
-        elif role == ROLE_STUDY:
-            parents.append(run.info.run_id)
-    plan.runs = trials + parents  # children before their parent, as the UI would
-    plan.hpo_experiments = [c.get_experiment(i).name for i in hpo_ids]
-    data = c.get_experiment_by_name(names["data"])
-    plan.data_experiment = names["data"]
-    if data is not None and data.lifecycle_stage == "active":
-        runs = _search(c, [data.experiment_id], plan.study)
-        plan.promoted = [r.info.run_id for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_PROMOTED]
-
-
-def _search(c: MlflowClient, experiment_ids: list[str], study: str) -> list[Any]:
-    """The active runs tagged with ``study`` in these experiments, every page."""
-    if not experiment_ids:
-        return []
-    quote = "'" if "'" not in study else '"' if '"' not in study else None
-    # A name with both quotes cannot be written in MLflow's filter: read the experiments' runs.
-    where = f"tags.`{TAG_STUDY}` = {quote}{study}{quote}" if quote else ""
-    out, token = [], None
-    while True:
-        page = c.search_runs(experiment_ids, filter_string=where, max_results=1000, page_token=token)
-        out += [r for r in page if r.data.tags.get(TAG_STUDY) == study]
-        token = page.token
-        if not token:
-            return out
-
-
-def _restore(c: MlflowClient, run_ids: list[str]) -> None:
-    for run_id in run_ids:
-        try:
-            c.restore_run(run_id)
-        except Exception:
-            pass  # the store went away: the runs stay soft-deleted, restorable with `mlflow runs restore`
 
 
 def _remove(folder: Path) -> None:

@@ -365,28 +365,22 @@ def _update(storage: optuna.storages.BaseStorage, entry: Entry) -> None:
 def _promoted(ws: Workspace, entry: Entry) -> list[dict[str, Any]] | None:
     """The promoted runs of a version's data-version experiment; None when MLflow cannot be read (its
     SQLite store is not there, or it does not answer); their source versions join the entry's."""
-    from hpo.schema import ROLE_PROMOTED, TAG_ROLE, TAG_SRC_VERSION, TAG_STUDY, TAG_TRIAL
-    from hpo.storage import sqlite_path
-    from hpo.tracking import experiment_names, tracking_uri
+    from hpo.schema import TAG_SRC_VERSION, TAG_STUDY, TAG_TRIAL
+    from hpo.tracking import experiment_names
+    from hpo.tracking._cleanup import existing_client, promoted_runs
 
-    path = sqlite_path(tracking_uri())
-    if path is not None and not path.exists():
-        return []  # no store yet: nothing promoted, and nothing created by looking
     try:
-        from hpo.tracking import client
-
-        c = client()
-        exp = c.get_experiment_by_name(experiment_names(ws, entry.version)["data"])
-        if exp is None:
-            return []
-        runs = c.search_runs([exp.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = '{ROLE_PROMOTED}'")
+        c = existing_client()
+        if c is None:
+            return []  # no store yet: nothing promoted, and nothing created by looking
+        runs = promoted_runs(c, experiment_names(ws, entry.version)["data"])
     except Exception:
         return None
     found = []
     for r in runs:
-        tags = r.data.tags
+        tags = r.tags
         src = tags.get(TAG_SRC_VERSION)
         if src and src not in entry.src_versions:
             entry.src_versions.append(src)
-        found.append({"run_id": r.info.run_id, "study": tags.get(TAG_STUDY), "trial": tags.get(TAG_TRIAL), "src_version": src})
+        found.append({"run_id": r.run_id, "study": tags.get(TAG_STUDY), "trial": tags.get(TAG_TRIAL), "src_version": src})
     return found

@@ -19,13 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, option
 from hpo.space import CategoricalParam, IntParam, SpaceFile
 
 if TYPE_CHECKING:
     from hpo.workspace import Workspace
-
-ROLE_SCRATCH = "scratch"
 
 
 @dataclass
@@ -74,12 +72,12 @@ def parse_sets(space: SpaceFile, sets: list[str]) -> dict[str, Any]:
         name, eq, text = item.partition("=")
         name = name.strip()
         if not eq or not name:
-            raise HpoError(f"--set {item!r}: must be name=value, e.g. --set depth=6")
+            raise HpoError(f"{option('sets', repr(item))}: must be name=value, e.g. {option('sets', 'depth=6')}")
         if name not in space.params and name not in space.fixed:
             known = ", ".join([*space.params, *space.fixed])
-            raise HpoError(f"--set {name}: not a parameter of study {space.study!r} (its parameters: {known})")
+            raise HpoError(f"{option('sets', name)}: not a parameter of study {space.study!r} (its parameters: {known})")
         if name in out:
-            raise HpoError(f"--set {name}: given twice; set each parameter once")
+            raise HpoError(f"{option('sets', name)}: given twice; set each parameter once")
         try:
             value = yaml.safe_load(text) if text.strip() else text
         except yaml.YAMLError:
@@ -94,14 +92,14 @@ def parse_sets(space: SpaceFile, sets: list[str]) -> dict[str, Any]:
 def _check_value(name: str, p: Any, value: Any) -> None:
     if isinstance(p, CategoricalParam):
         if not any(value == c and type(value) is type(c) for c in p.choices):
-            raise HpoError(f"--set {name}={value!r}: must be one of the choices {p.choices}")
+            raise HpoError(f"{option('sets', f'{name}={value!r}')}: must be one of the choices {p.choices}")
         return
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not number or (isinstance(p, IntParam) and not float(value).is_integer()):
         kind = "a whole number" if isinstance(p, IntParam) else "a number"
-        raise HpoError(f"--set {name}={value!r}: must be {kind} in [{p.low}, {p.high}]")
+        raise HpoError(f"{option('sets', f'{name}={value!r}')}: must be {kind} in [{p.low}, {p.high}]")
     if not p.low <= value <= p.high:
-        raise HpoError(f"--set {name}={value}: must lie in the searched range [{p.low}, {p.high}]")
+        raise HpoError(f"{option('sets', f'{name}={value}')}: must lie in the searched range [{p.low}, {p.high}]")
 
 
 def try_space(space_path: str | Path, sets: list[str], *, workspace: Workspace | None = None) -> TryResult:
@@ -150,37 +148,46 @@ def _log(ws: Workspace, prep: Any, result: TryResult) -> None:
     """The run in ``<project>-Scratch``, named after the branch and short commit; MLflow failing is a
     warning, not a failure: the fit's figures are printed either way."""
     from hpo.provenance import source_version
-    from hpo.schema import TAG_ROLE, VAL
+    from hpo.schema import (
+        ROLE_SCRATCH,
+        STUDY_COMMIT,
+        STUDY_DATA_VERSION,
+        STUDY_DIGESTS,
+        STUDY_DIRTY,
+        STUDY_SRC_VERSION,
+        TAG_MODEL,
+        TAG_ROLE,
+        TAG_SPACE,
+    )
     from hpo.tracking import experiment_names, provenance_tags, tracking_uri, unavailable
 
     src = source_version(ws.root)
     branch = _branch(ws.root)
     name = f"{branch}-{src.commit[:7]}" if src.commit != "unknown" else "outside-git"
     attrs = {
-        "data_version": prep.data.version,
-        "data_digests": prep.data.digests,
-        "src_version": src.src_version,
-        "commit": src.commit,
-        "dirty": src.dirty,
+        STUDY_DATA_VERSION: prep.data.version,
+        STUDY_DIGESTS: prep.data.digests,
+        STUDY_SRC_VERSION: src.src_version,
+        STUDY_COMMIT: src.commit,
+        STUDY_DIRTY: src.dirty,
     }
     experiment = experiment_names(ws, prep.data.version)["scratch"]
     try:
-        from mlflow.entities import Metric, Param
+        from hpo.tracking import client
+        from hpo.tracking._scratch import ScratchRun, log_scratch_run
 
-        from hpo.tracking import client, ensure_experiment
-
-        c = client()
-        exp_id = ensure_experiment(c, experiment)
-        tags = {**provenance_tags(attrs), TAG_ROLE: ROLE_SCRATCH, "hpo.space": result.space, "hpo.model": prep.space.model}
-        run = c.create_run(exp_id, run_name=name, tags=tags)
-        now = int(time.time() * 1000)
-        metrics = [Metric(f"{VAL}{k}", float(v), now, 0) for k, v in result.metrics.items() if v == v]
-        metrics += [Metric(f"{VAL}{result.metric}_by_fold", float(v), now, k) for k, v in enumerate(result.fold_values or [])]
-        metrics.append(Metric("fit_seconds", result.fit_seconds, now, 0))
-        params = [Param(k, v if isinstance(v, str) else repr(v)) for k, v in result.params.items()]
-        c.log_batch(run.info.run_id, metrics=metrics, params=params)
-        c.set_terminated(run.info.run_id)
-        result.experiment, result.run_id, result.run_name = experiment, run.info.run_id, name
+        tags = {**provenance_tags(attrs), TAG_ROLE: ROLE_SCRATCH, TAG_SPACE: result.space, TAG_MODEL: prep.space.model}
+        run = ScratchRun(
+            name=name,
+            tags=tags,
+            metrics=result.metrics,
+            metric=result.metric,
+            fold_values=result.fold_values,
+            fit_seconds=result.fit_seconds,
+            params=result.params,
+        )
+        run_id = log_scratch_run(client(), experiment, run)
+        result.experiment, result.run_id, result.run_name = experiment, run_id, name
     except Exception as e:
         result.warnings.append(f"the run was not logged to MLflow: {unavailable(tracking_uri(), e)}")
 

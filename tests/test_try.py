@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from tests.conftest import git, invoke, small_space, write_space_as
@@ -93,3 +94,30 @@ def test_try_with_cv_fits_the_folds(repo: Path) -> None:
     code, out, err = invoke("try", str(path))
     assert code == 0, err
     assert "3-fold mean pearson_r" in out and "  folds      " in out
+
+
+def test_the_other_chores_name_their_keywords_from_python(workspace: Path) -> None:
+    """`hpo export`, `hpo dashboard`, `hpo delete` and `hpo try`'s checks, called from Python: library keywords, no `--` flag."""
+    from hpo.dashboard import serve
+    from hpo.delete import DeletePlan
+    from hpo.errors import HpoError
+    from hpo.export import export_format
+    from hpo.scratch import parse_sets
+    from hpo.space import parse_space
+
+    with pytest.raises(HpoError, match=r"^`fmt` must be one of csv, json, parquet, but got 'xlsx'$"):
+        export_format("xlsx")
+    with pytest.raises(HpoError, match=r"^`port` must be between 1 and 65535, but got 0$"):
+        serve(port=0)
+    running = DeletePlan(study="s", storage="sqlite:///x.db", trials=1, running=1, children=[], folder=None)
+    assert str(running.refusal(force=False)).endswith("; nothing was deleted (`force` deletes it anyway)")
+    text = yaml.safe_dump(small_space(params={"depth": {"type": "int", "low": 2, "high": 6}}))
+    space = parse_space(text, "s.yaml")
+    for sets, message in [
+        (["depth=9"], "`sets=depth=9`: must lie in the searched range [2, 6]"),
+        (["depth"], "`sets='depth'`: must be name=value, e.g. `sets=depth=6`"),
+        (["nope=1"], "`sets=nope`: not a parameter of study 'small'"),
+    ]:
+        with pytest.raises(HpoError) as e:
+            parse_sets(space, sets)
+        assert str(e.value).startswith(message), str(e.value)

@@ -49,4 +49,4 @@ def try_(
         else:
             typer.echo("No study was created.")
 
-    guarded(body, ctx)
+    guarded(body, ctx, renamed={"sets": "set_"})
