@@ -17,7 +17,7 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, option
 from hpo.secrets import masked_url
 from hpo.storage import open_storage
 from hpo.workspace import load_workspace
@@ -26,10 +26,17 @@ if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-READ_ONLY_REASON = (
-    "hpo dashboard is read-only: it changes nothing in the storage (delete a study with `hpo delete`, "
-    "or restart the dashboard with --allow-write)"
-)
+
+
+def _read_only_reason(allow_write: str) -> str:
+    """Why the dashboard refuses a write, naming ``allow_write``: how the one who started it allows writes."""
+    return (
+        "hpo dashboard is read-only: it changes nothing in the storage (delete a study with `hpo delete`, "
+        f"or restart the dashboard with {allow_write})"
+    )
+
+
+READ_ONLY_REASON = _read_only_reason("--allow-write")  # as `hpo dashboard` serves it
 _DRAIN_LIMIT = 1 << 20  # read at most this much of a refused request's body, so the client sees the 403
 
 
@@ -100,7 +107,7 @@ def serve(
     can reach, a warning.
     """
     if not 0 < port < 65536:
-        raise HpoError(f"--port must be between 1 and 65535, but got {port}")
+        raise HpoError(f"{option('port')} must be between 1 and 65535, but got {port}")
     url = load_workspace().storage_url(storage)
     opened = open_storage(url, create=False)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as bottle's wsgiref server picks it
@@ -109,13 +116,14 @@ def serve(
         try:
             probe.bind((host, port))
         except OSError as e:
-            raise HpoError(f"--host {host} --port {port}: cannot listen there ({e.strerror}); pick another --port") from None
+            bind = f"{option('host', host)} {option('port', port)}"
+            raise HpoError(f"{bind}: cannot listen there ({e.strerror}); pick another {option('port')}") from None
     import bottle
     import optuna_dashboard
 
     app: Any = optuna_dashboard.wsgi(opened)
     if not allow_write:
-        app = read_only(app)
+        app = read_only(app, _read_only_reason(option("allow_write")))
     warning = exposure_warning(host, allow_write=allow_write)
     if warning:
         say(warning)

@@ -458,3 +458,22 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(workspace: Path, sweep
 def test_a_missing_sweep_file(workspace: Path) -> None:
     code, _, err = invoke("import-sweep", "nope.yaml", "--data", "sklearn:diabetes")
     assert (code, err) == (2, "error: nope.yaml: file not found\n")
+
+
+def test_the_python_api_names_its_keywords_not_the_cli_flags(tmp_path: Path) -> None:
+    """Called from Python, a refusal or note names the keyword the caller passed; the CLI's flags are for the CLI."""
+    from hpo.sweep import SweepError, check_output, convert_sweep
+
+    with pytest.raises(SweepError) as bad:
+        convert_sweep(minimal(), data="sklearn:diabetes", metric="nope")
+    assert str(bad.value).startswith("`metric` must be one of pearson_r")
+    with pytest.raises(SweepError) as ambiguous:
+        convert_sweep(minimal(metric={"name": "loss"}), data="sklearn:diabetes")
+    assert "unambiguously; pass `metric` (regression:" in str(ambiguous.value)
+    r = convert_sweep(minimal(metric={"name": "loss"}, program="train.py"), data="sklearn:diabetes", metric="rmse", study="s")
+    assert "`metric=rmse` replaces the sweep's metric 'loss'" in r.notes
+    assert any("pass `model=module:function`" in str(n) for n in r.not_carried), r.not_carried
+    (tmp_path / "space.yaml").write_text("keep me\n")
+    with pytest.raises(SweepError) as exists:
+        check_output(tmp_path / "space.yaml")
+    assert str(exists.value) == f"{tmp_path / 'space.yaml'}: already exists; give another `path`, or `force` to overwrite it"

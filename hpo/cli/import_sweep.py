@@ -55,4 +55,4 @@ def import_sweep(
             f"({s.direction}), sampler {s.sampler.name}, pruner {s.pruner.name}; next: hpo validate {output}"
         )
 
-    guarded(body, ctx)
+    guarded(body, ctx, renamed={"path": "output"})

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, option
 from hpo.schema import TRIAL_ERROR, TRIAL_INHERITED_FROM, TRIAL_MLFLOW_RUN, TRIAL_SEED
 from hpo.storage import load_named_or_newest
 from hpo.workspace import Workspace, load_workspace
@@ -181,7 +181,7 @@ def export_format(fmt: str | None, output: Path | None = None) -> str:
         return _SUFFIXES.get(output.suffix.lower(), "csv") if output is not None else "csv"
     name = fmt.lower()
     if name not in FORMATS:
-        raise HpoError(f"--format must be one of {', '.join(FORMATS)}, but got {fmt!r}")
+        raise HpoError(f"{option('fmt')} must be one of {', '.join(FORMATS)}, but got {fmt!r}")
     return name
 
 

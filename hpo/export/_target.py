@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, option
 from hpo.storage import sqlite_path
 from hpo.workspace import Workspace, load_workspace
 
@@ -74,7 +74,7 @@ def check_target(
         if not follow_symlinks:
             raise HpoError(
                 f"-o {shown}: is a symbolic link (to {os.readlink(path)}); "
-                "hpo export replaces only a regular file (--follow-symlinks writes to its target)"
+                f"hpo export replaces only a regular file ({option('follow_symlinks')} writes to its target)"
             )
         path = Path(os.path.realpath(path))
         st = _lstat(path, shown)

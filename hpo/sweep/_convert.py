@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, option
 from hpo.metrics import METRICS
 from hpo.space import NAME_RE, SpaceFile, parse_space
 from hpo.sweep._findings import Findings, Keyed, NotCarried, SweepError
@@ -71,7 +71,7 @@ def convert_sweep(
     """
     options = ImportOptions(data, target, version, study, model, metric, n_trials)
     if metric is not None and metric not in METRICS:
-        raise SweepError(f"--metric must be one of {', '.join(METRICS)}, but got {metric!r}")
+        raise SweepError(f"{option('metric')} must be one of {', '.join(METRICS)}, but got {metric!r}")
     findings = Findings(source)
     check_is_sweep(sweep, findings)
     draft = _draft(sweep, options, findings)
@@ -117,7 +117,7 @@ def _study(name: Any, study: str | None, findings: Findings) -> Keyed:
     """The study name: ``--study``, else the sweep's ``name`` made a valid study name, else the file's name."""
     if study is not None:
         if name is not None:
-            findings.drop("name", name, "--study names the study")
+            findings.drop("name", name, f"{option('study')} names the study")
         return Keyed(study, "--study")
     if isinstance(name, str) and name.strip():
         cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-._")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hpo.errors import option
 from hpo.metrics import METRICS
 from hpo.sweep._findings import Findings, Keyed, short
 
@@ -37,7 +38,7 @@ def convert_metric(raw: Any, override: str | None, findings: Findings) -> Keyed 
     if override is not None:
         return _overridden(raw, override, findings)
     if raw is None:
-        findings.fail(f"`metric` is not given, and hpo optimizes one; pass --metric, one of {', '.join(METRICS)}")
+        findings.fail(f"`metric` is not given, and hpo optimizes one; pass {option('metric')}, one of {', '.join(METRICS)}")
         return None
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         findings.fail(f"`metric` must be a mapping with a `name` (and a `goal`), but got {short(raw)}")
@@ -53,14 +54,14 @@ def convert_metric(raw: Any, override: str | None, findings: Findings) -> Keyed 
             f"{task}: {', '.join(m.name for m in METRICS.values() if m.task == task)}"
             for task in ("regression", "classification")
         )
-        findings.fail(f"`metric.name` {name!r} names none of hpo's metrics unambiguously; pass --metric ({by_task})")
+        findings.fail(f"`metric.name` {name!r} names none of hpo's metrics unambiguously; pass {option('metric')} ({by_task})")
         return None
     direction = METRICS[hpo].direction
     if goal != direction:
         default = " (W&B's default when `goal` is not given)" if "goal" not in raw else ""
         findings.fail(
             f"`metric.goal` is {goal}{default}, but hpo's {hpo}, which `metric.name` {name!r} maps to, is to {direction}; "
-            "fix the goal, or pass --metric"
+            f"fix the goal, or pass {option('metric')}"
         )
         return None
     if normal in _SQUARED:
@@ -74,11 +75,11 @@ def _overridden(raw: Any, override: str, findings: Findings) -> Keyed:
     said = ""
     if isinstance(raw, dict) and "name" in raw:
         said = f" (the sweep's metric: {short(raw['name'])}, {short(raw.get('goal', 'minimize'))})"
-        findings.note(f"--metric {override} replaces the sweep's metric {short(raw['name'])}")
+        findings.note(f"{option('metric', override)} replaces the sweep's metric {short(raw['name'])}")
     if isinstance(raw, dict):
         _drop_extras(raw, findings)
     elif raw is not None:
-        findings.drop("metric", raw, "--metric names the metric")
+        findings.drop("metric", raw, f"{option('metric')} names the metric")
     return Keyed(override, f"--metric{said}")
 
 

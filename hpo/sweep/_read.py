@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from hpo.errors import option
 from hpo.space import StrictLoader, read_text
 from hpo.sweep._findings import Findings, SweepError
 from hpo.sweep._strategies import METHODS
@@ -18,7 +19,7 @@ CONVERTED = ("method", "parameters", "metric", "early_terminate", "run_cap", "na
 # Top-level keys of a sweep with no counterpart in a space file, and why.
 _ELSEWHERE: dict[str, str] = {
     "program": "hpo trains the space's model, not a script; to run your own training code, write a function "
-    "(params, train, validation, seed, report) and pass --model module:function",
+    "(params, train, validation, seed, report) and pass {model}",  # the option, named as the caller names it
     "command": "hpo calls the model itself; there is no command line",
     "project": "hpo names its MLflow experiments after `project` under [tool.hpo] in pyproject.toml",
     "entity": "a W&B team; hpo has no counterpart",
@@ -77,7 +78,7 @@ def drop_other_keys(sweep: Mapping[str, Any], findings: Findings) -> None:
     """Say why each top-level key outside :data:`CONVERTED` is not carried over."""
     for key, value in sweep.items():
         if key in _ELSEWHERE:
-            findings.drop(key, value, _ELSEWHERE[key])
+            findings.drop(key, value, _ELSEWHERE[key].replace("{model}", option("model", "module:function")))
         elif key == "metrics":
             findings.drop(key, value, "several metrics (multi-objective) need W&B's custom method; hpo optimizes one `metric`")
         elif key not in CONVERTED:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hpo.errors import option
 from hpo.sweep._findings import Findings, Keyed, is_int, is_number, short
 
 METHODS: dict[str, tuple[str, str]] = {
@@ -109,7 +110,7 @@ def convert_budget(run_cap: Any, n_trials: int | None, method: Any, findings: Fi
         return None
     findings.note(
         f"the sweep has no run_cap (W&B runs it until stopped), and an hpo study needs a budget: "
-        f"n_trials: {DEFAULT_BUDGET} is written; change it, or import again with --n-trials"
+        f"n_trials: {DEFAULT_BUDGET} is written; change it, or import again with {option('n_trials')}"
     )
     return Keyed(DEFAULT_BUDGET, "no run_cap in the sweep: a budget to change")
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from hpo.errors import option
 from hpo.sweep._findings import Findings, Keyed, SweepError, short
 from hpo.sweep._params import Parameters
 
@@ -93,7 +94,7 @@ def check_output(path: str | Path, force: bool = False) -> None:
     if path.is_dir():
         raise SweepError(f"{path}: is a folder; give the space file's path (e.g. {path}/<study>.yaml)")
     if path.exists() and not force:
-        raise SweepError(f"{path}: already exists; give another -o path, or --force to overwrite it")
+        raise _exists(path)
 
 
 def write_space_file(path: str | Path, text: str, force: bool = False) -> None:
@@ -109,6 +110,15 @@ def write_space_file(path: str | Path, text: str, force: bool = False) -> None:
         else:
             path.hardlink_to(tmp)  # fails if the file appeared since the check: never overwrite by accident
     except FileExistsError:
-        raise SweepError(f"{path}: already exists; give another -o path, or --force to overwrite it") from None
+        raise _exists(path) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _exists(path: Path) -> SweepError:
+    """The refusal of a file that exists, naming the options that avoid it.
+
+    The CLI's message has always named the output by its short flag ``-o`` (:func:`option` gives the long one).
+    """
+    other = "-o path" if option("path") == "--output" else option("path")
+    return SweepError(f"{path}: already exists; give another {other}, or {option('force')} to overwrite it")
