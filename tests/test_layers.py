@@ -390,13 +390,6 @@ def test_no_private_name_imported_across_packages() -> None:
 MLFLOW_OUTSIDE_TRACKING_ALLOWED = {"hpo/features.py"}
 MLFLOW_MOVING: set[str] = {
     "hpo/analyze/_study.py",
-    "hpo/promote/_checks.py",
-    "hpo/promote/_models.py",
-    "hpo/promote/_promote.py",
-    "hpo/promote/_recipe.py",
-    "hpo/promote/_registry.py",
-    "hpo/promote/_reproduce.py",
-    "hpo/promote/_writer.py",
     "hpo/run/_worker.py",
 }
 

@@ -1,21 +1,17 @@
-"""What promotion checks before it writes: options, the source tree and the study's source version,
-the model's code, MLflow; and a re-trained metric against its record."""
+"""What promotion checks before it writes: options (:class:`PromoteOptions`), the source tree and the
+study's source version, the model's code; and a re-trained metric against its record."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, option
 from hpo.provenance import UNKNOWN, SourceVersion, source_version
 from hpo.schema import StudyRecord
-from hpo.secrets import masked_url
-from hpo.tracking import client, is_reachable, tracking_uri
+from hpo.tracking._runs import alias_problem, registry_name_problem
 from hpo.workspace import Workspace
-
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
 
 # CatBoost with a fixed seed is deterministic (also across thread counts); the tolerance only
 # absorbs floating-point noise between machines.
@@ -64,33 +60,32 @@ class Check:
         }
 
 
-def _client() -> MlflowClient:
-    c = client()
-    why = is_reachable(c)
-    if why is not None:
-        uri = masked_url(tracking_uri())
-        raise HpoError(f"MLflow at {uri} is unreachable ({why}); set MLFLOW_TRACKING_URI to a reachable store")
-    return c
+@dataclass(frozen=True)
+class PromoteOptions:
+    """How :func:`hpo.promote.promote` promotes: the choices its caller made, checked before anything else."""
 
+    tolerance: float = DEFAULT_TOLERANCE
+    allow_dirty: bool = False
+    again: bool = False
+    register: str | None = None
+    alias: str = DEFAULT_ALIAS
+    leaderboard: bool = False
+    allow_degenerate: bool = False
 
-def _check_options(tolerance: float, register: str | None, alias: str) -> None:
-    if not (tolerance >= 0 and math.isfinite(tolerance)):
-        raise HpoError(f"--tolerance must be a finite number >= 0, but got {tolerance}")
-    if register is None:
-        return
-    from mlflow.exceptions import MlflowException
-    from mlflow.utils.validation import _validate_model_alias_name, _validate_model_alias_name_reserved, _validate_model_name
-
-    checks = (
-        ("--register", register, (_validate_model_name,)),
-        ("--alias", alias, (_validate_model_alias_name, _validate_model_alias_name_reserved)),
-    )
-    for option, value, rules in checks:
-        try:
-            for rule in rules:
-                rule(value)
-        except MlflowException as e:
-            raise HpoError(f"{option} {value!r}: {e.message}") from None
+    def check(self) -> PromoteOptions:
+        """These options, or the first one that breaks its rule as an ``HpoError``."""
+        if not (self.tolerance >= 0 and math.isfinite(self.tolerance)):
+            raise HpoError(f"{option('tolerance')} must be a finite number >= 0, but got {self.tolerance}")
+        if self.register is None:
+            return self
+        for name, value, problem in (
+            ("register", self.register, registry_name_problem),
+            ("alias", self.alias, alias_problem),
+        ):
+            why = problem(value)
+            if why is not None:
+                raise HpoError(f"{option(name)} {value!r}: {why}")
+        return self
 
 
 def _check_source(ws: Workspace, allow_dirty: bool) -> SourceVersion:
@@ -100,12 +95,13 @@ def _check_source(ws: Workspace, allow_dirty: bool) -> SourceVersion:
     if src.dirty is None:
         raise HpoError(
             f"{ws.root} is not inside a git repository, so the promoted run's src_version would be unknown; "
-            "commit the code to git (and tag it), or pass --allow-dirty to promote anyway (the run is then tagged so)"
+            f"commit the code to git (and tag it), or pass {option('allow_dirty')} to promote anyway (the run is then tagged so)"
         )
     if src.dirty:
         raise HpoError(
             f"{ws.root}: the git tree has uncommitted changes to tracked files (see `git status`), so src_version "
-            f"{src.src_version} does not name the code; commit (and tag) them, or pass --allow-dirty (the run is then tagged so)"
+            f"{src.src_version} does not name the code; commit (and tag) them, or pass {option('allow_dirty')} "
+            "(the run is then tagged so)"
         )
     return src
 

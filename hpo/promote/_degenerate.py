@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, option
 from hpo.models import predict
 from hpo.schema import TAG_DEGENERATE
 
@@ -130,6 +130,7 @@ def check_degenerate(
         )
         raise DegenerateModel(
             f"{where} is a degenerate model: {bad}. Nothing was promoted{hint}; "
-            f"pass --allow-degenerate to promote it anyway, e.g. as a baseline (the run is then tagged {TAG_DEGENERATE})"
+            f"pass {option('allow_degenerate')} to promote it anyway, e.g. as a baseline "
+            f"(the run is then tagged {TAG_DEGENERATE})"
         )
     return bad

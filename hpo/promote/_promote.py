@@ -12,28 +12,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import HpoError, StudyError
+from hpo.errors import HpoError, StudyError, option
 from hpo.ledger import check_promotion
 from hpo.models import evaluate, model_spec
 from hpo.promote._checks import (
     DEFAULT_ALIAS,
     DEFAULT_TOLERANCE,
     Check,
+    PromoteOptions,
     ReproductionError,
     _check_model_code,
-    _check_options,
     _check_source,
-    _client,
     source_differs,
 )
 from hpo.promote._degenerate import check_degenerate
 from hpo.promote._lock import promotion_lock
 from hpo.promote._models import packed
 from hpo.promote._recipe import Recipe
-from hpo.promote._registry import post_leaderboard, register_model
-from hpo.promote._writer import _log_promoted
+from hpo.promote._writer import Evidence, HpoLink, Target, _log_promoted
 from hpo.schema import (
-    ROLE_PROMOTED,
     TAG_DEGENERATE,
     TAG_GIT_COMMIT,
     TAG_GIT_DIRTY,
@@ -42,12 +39,8 @@ from hpo.schema import (
     TAG_MODEL_FLAVOR,
     TAG_MODEL_URI,
     TAG_NATIVE_MODEL_URI,
-    TAG_PROMOTED_RUN,
-    TAG_ROLE,
     TAG_SOURCE_DIFFERS,
     TAG_SRC_VERSION,
-    TAG_STUDY,
-    TAG_TRIAL,
     TEST,
     TRIAL_ERROR,
     TRIAL_INHERITED_FROM,
@@ -55,13 +48,24 @@ from hpo.schema import (
     StudyRecord,
 )
 from hpo.storage import load_named_or_newest, load_study, trial_by_number, trial_counts
-from hpo.tracking import StudyProjection, experiment_names, recorded_digests, sync_study
+from hpo.tracking import experiment_names, recorded_digests
+from hpo.tracking._registry import post_leaderboard, register_model
+from hpo.tracking._runs import find_promoted, link_promoted, reachable_client, trial_run
+from hpo.tracking._tags import normalized
 from hpo.workspace import Workspace, load_workspace
 
 if TYPE_CHECKING:
     import optuna
-    from mlflow import MlflowClient
-    from mlflow.entities import Run
+
+    from hpo.tracking import Client, Run
+
+
+@dataclass(frozen=True)
+class Say:
+    """Where a promotion tells what it does: one line per step (``say``), and a degenerate model (``warn``)."""
+
+    say: Callable[[str], None]
+    warn: Callable[[str], None]
 
 
 @dataclass
@@ -128,7 +132,15 @@ def promote(
         HpoError: the trial is not COMPLETE, the tree is dirty, the data changed, (as :class:`DegenerateModel`)
             the model is degenerate, or (as :class:`ReproductionError`) the re-trained value differs from the record.
     """
-    _check_options(tolerance, register, alias)
+    opts = PromoteOptions(
+        tolerance=tolerance,
+        allow_dirty=allow_dirty,
+        again=again,
+        register=register,
+        alias=alias,
+        leaderboard=leaderboard,
+        allow_degenerate=allow_degenerate,
+    ).check()
     ws = workspace or load_workspace()
     url = ws.storage_url(storage)
     s, t = _resolve_trial(url, study, trial)
@@ -142,85 +154,79 @@ def promote(
     where = f"trial #{t.number} of study {s.study_name!r}"
     recipe = Recipe.from_trial(s, t)
 
-    c = _client()
+    c = reachable_client()
     names = experiment_names(ws, recipe.data_version)
+    target = Target(ws=ws, url=url, s=s, t=t, recipe=recipe, names=names, where=where, via=via)
     # One promotion of a trial at a time: a second one started meanwhile waits, then finds the first's run.
     with promotion_lock(url, s.study_name, t.number, lambda: say(f"{where}: waiting for another `hpo promote` of it to finish")):
-        return _promote_locked(
-            c,
-            ws,
-            url,
-            s,
-            t,
-            recipe,
-            names,
-            where,
-            via,
-            tolerance,
-            allow_dirty,
-            again,
-            register,
-            alias,
-            leaderboard,
-            allow_degenerate,
-            say,
-            warn,
-        )
+        return _promote_locked(c, target, opts, Say(say, warn))
 
 
-def _promote_locked(
-    c: MlflowClient,
-    ws: Workspace,
-    url: str,
-    s: optuna.Study,
-    t: optuna.trial.FrozenTrial,
-    recipe: Recipe,
-    names: dict[str, str],
-    where: str,
-    via: str | None,
-    tolerance: float,
-    allow_dirty: bool,
-    again: bool,
-    register: str | None,
-    alias: str,
-    leaderboard: bool,
-    allow_degenerate: bool,
-    say: Callable[[str], None],
-    warn: Callable[[str], None],
-) -> PromoteResult:
+def _promote_locked(c: Client, target: Target, opts: PromoteOptions, io: Say) -> PromoteResult:
     """:func:`promote` once the trial's promotion lock is held: find its promoted run, or re-train and log it."""
-    previous = None if again else find_promoted(c, names["data"], s.study_name, t.number)
+    previous = _previous(c, target, opts, io)
     if previous is not None:
-        result = _result(s, t, previous, names["data"], tolerance, via, check=None)
-        say(f"{where} was promoted before, as run {previous.info.run_id}; nothing re-trained (--again promotes it once more)")
-        if result.degenerate:
-            warn(f"{where} is a degenerate model (tag {TAG_DEGENERATE}): {result.degenerate}")
-        _extras(c, ws, result, previous, register, alias, leaderboard, say)
-        return result
+        return previous
+    evidence = _retrain(c, target, opts, io)
+    run = _log(c, target, evidence)
+    if evidence.degenerate is not None:
+        io.warn(f"{target.where} is a degenerate model, promoted as asked ({option('allow_degenerate')}): {evidence.degenerate}")
+    result = _result(target, run, opts.tolerance, evidence.check)
+    if result.model_check:
+        mc = result.model_check
+        io.say(
+            f"  model     the logged pyfunc on {mc['rows']} raw {mc['split']} rows: "
+            f"max |difference| {mc['max_abs_diff']:.3g} from hpo's own predictions"
+        )
+    _extras(c, target.ws, result, run, opts, io.say)
+    return result
 
-    src = _check_source(ws, allow_dirty)
+
+def _previous(c: Client, target: Target, opts: PromoteOptions, io: Say) -> PromoteResult | None:
+    """The result of the trial's earlier promotion (its extras done again), or None: promote it now."""
+    s, t, where = target.s, target.t, target.where
+    previous = None if opts.again else find_promoted(c, target.names["data"], s.study_name, t.number)
+    if previous is None:
+        return None
+    result = _result(target, previous, opts.tolerance, check=None)
+    io.say(
+        f"{where} was promoted before, as run {previous.info.run_id}; nothing re-trained "
+        f"({option('again')} promotes it once more)"
+    )
+    if result.degenerate:
+        io.warn(f"{where} is a degenerate model (tag {TAG_DEGENERATE}): {result.degenerate}")
+    _extras(c, target.ws, result, previous, opts, io.say)
+    return result
+
+
+def _retrain(c: Client, target: Target, opts: PromoteOptions, io: Say) -> Evidence:
+    """Check the source, code and data, re-train, and prove the trial's value reproduces; nothing is written."""
+    ws, s, t, recipe, where, say = target.ws, target.s, target.t, target.recipe, target.where, io.say
+    src = _check_source(ws, opts.allow_dirty)
     _check_model_code(ws, recipe.model, where)
     say(f"Promoting {where}: {recipe.metric} {t.value:.6g}, seed {recipe.seed}, data {recipe.data_version}")
-    state = "dirty tree, --allow-dirty" if src.dirty else "outside git, --allow-dirty" if src.dirty is None else "clean"
+    flag = option("allow_dirty")
+    state = f"dirty tree, {flag}" if src.dirty else f"outside git, {flag}" if src.dirty is None else "clean"
     say(f"  source    {src.src_version} (commit {src.commit[:12]}, {state})")
     differs = source_differs(StudyRecord.from_study(s), src)
     if differs is not None:
         say(f"  source    note: {differs}")
     data = recipe.load_data(ws, where)
-    check_promotion(url, recipe.data_version, data.digests, where, recorded_digests(c, ws, recipe.data_version), data)
+    check_promotion(target.url, recipe.data_version, data.digests, where, recorded_digests(c, ws, recipe.data_version), data)
     say(f"  data      {recipe.data_version}: train/validation/test digests match the study and the data ledger")
     fit = recipe.train(data)
-    check = Check(f"{VAL}{recipe.metric}", float(t.value), float(fit.objective), tolerance)  # type: ignore[arg-type]
+    check = Check(f"{VAL}{recipe.metric}", float(t.value), float(fit.objective), opts.tolerance)  # type: ignore[arg-type]
     scored_on = "validation" if recipe.cv is None else f"{len(fit.fold_values or ())}-fold mean"
     if not check.ok:
         raise ReproductionError(
             f"{where} did not reproduce: re-trained {scored_on} {recipe.metric} is {check.reproduced:.10g}, but the trial "
-            f"recorded {check.recorded:.10g} (|difference| {check.diff:.3g} > tolerance {tolerance:g}); nothing was logged. "
-            "The trial's record does not match what its configuration produces (edited storage, other library versions?)"
+            f"recorded {check.recorded:.10g} (|difference| {check.diff:.3g} > tolerance {opts.tolerance:g}); nothing was "
+            "logged. The trial's record does not match what its configuration produces (edited storage, other library "
+            "versions?)"
         )
     say(
         f"  re-train  {scored_on} {recipe.metric} {check.reproduced:.6g} (trial {check.recorded:.6g}, "
-        f"|difference| {check.diff:.3g} <= tolerance {tolerance:g})"
+        f"|difference| {check.diff:.3g} <= tolerance {opts.tolerance:g})"
     )
     if recipe.cv is not None:
         rows = data.train.rows + data.validation.rows
@@ -234,48 +240,36 @@ def _promote_locked(
     undefined = [k for k, v in scored.items() if not math.isfinite(v)]
     if undefined:
         say(f"  note      {', '.join(undefined)} undefined (NaN, e.g. constant predictions); logged as NaN")
-    bad = check_degenerate(fit, recipe, data, test, where, allow_degenerate, warn)
-    with packed(fit.model, recipe.model, data) as pack:  # a model that cannot be logged is refused before any write
-        hpo_exp, hpo_run = _hpo_run(c, ws, s, t)
-        run = _log_promoted(
-            c, ws, s, t, recipe, data, fit, pack, test, check, src, differs, allow_dirty, names, hpo_exp, hpo_run, via, bad
-        )
-    if hpo_run is not None:
-        c.set_tag(hpo_run, TAG_PROMOTED_RUN, run.info.run_id)
-    if bad is not None:
-        warn(f"{where} is a degenerate model, promoted as asked (--allow-degenerate): {bad}")
-    result = _result(s, t, run, names["data"], tolerance, via, check)
-    if result.model_check:
-        mc = result.model_check
-        say(
-            f"  model     the logged pyfunc on {mc['rows']} raw {mc['split']} rows: "
-            f"max |difference| {mc['max_abs_diff']:.3g} from hpo's own predictions"
-        )
-    _extras(c, ws, result, run, register, alias, leaderboard, say)
-    return result
+    bad = check_degenerate(fit, recipe, data, test, where, opts.allow_degenerate, io.warn)
+    return Evidence(src=src, differs=differs, data=data, fit=fit, check=check, test=test, degenerate=bad)
 
 
-def _result(
-    s: optuna.Study,
-    t: optuna.trial.FrozenTrial,
-    run: Run,
-    experiment: str,
-    tolerance: float,
-    via: str | None,
-    check: Check | None,
-) -> PromoteResult:
-    tags = run.data.tags
+def _log(c: Client, target: Target, evidence: Evidence) -> Run:
+    """Log the promoted run (its model packed first), and link the trial's HPO run to it."""
+    with packed(
+        evidence.fit.model, target.recipe.model, evidence.data
+    ) as pack:  # a model that cannot be logged is refused before any write
+        hpo = HpoLink(*trial_run(c, target.ws, target.s, target.t))
+        run = _log_promoted(c, target, evidence, pack, hpo)
+    if hpo.run_id is not None:
+        link_promoted(c, hpo.run_id, run.info.run_id)
+    return run
+
+
+def _result(target: Target, run: Run, tolerance: float, check: Check | None) -> PromoteResult:
+    s, t = target.s, target.t
+    tags = normalized(run.data.tags)
     return PromoteResult(
         study=s.study_name,
         trial=t.number,
         value=float(t.value),  # type: ignore[arg-type]
         run_id=run.info.run_id,
-        experiment=experiment,
+        experiment=target.names["data"],
         experiment_id=run.info.experiment_id,
         existing=check is None,
         tolerance=tolerance,
         check=check,
-        via=via,
+        via=target.via,
         hpo_run_id=tags.get(TAG_HPO_RUN),
         model_uri=tags.get(TAG_MODEL_URI),
         native_model_uri=tags.get(TAG_NATIVE_MODEL_URI),
@@ -297,7 +291,7 @@ def _resolve_trial(url: str, study: str | None, ref: str, verb: str = "promote")
     try:
         number = int(ref)
     except ValueError:
-        raise HpoError(f"TRIAL must be a trial number or `best`, but got {ref!r}") from None
+        raise HpoError(f"{option('trial')} must be a trial number or `best`, but got {ref!r}") from None
     try:
         t = trial_by_number(s, number)
     except KeyError:
@@ -322,51 +316,16 @@ def _origin(s: optuna.Study, origin: dict[str, Any], url: str) -> tuple[optuna.S
     return (*_resolve_trial(parent_url, parent.study_name, str(origin["trial"])), parent_url)
 
 
-def find_promoted(c: MlflowClient, experiment: str, study: str, trial: int) -> Run | None:
-    """The active promoted run of ``study``'s trial ``trial`` in the data-version space, if any."""
-    exp = c.get_experiment_by_name(experiment)
-    if exp is None or exp.lifecycle_stage != "active":
-        return None
-    runs = c.search_runs(
-        [exp.experiment_id],
-        filter_string=(
-            f"tags.`{TAG_ROLE}` = '{ROLE_PROMOTED}' and tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_TRIAL}` = '{trial}'"
-        ),
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0] if runs else None
-
-
-def _hpo_run(c: MlflowClient, ws: Workspace, s: optuna.Study, t: optuna.trial.FrozenTrial) -> tuple[str | None, str | None]:
-    """The HPO space's experiment id and the trial's child run; a missing projection is rebuilt first."""
-    projection = StudyProjection.open(ws, s, c)
-    runs = projection.trial_runs()
-    if t.number not in runs:
-        sync_study(ws, s, c)  # MLflow was unreachable during the run: rebuild the projection from the truth
-        runs = projection.trial_runs()
-    run = runs.get(t.number)
-    return projection.experiment_id, None if run is None else run[0]
-
-
 def _prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
     return {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
 
 
-def _extras(
-    c: MlflowClient,
-    ws: Workspace,
-    result: PromoteResult,
-    run: Run,
-    register: str | None,
-    alias: str,
-    leaderboard: bool,
-    say: Callable[[str], None],
-) -> None:
-    if register is not None:
-        result.registered = register_model(c, run, register, alias)
+def _extras(c: Client, ws: Workspace, result: PromoteResult, run: Run, opts: PromoteOptions, say: Callable[[str], None]) -> None:
+    """The Model Registry and the leaderboard, as asked: also for a trial promoted before."""
+    if opts.register is not None:
+        result.registered = register_model(c, run, opts.register, opts.alias)
         r = result.registered
         say(f"  registry  {r['name']} version {r['version']} @{r['alias']}" + (" (registered before)" if r["existing"] else ""))
-    if leaderboard:
+    if opts.leaderboard:
         result.leaderboard = post_leaderboard(c, ws, run)
         say(f"  leaderboard {result.leaderboard['message']}")

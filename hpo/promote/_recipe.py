@@ -32,11 +32,13 @@ from hpo.schema import (
     TRIAL_SEED,
 )
 from hpo.space import CVConfig, DataConfig, parse_space
+from hpo.tracking._tags import normalized
 from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
     import optuna
-    from mlflow.entities import Run
+
+    from hpo.tracking import Run
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class Recipe:
     def from_run(cls, run: Run) -> Recipe:
         """Read a promoted run's recipe from its tags and params alone."""
 
-        tags, rid = run.data.tags, run.info.run_id
+        tags, rid = normalized(run.data.tags), run.info.run_id
         missing = [t for t in (TAG_DATA, TAG_MODEL, TAG_METRIC, TAG_TASK, TAG_SEED, TAG_DATA_VERSION) if t not in tags]
         if missing:
             raise HpoError(f"run {rid}: tag `{missing[0]}` is missing; only runs made by `hpo promote` can be reproduced")

@@ -7,8 +7,8 @@ from typing import Any
 
 from hpo.errors import HpoError
 from hpo.models import evaluate
-from hpo.promote._checks import DEFAULT_ALIAS, DEFAULT_TOLERANCE, Check, _check_model_code, _check_options, _client
-from hpo.promote._models import PredictionCheck, check_predictions
+from hpo.promote._checks import DEFAULT_TOLERANCE, Check, PromoteOptions, _check_model_code
+from hpo.promote._models import check_predictions
 from hpo.promote._recipe import Recipe
 from hpo.provenance import source_version
 from hpo.schema import (
@@ -19,6 +19,9 @@ from hpo.schema import (
     TEST,
     VAL,
 )
+from hpo.tracking._models import PredictionCheck
+from hpo.tracking._runs import find_promoted, reachable_client, read_run
+from hpo.tracking._tags import normalized
 from hpo.workspace import Workspace, load_workspace
 
 
@@ -54,13 +57,10 @@ class ReproduceResult:
 
 def reproduce(run_id: str, *, tolerance: float = DEFAULT_TOLERANCE, workspace: Workspace | None = None) -> ReproduceResult:
     """Re-train the promoted run ``run_id`` from its tags and params alone; compare every metric."""
-    _check_options(tolerance, None, DEFAULT_ALIAS)
+    PromoteOptions(tolerance=tolerance).check()
     ws = workspace or load_workspace()
-    c = _client()
-    try:
-        run = c.get_run(run_id)
-    except Exception as e:
-        raise HpoError(f"run {run_id}: not found in the tracking store ({str(e).splitlines()[0][:200]})") from None
+    run = read_run(reachable_client(), run_id)
+    tags = normalized(run.data.tags)
     recipe = Recipe.from_run(run)
     _check_model_code(ws, recipe.model, f"run {run_id}")
     data = recipe.load_data(ws, f"run {run_id}")
@@ -69,8 +69,8 @@ def reproduce(run_id: str, *, tolerance: float = DEFAULT_TOLERANCE, workspace: W
     test = evaluate(fit.model, data.test, data)
     # The model that serves is the logged one: its predictions on raw rows must match the re-training too.
     # (Runs from before the raw-rows model have a model_uri of another kind, and neither of these tags.)
-    raw_rows = TAG_MODEL_CHECK in run.data.tags or TAG_NATIVE_MODEL_URI in run.data.tags
-    uri = run.data.tags.get(TAG_MODEL_URI) if raw_rows else None
+    raw_rows = TAG_MODEL_CHECK in tags or TAG_NATIVE_MODEL_URI in tags
+    uri = tags.get(TAG_MODEL_URI) if raw_rows else None
     model_check = None if uri is None else check_predictions(uri, fit.model, data.test, "test", data)
     checks = []
     for prefix, values in ((VAL, fit.metrics), (TEST, test)):
@@ -80,9 +80,7 @@ def reproduce(run_id: str, *, tolerance: float = DEFAULT_TOLERANCE, workspace: W
                 checks.append(Check(f"{prefix}{name}", float(logged), float(value), tolerance))
     if not checks:
         raise HpoError(f"run {run_id}: it logged no val_/test_ metrics to compare with")
-    return ReproduceResult(
-        run_id, checks, tolerance, run.data.tags.get(TAG_SRC_VERSION), source_version(ws.root).src_version, model_check
-    )
+    return ReproduceResult(run_id, checks, tolerance, tags.get(TAG_SRC_VERSION), source_version(ws.root).src_version, model_check)
 
 
 def promoted_run_id(
@@ -90,7 +88,7 @@ def promoted_run_id(
 ) -> str:
     """The run id of the newest promotion of ``trial`` (a number or ``best``) of ``study`` (default:
     the newest study); an inherited trial is looked up where it was promoted, as its parent's."""
-    from hpo.promote._promote import _origin, _resolve_trial, find_promoted
+    from hpo.promote._promote import _origin, _resolve_trial
     from hpo.schema import TRIAL_INHERITED_FROM
     from hpo.tracking import experiment_names
 
@@ -101,7 +99,7 @@ def promoted_run_id(
         s, t, _ = _origin(s, t.user_attrs[TRIAL_INHERITED_FROM], url)
     recipe = Recipe.from_trial(s, t)
     experiment = experiment_names(ws, recipe.data_version)["data"]
-    run = find_promoted(_client(), experiment, s.study_name, t.number)
+    run = find_promoted(reachable_client(), experiment, s.study_name, t.number)
     if run is None:
         raise HpoError(
             f"trial #{t.number} of study {s.study_name!r} has no promoted run in experiment {experiment!r} to reproduce; "

@@ -1,23 +1,21 @@
-"""The promoted run in the data-version space: params, metrics, datasets, models and tags, all or nothing.
+"""The promoted run in the data-version space: what it holds (tags, the note, scores, datasets, models).
 
-A promotion that fails or is interrupted half-way soft-deletes its run and its logged models (as
-``mlflow.delete_run`` does; ``mlflow gc`` removes them for good), so no half-written promotion is
-found as promoted and no model is left PENDING.
+The run is written all or nothing by :func:`hpo.tracking._promoted.write_promoted_run`: a promotion
+that fails or is interrupted half-way leaves no run and no logged model behind.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-import sys
-import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo.data import DataVersion
 from hpo.errors import HpoError
 from hpo.models import FitResult
 from hpo.promote._checks import Check, PromotionInterrupted, ReproductionError
-from hpo.promote._models import PackedModel, check_predictions, discard_models, log_models, other_columns
+from hpo.promote._models import PackedModel, check_predictions, other_columns
 from hpo.promote._recipe import Recipe, encode_param
 from hpo.provenance import SourceVersion
 from hpo.schema import (
@@ -33,8 +31,6 @@ from hpo.schema import (
     TAG_DEGENERATE,
     TAG_HPO_EXPERIMENT,
     TAG_HPO_RUN,
-    TAG_INPUT_DIGEST,
-    TAG_INPUT_SPLIT,
     TAG_MODEL_CHECK,
     TAG_MODEL_FLAVOR,
     TAG_MODEL_URI,
@@ -55,220 +51,181 @@ from hpo.schema import (
 )
 from hpo.space import SplitFiles
 from hpo.tracking import describe_data_experiment, provenance_tags
+from hpo.tracking._promoted import Dataset, PromotedRun, Score, WriteFailed, WriteInterrupted, write_promoted_run
 from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
     import optuna
-    from mlflow import MlflowClient
-    from mlflow.entities import Run
+
+    from hpo.tracking import Client, Run
+    from hpo.tracking._models import LoggedModels
 
 
-def _log_promoted(
-    c: MlflowClient,
-    ws: Workspace,
-    s: optuna.Study,
-    t: optuna.trial.FrozenTrial,
-    recipe: Recipe,
-    data: DataVersion,
-    fit: FitResult,
-    pack: PackedModel,
-    test: dict[str, float],
-    check: Check,
-    src: SourceVersion,
-    differs: str | None,
-    allow_dirty: bool,
-    names: dict[str, str],
-    hpo_experiment: str | None,
-    hpo_run: str | None,
-    via: str | None,
-    degenerate: str | None = None,
-) -> Run:
-    """One run in the data-version space; a failure half-way deletes it again."""
-    import mlflow
+@dataclass(frozen=True)
+class Target:
+    """The trial being promoted, and where its promoted run goes."""
 
-    exp_id = describe_data_experiment(c, ws, data.overview(), src.src_version)
+    ws: Workspace
+    url: str  # the Optuna storage the trial is in
+    s: optuna.Study
+    t: optuna.trial.FrozenTrial
+    recipe: Recipe
+    names: dict[str, str]  # the experiment names of its data version (hpo, data, leaderboard)
+    where: str  # "trial #n of study 'x'", for messages
+    via: str | None  # "study#n" when the trial asked for was inherited from this one
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the re-training showed: the code and data it ran on, the model, and the checks it passed."""
+
+    src: SourceVersion
+    differs: str | None  # why the code here may not be the study's (see source_differs)
+    data: DataVersion
+    fit: FitResult
+    check: Check  # the re-trained validation metric against the trial's
+    test: dict[str, float]
+    degenerate: str | None = None  # what is degenerate about the model, when promoted as asked
+
+
+@dataclass(frozen=True)
+class HpoLink:
+    """The trial's run in the HPO space (none when the projection has no run of it)."""
+
+    experiment_id: str | None
+    run_id: str | None
+
+
+def promoted_tags(target: Target, evidence: Evidence, hpo: HpoLink) -> dict[str, str]:
+    """The promoted run's tags: provenance, the recipe, the trial it promotes, and what was allowed."""
+    s, t, src = target.s, target.t, evidence.src
     attrs = {**s.user_attrs, STUDY_SRC_VERSION: src.src_version, STUDY_COMMIT: src.commit, STUDY_DIRTY: src.dirty}
     tags = {
         **provenance_tags(attrs),
-        **recipe.tags(),
+        **target.recipe.tags(),
         TAG_ROLE: ROLE_PROMOTED,
         TAG_STUDY: s.study_name,
         TAG_TRIAL: str(t.number),
         TAG_TRIAL_VALUE: repr(float(t.value)),  # type: ignore[arg-type]
-        TAG_TOLERANCE: repr(check.tolerance),
+        TAG_TOLERANCE: repr(evidence.check.tolerance),
         TAG_STUDY_SRC_VERSION: str(s.user_attrs.get(STUDY_SRC_VERSION, "unknown")),
         TAG_STUDY_COMMIT: str(s.user_attrs.get(STUDY_COMMIT, "unknown")),
     }
-    if differs is not None:
-        tags[TAG_SOURCE_DIFFERS] = differs
-    if hpo_run is not None:
-        tags[TAG_HPO_RUN] = hpo_run
-        tags[TAG_HPO_EXPERIMENT] = str(hpo_experiment)
-    if via is not None:
-        tags[TAG_REQUESTED_AS] = via
-    if allow_dirty and src.dirty is not False:
+    if evidence.differs is not None:
+        tags[TAG_SOURCE_DIFFERS] = evidence.differs
+    if hpo.run_id is not None:
+        tags[TAG_HPO_RUN] = hpo.run_id
+        tags[TAG_HPO_EXPERIMENT] = str(hpo.experiment_id)
+    if target.via is not None:
+        tags[TAG_REQUESTED_AS] = target.via
+    # A tree that is dirty or outside git got this far only with allow_dirty (_check_source refuses it otherwise).
+    if src.dirty is not False:
         tags[TAG_ALLOW_DIRTY] = "true"
-    if degenerate is not None:
-        tags[TAG_DEGENERATE] = degenerate
+    if evidence.degenerate is not None:
+        tags[TAG_DEGENERATE] = evidence.degenerate
+    tags[NOTE] = promoted_note(target, evidence, hpo)
+    return tags
+
+
+def promoted_note(target: Target, evidence: Evidence, hpo: HpoLink) -> str:
+    """The run's description in MLflow (its note): the trial, the source, the check and the test score.
+
+    It is data, the same whoever promotes: it names the CLI's flags whatever the caller.
+    """
+    s, t, recipe, src, check = target.s, target.t, target.recipe, evidence.src, evidence.check
+    differs, degenerate, via = evidence.differs, evidence.degenerate, target.via
     scored_on = "validation" if recipe.cv is None else f"{recipe.cv.folds}-fold cross-validated (mean)"
-    description = (
-        f"Trial #{t.number} of hpo study `{s.study_name}` (HPO experiment `{names['hpo']}`"
-        + (f", run `{hpo_run}`" if hpo_run else "")
+    return (
+        f"Trial #{t.number} of hpo study `{s.study_name}` (HPO experiment `{target.names['hpo']}`"
+        + (f", run `{hpo.run_id}`" if hpo.run_id else "")
         + f"), promoted from source `{src.src_version}`"
         + (" (dirty tree, --allow-dirty)" if src.dirty else " (unknown, --allow-dirty)" if src.dirty is None else "")
         + (f"; note: {differs}" if differs else "")
         + f". Re-trained with seed {recipe.seed} on data {recipe.data_version}: {scored_on} {recipe.metric} "
         f"{check.reproduced:.6g} reproduces the trial's {check.recorded:.6g} within {check.tolerance:g}; "
         + ("" if recipe.cv is None else "the model was then fit on train + validation; ")
-        + f"test {recipe.metric} {test[recipe.metric]:.6g}."
+        + f"test {recipe.metric} {evidence.test[recipe.metric]:.6g}."
         + (f" Requested as trial {via}, which was inherited from it." if via else "")
         + (f" **Degenerate model** (promoted with --allow-degenerate): {degenerate}." if degenerate else "")
     )
-    tags[NOTE] = description
-    with _DeferredInterrupt() as stop:
-        run = c.create_run(exp_id, run_name=f"{s.study_name}-{t.number}", tags=tags)
-        run_id = run.info.run_id
-        try:
-            from mlflow.entities import Metric, Param, RunTag
-
-            now = run.info.start_time
-            # An undefined metric is logged as NaN, not left out: every metric of the task is on the run.
-            metrics = [Metric(f"{VAL}{k}", float(v), now, 0) for k, v in fit.metrics.items()]
-            metrics += [Metric(f"{TEST}{k}", float(v), now, 0) for k, v in test.items()]
-            metrics.append(Metric(TRIAL_FIT_SECONDS, round(fit.fit_seconds, 4), now, 0))
-            if fit.best_iteration is not None:
-                metrics.append(Metric(TRIAL_BEST_ITERATION, float(fit.best_iteration), now, 0))
-            if fit.fold_values:  # with cv: val_ metrics are fold means; each fold's value, and their spread
-                metrics += [Metric(f"{VAL}{recipe.metric}{BY_FOLD}", float(v), now, k) for k, v in enumerate(fit.fold_values)]
-                if len(fit.fold_values) > 1:
-                    metrics.append(Metric(f"{VAL}{recipe.metric}{FOLD_SD}", statistics.stdev(fit.fold_values), now, 0))
-            params = [Param(k, encode_param(v)) for k, v in recipe.params.items()]
-            c.log_batch(run_id, metrics=metrics, params=params)
-            stop.check()
-            with mlflow.start_run(run_id=run_id):
-                _log_datasets(ws, recipe, data)
-                stop.check()
-                models = log_models(pack, data, other_columns(recipe.data))
-            stop.check()
-            served = check_predictions(models.model_uri, fit.model, data.test, "test", data)
-            if not served.max_abs_diff <= check.tolerance:
-                raise ReproductionError(
-                    f"the logged model's predictions on the {served.rows} raw test rows differ from hpo's own by up to "
-                    f"{served.max_abs_diff:.3g} (> tolerance {check.tolerance:g}); nothing was logged. Either the model "
-                    "predicts other values for the same rows once loaded back, or hpo's feature encoding has a bug "
-                    "(please report it with the table's column types)"
-                )
-            model_tags = {
-                TAG_MODEL_URI: models.model_uri,
-                TAG_MODEL_FLAVOR: models.flavor,
-                TAG_MODEL_CHECK: json.dumps(served.as_dict()),
-            }
-            if models.native_uri is not None:
-                model_tags[TAG_NATIVE_MODEL_URI] = models.native_uri
-            if data.task == "classification":
-                model_tags[TAG_CLASSES] = classes_tag(data.classes)
-            stop.check()
-            c.log_batch(run_id, tags=[RunTag(k, v) for k, v in model_tags.items()])
-            c.set_terminated(run_id, "FINISHED")
-        except BaseException as e:
-            # The run first: an active run with these tags would count as promoted (find_promoted).
-            c.delete_run(run_id)
-            discard_models(c, exp_id, run_id)
-            if _interrupted(e):
-                raise PromotionInterrupted(
-                    f"interrupted (Ctrl-C) while logging run {run_id}; the run and its logged models were deleted, "
-                    "nothing was promoted"
-                ) from None
-            if isinstance(e, (HpoError, SystemExit)) or not isinstance(e, Exception):
-                raise
-            # The tracking store failed mid-way (an artifact folder it cannot write, a server gone).
-            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-            raise HpoError(
-                f"MLflow could not log the promoted run {run_id} ({reason}); the run and its logged models were deleted, "
-                "nothing was promoted"
-            ) from None
-        return c.get_run(run_id)
 
 
-class _DeferredInterrupt:
-    """Holds a first Ctrl-C until the MLflow write under way has ended; a second one stops at once.
-
-    A KeyboardInterrupt raised inside MLflow's SQLAlchemy session can leave a read unfinished that
-    keeps SQLite's lock, so the clean-up's writes wait out the busy timeout and fail ("database is
-    locked", with MLflow's traceback on stderr) and a logged model may stay PENDING. Between
-    writes (``check``) the interrupt is raised where the clean-up can undo everything.
-    """
-
-    def __init__(self) -> None:
-        self.pending = False
-        self._previous: Any = None
-
-    def __enter__(self) -> _DeferredInterrupt:
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import signal
-
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.pending:
-            raise KeyboardInterrupt
-        self.pending = True
-        print(
-            "Ctrl-C: finishing the MLflow write under way, then undoing this promotion (press again to stop at once)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def check(self) -> None:
-        if self.pending:
-            raise KeyboardInterrupt
+def promoted_scores(recipe: Recipe, fit: FitResult, test: dict[str, float]) -> list[Score]:
+    """The run's metrics: validation and test scores, fit time, best iteration, and each fold's value."""
+    # An undefined metric is logged as NaN, not left out: every metric of the task is on the run.
+    scores = [Score(f"{VAL}{k}", float(v)) for k, v in fit.metrics.items()]
+    scores += [Score(f"{TEST}{k}", float(v)) for k, v in test.items()]
+    scores.append(Score(TRIAL_FIT_SECONDS, round(fit.fit_seconds, 4)))
+    if fit.best_iteration is not None:
+        scores.append(Score(TRIAL_BEST_ITERATION, float(fit.best_iteration)))
+    if fit.fold_values:  # with cv: val_ metrics are fold means; each fold's value, and their spread
+        scores += [Score(f"{VAL}{recipe.metric}{BY_FOLD}", float(v), k) for k, v in enumerate(fit.fold_values)]
+        if len(fit.fold_values) > 1:
+            scores.append(Score(f"{VAL}{recipe.metric}{FOLD_SD}", statistics.stdev(fit.fold_values)))
+    return scores
 
 
-def _interrupted(e: BaseException) -> bool:
-    """A Ctrl-C, also when MLflow's clean-up after it failed in turn (its session's commit, say)."""
-    todo: list[BaseException | None] = [e]
-    seen: set[int] = set()
-    while todo:
-        cur = todo.pop()
-        if cur is None or id(cur) in seen:
-            continue
-        if isinstance(cur, KeyboardInterrupt):
-            return True
-        seen.add(id(cur))
-        todo += [cur.__cause__, cur.__context__]
-    return False
+def _log_promoted(c: Client, target: Target, evidence: Evidence, pack: PackedModel, hpo: HpoLink) -> Run:
+    """One run in the data-version space; a failure half-way deletes it again (nothing is promoted)."""
+    recipe, data, fit = target.recipe, evidence.data, evidence.fit
+    tolerance = evidence.check.tolerance
+
+    def verify(models: LoggedModels) -> dict[str, str]:
+        served = check_predictions(models.model_uri, fit.model, data.test, "test", data)
+        if not served.max_abs_diff <= tolerance:
+            raise ReproductionError(
+                f"the logged model's predictions on the {served.rows} raw test rows differ from hpo's own by up to "
+                f"{served.max_abs_diff:.3g} (> tolerance {tolerance:g}); nothing was logged. Either the model "
+                "predicts other values for the same rows once loaded back, or hpo's feature encoding has a bug "
+                "(please report it with the table's column types)"
+            )
+        tags = {TAG_MODEL_URI: models.model_uri, TAG_MODEL_FLAVOR: models.flavor, TAG_MODEL_CHECK: json.dumps(served.as_dict())}
+        if models.native_uri is not None:
+            tags[TAG_NATIVE_MODEL_URI] = models.native_uri
+        if data.task == "classification":
+            tags[TAG_CLASSES] = classes_tag(data.classes)
+        return tags
+
+    run = PromotedRun(
+        experiment_id=describe_data_experiment(c, target.ws, data.overview(), evidence.src.src_version),
+        name=f"{target.s.study_name}-{target.t.number}",
+        tags=promoted_tags(target, evidence, hpo),
+        scores=promoted_scores(recipe, fit, evidence.test),
+        params={k: encode_param(v) for k, v in recipe.params.items()},
+        datasets=_datasets(target.ws, recipe, data),
+        model=pack,
+        data=data,
+        others=other_columns(recipe.data),
+        verify=verify,
+    )
+    try:
+        return write_promoted_run(c, run)
+    except WriteInterrupted as e:
+        raise PromotionInterrupted(
+            f"interrupted (Ctrl-C) while logging run {e.run_id}; the run and its logged models were deleted, nothing was promoted"
+        ) from None
+    except WriteFailed as e:
+        raise HpoError(
+            f"MLflow could not log the promoted run {e.run_id} ({e.reason}); the run and its logged models were deleted, "
+            "nothing was promoted"
+        ) from None
 
 
-def _log_datasets(ws: Workspace, recipe: Recipe, data: DataVersion) -> None:
-
-    import mlflow
-    from mlflow.data.code_dataset_source import CodeDatasetSource
-    from mlflow.data.pandas_dataset import from_pandas
-
+def _datasets(ws: Workspace, recipe: Recipe, data: DataVersion) -> list[Dataset]:
+    """The three splits as the run's dataset inputs: a file's absolute path, or the package dataset's name."""
+    out = []
     for split, context in (("train", "training"), ("validation", "validation"), ("test", "test")):
         part = getattr(data, split)
         frame = part.X.assign(**{data.target: part.y.to_numpy()})
         src = recipe.data.source
         path = getattr(src, split) if isinstance(src, SplitFiles) else src
+        source: str | dict[str, str]
         if path.startswith("sklearn:"):
-            source: Any = CodeDatasetSource({"source": path, "split": split, "data_version": recipe.data_version})
+            source = {"source": path, "split": split, "data_version": recipe.data_version}
         else:
             source = str((ws.root / path).resolve())
-        name = f"{recipe.data_version}-{split}"
-        # MLflow keeps 36 characters of a digest; the whole SHA-256 is the input's `hpo.digest` tag.
-        # MLflow says on every path that two identical local-file source types match it, and hints
-        # about integer columns; record=True keeps that off the terminal (MLflow re-enables its warnings).
-        with warnings.catch_warnings(record=True):
-            ds = from_pandas(frame, source=source, targets=data.target, name=name, digest=part.digest[:36])
-            mlflow.log_input(ds, context=context, tags={TAG_INPUT_DIGEST: part.digest, TAG_INPUT_SPLIT: split})
+        out.append(Dataset(f"{recipe.data_version}-{split}", split, context, frame, data.target, part.digest, source))
+    return out
 
 
 # MLflow keeps at most this many characters of a tag value (mlflow.utils.validation.MAX_TAG_VAL_LENGTH).

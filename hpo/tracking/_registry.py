@@ -1,4 +1,7 @@
-"""After promotion: the Model Registry, and the leaderboard of the best promoted run per data version."""
+"""After promotion: the Model Registry, and the leaderboard of the best promoted run per data version.
+
+Promotion calls these; they live here because they talk to MLflow (hpo.promote re-exports them).
+"""
 
 from __future__ import annotations
 
@@ -25,8 +28,9 @@ from hpo.schema import (
     TEST,
     VAL,
 )
-from hpo.tracking import ensure_experiment, experiment_names
-from hpo.workspace import Workspace
+from hpo.tracking._client import ensure_experiment
+from hpo.tracking._tags import normalized, searchable, written
+from hpo.workspace import Workspace, experiment_names
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -38,7 +42,7 @@ def register_model(c: MlflowClient, run: Run, name: str, alias: str) -> dict[str
 
     import mlflow
 
-    run_id, tags = run.info.run_id, run.data.tags
+    run_id, tags = run.info.run_id, normalized(run.data.tags)
     uri = tags.get(TAG_MODEL_URI)
     if uri is None:
         raise HpoError(f"run {run_id} has no `{TAG_MODEL_URI}` tag; it was not made by `hpo promote`")
@@ -50,7 +54,7 @@ def register_model(c: MlflowClient, run: Run, name: str, alias: str) -> dict[str
     if existing is None:
         keep = (TAG_STUDY, TAG_TRIAL, TAG_DATA_VERSION, TAG_SRC_VERSION, TAG_DIGEST_PREFIX + "test", TAG_METRIC)
         with contextlib.redirect_stderr(io.StringIO()):  # MLflow prints "Successfully registered..." there
-            mv = mlflow.register_model(uri, name, tags={k: tags[k] for k in keep if k in tags})
+            mv = mlflow.register_model(uri, name, tags=written({k: tags[k] for k in keep if k in tags}))
         c.update_model_version(name, mv.version, description=tags.get(NOTE, ""))
         version = mv.version
     else:
@@ -69,7 +73,7 @@ def post_leaderboard(c: MlflowClient, ws: Workspace, run: Run) -> dict[str, Any]
     not for choosing). The run's metric history counts the times the lead changed hands.
     """
 
-    tags, metrics = run.data.tags, run.data.metrics
+    tags, metrics = normalized(run.data.tags), run.data.metrics
     version, metric = tags[TAG_DATA_VERSION], tags[TAG_METRIC]
     value = metrics[f"{VAL}{metric}"]
     exp_id = ensure_experiment(c, experiment_names(ws, version)["leaderboard"])
@@ -78,18 +82,20 @@ def post_leaderboard(c: MlflowClient, ws: Workspace, run: Run) -> dict[str, Any]
     found = c.search_runs(
         [exp_id],
         filter_string=(
-            f"tags.`{TAG_ROLE}` = '{ROLE_LEADERBOARD}' and tags.`{TAG_DATA_VERSION}` = '{version}' "
-            f"and tags.`{TAG_METRIC}` = '{metric}' and tags.`{TAG_DIGEST_PREFIX}test` = '{test_digest}'"
+            f"tags.`{searchable(TAG_ROLE)}` = '{ROLE_LEADERBOARD}' "
+            f"and tags.`{searchable(TAG_DATA_VERSION)}` = '{version}' and tags.`{searchable(TAG_METRIC)}` = '{metric}' "
+            f"and tags.`{searchable(TAG_DIGEST_PREFIX + 'test')}` = '{test_digest}'"
         ),
         max_results=1,
     )
     leader = found[0] if found else None
     if leader is not None:
         current = leader.data.metrics.get(f"{VAL}{metric}")
-        same = leader.data.tags.get(TAG_PROMOTED_RUN) == run.info.run_id
+        leader_tags = normalized(leader.data.tags)
+        same = leader_tags.get(TAG_PROMOTED_RUN) == run.info.run_id
         better = current is None or (value > current if METRICS[metric].higher_is_better else value < current)
         if same or not better:
-            held = "holds" if same else f"keeps run {leader.data.tags.get(TAG_PROMOTED_RUN)} (validation {metric} {current:.6g})"
+            held = "holds" if same else f"keeps run {leader_tags.get(TAG_PROMOTED_RUN)} (validation {metric} {current:.6g})"
             return {"run_id": leader.info.run_id, "updated": False, "message": f"{version}: the leaderboard {held}"}
         step = len(c.get_metric_history(leader.info.run_id, f"{VAL}{metric}"))
         lb_id = leader.info.run_id
@@ -97,12 +103,14 @@ def post_leaderboard(c: MlflowClient, ws: Workspace, run: Run) -> dict[str, Any]
         lb_id = c.create_run(
             exp_id,
             run_name=f"{version} {metric}",
-            tags={
-                TAG_ROLE: ROLE_LEADERBOARD,
-                TAG_DATA_VERSION: version,
-                TAG_METRIC: metric,
-                TAG_DIGEST_PREFIX + "test": test_digest,
-            },
+            tags=written(
+                {
+                    TAG_ROLE: ROLE_LEADERBOARD,
+                    TAG_DATA_VERSION: version,
+                    TAG_METRIC: metric,
+                    TAG_DIGEST_PREFIX + "test": test_digest,
+                }
+            ),
         ).info.run_id
         step = 0
     from mlflow.entities import Metric, RunTag
@@ -121,7 +129,7 @@ def post_leaderboard(c: MlflowClient, ws: Workspace, run: Run) -> dict[str, Any]
             f"(trial #{tags.get(TAG_TRIAL)} of study `{tags.get(TAG_STUDY)}`, source `{tags.get(TAG_SRC_VERSION)}`)."
         ),
     }
-    c.log_batch(lb_id, metrics=logged, tags=[RunTag(k, str(v)) for k, v in link.items()])
+    c.log_batch(lb_id, metrics=logged, tags=[RunTag(k, v) for k, v in written({k: str(v) for k, v in link.items()}).items()])
     c.set_terminated(lb_id, "FINISHED")
     was = "new leader" if leader is not None else "first entry"
     return {"run_id": lb_id, "updated": True, "message": f"{version}: {was}, validation {metric} {value:.6g}"}
