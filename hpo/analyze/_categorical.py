@@ -30,8 +30,19 @@ def _categorical_stats(name: str, choices: Sequence[Any], values: list[Any], ys:
     means = [float(np.mean(ys[members[c]])) for c in tried]
     effect = max(means) - min(means) if len(means) >= 2 else 0.0
     min_p = min([gp if gp is not None else 1.0, *(p * len(p_worse) for p in p_worse.values())])
-    effect_sd = _group_sd([ys[members[c]] for c in choices])
-    return _CategoricalStats(name, choices, values, ys, members, ref, p_worse, gp, effect, effect_sd, min_p)
+    return _CategoricalStats(
+        name=name,
+        choices=choices,
+        values=values,
+        ys=ys,
+        members=members,
+        ref=ref,
+        p_worse=p_worse,
+        groups_p=gp,
+        effect=effect,
+        effect_sd=_group_sd([ys[members[c]] for c in choices]),
+        min_p=min_p,
+    )
 
 
 def _categorical(st: _CategoricalStats, ctx: _Context, importance: float | None) -> CategoricalAnalysis:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from hpo.analyze._results import Analysis
-from hpo.errors import HpoError
+from hpo.errors import HpoError, option
 from hpo.space import parse_space
 
 _GEN_RE = re.compile(r"^(?P<base>.+)-gen(?P<n>\d+)\Z")
@@ -23,22 +23,24 @@ _VERSION_SUFFIX_RE = re.compile(r"-v\d+\.\d+\.\d+(-gen\d+)?\Z")
 
 
 def parse_new_data(version: str | None, source: str | None) -> dict[str, Any] | None:
-    """``hpo analyze --data-version/--data-source`` as a ``data`` section update, checked."""
+    """``analyze_study``'s ``data_version`` and ``data_source`` as a ``data`` section update, checked."""
     if version is None:
         return None
     from hpo.data import VERSION_RE
 
     if not VERSION_RE.match(version):
-        raise HpoError(f"--data-version must look like v<MAJOR>.<MINOR>.<PATCH> (e.g. v0.2.0), but got {version!r}")
+        raise HpoError(f"{option('data_version')} must look like v<MAJOR>.<MINOR>.<PATCH> (e.g. v0.2.0), but got {version!r}")
     out: dict[str, Any] = {"version": version}
     if source is not None:
         if "=" in source:
             parts = dict(p.split("=", 1) for p in source.split(",") if "=" in p)
             if set(parts) != {"train", "validation", "test"} or source.count("=") != 3:
-                raise HpoError(f"--data-source with '=' must be train=PATH,validation=PATH,test=PATH, but got {source!r}")
+                raise HpoError(
+                    f"{option('data_source')} with '=' must be train=PATH,validation=PATH,test=PATH, but got {source!r}"
+                )
             out["source"] = parts
         elif not source.strip():
-            raise HpoError("--data-source must not be empty")
+            raise HpoError(f"{option('data_source')} must not be empty")
         else:
             out["source"] = source
     return out
@@ -139,7 +141,7 @@ def write_space(path: Path, text: str) -> None:
     try:
         path.hardlink_to(tmp)  # atomic, and fails if the file exists
     except FileExistsError:
-        raise HpoError(f"{path}: already exists; give the derived study another name with --name") from None
+        raise HpoError(f"{path}: already exists; give the derived study another name with {option('name')}") from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -5,6 +5,7 @@ around an interior optimum, fix on evidence of no effect, else keep (the rules a
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo.analyze._evidence import _clear, _no_effect, _Stats, _why_no_effect
@@ -55,11 +56,11 @@ def _recommend_numeric(st: _Stats, ctx: _Context, evidence: dict[str, Any]) -> R
             )
         return _unclear(st, ctx, evidence, _why_unclear(st, ctx), described)
 
-    lo_t, hi_t, width, band = _scale(st)
+    scale = _scale(st)
     edge = _pressed_edge(st, ctx)
     if edge is not None and a["spearman_p"] < evidence["p_threshold"] and not edge[1]:
         side = edge[0]
-        low, high, limit = _widened(st, ctx, side, band)
+        low, high, limit = _widened(st, ctx, side, scale.band)
         trend = f"the objective still improves towards it ({described})"
         if (high > a["high"]) if side == "upper" else (low < a["low"]):
             return Recommendation(
@@ -77,23 +78,36 @@ def _recommend_numeric(st: _Stats, ctx: _Context, evidence: dict[str, Any]) -> R
             f"best trial has {name}={format_number(edge_value)}, at the {side} edge, "
             f"which is the model's limit ({format_number(limit)})"
         )
-        return _narrow(a, ctx, is_int, st.tf, lo_t, hi_t, band, width, reason_limit, described, evidence)
-    return _narrow(a, ctx, is_int, st.tf, lo_t, hi_t, band, width, None, described, evidence)
+        return _narrow(a, ctx, scale, reason_limit, described, evidence)
+    return _narrow(a, ctx, scale, None, described, evidence)
 
 
-def _scale(st: _Stats) -> tuple[float, float, float, tuple[float, float]]:
+@dataclass(frozen=True)
+class _Scale:
+    """A numeric parameter's searched range in the analysis scale (log10 for a log range)."""
+
+    lo: float
+    hi: float
+    width: float
+    band: tuple[float, float]  # the resampled top range
+    is_int: bool
+    tf: Any  # parameter value -> analysis scale
+
+
+def _scale(st: _Stats) -> _Scale:
     """The searched range in the analysis scale, its width, and the resampled top range."""
     a = st.base
     lo_t, hi_t = float(st.tf(a["low"])), float(st.tf(a["high"]))
     band = st.band or (float(st.tf(a["top_low"])), float(st.tf(a["top_high"])))
-    return lo_t, hi_t, hi_t - lo_t, band
+    return _Scale(lo=lo_t, hi=hi_t, width=hi_t - lo_t, band=band, is_int=a["type"] == "int", tf=st.tf)
 
 
 def _pressed_edge(st: _Stats, ctx: _Context) -> tuple[str, bool] | None:
     """The edge ("upper" or "lower") the best trial sits at (its outer fifth) while the trend points
     past it, and whether the trend turns back within that half of the range; None if neither does."""
     a, t, ys = st.base, st.t, st.ys
-    lo_t, hi_t, width, _ = _scale(st)
+    scale = _scale(st)
+    lo_t, width = scale.lo, scale.width
     if width <= 0 or a["best"] is None or a["spearman_rho"] is None:
         return None
     u = (t - lo_t) / width
@@ -130,7 +144,8 @@ def _widened(st: _Stats, ctx: _Context, side: str, band: tuple[float, float] | N
     and the other edge brought in to the resampled top trials less a margin (``band``; None: kept).
     Returns (low, high, the limit on that side or None)."""
     a = st.base
-    lo_t, hi_t, width, _ = _scale(st)
+    scale = _scale(st)
+    lo_t, hi_t, width = scale.lo, scale.hi, scale.width
     limit_lo, limit_hi = _limits(st, ctx)
     limit = limit_hi if side == "upper" else limit_lo
     limit_t = None if limit is None or (a["log"] and limit <= 0) else float(st.tf(limit))
@@ -233,19 +248,11 @@ def _unclear(st: _Stats, ctx: _Context, evidence: dict[str, Any], why: str, desc
 
 
 def _narrow(
-    a: dict[str, Any],
-    ctx: _Context,
-    is_int: bool,
-    tf: Any,
-    lo_t: float,
-    hi_t: float,
-    band: tuple[float, float],
-    width: float,
-    prefix: str | None,
-    described: str,
-    evidence: dict[str, Any],
+    a: dict[str, Any], ctx: _Context, scale: _Scale, prefix: str | None, described: str, evidence: dict[str, Any]
 ) -> Recommendation:
+    """Narrow around the resampled top range (``prefix``: the reason this comes before any other), or keep."""
     name, log = a["name"], a["log"]
+    is_int, tf, width, band = scale.is_int, scale.tf, scale.width, scale.band
     searched = _range_str(a["low"], a["high"], is_int)
     boot = evidence.get("bootstrap")
     if ctx.top_count < MIN_TOP or boot is None:
@@ -257,8 +264,8 @@ def _narrow(
         f"the top {ctx.top_count} trials have {name} in {_range_str(a['top_low'], a['top_high'], is_int)}, "
         f"{resampled} over {boot['resamples']} bootstrap resamples"
     )
-    new_lo_t = max(lo_t, band[0] - MARGIN * width)
-    new_hi_t = min(hi_t, band[1] + MARGIN * width)
+    new_lo_t = max(scale.lo, band[0] - MARGIN * width)
+    new_hi_t = min(scale.hi, band[1] + MARGIN * width)
     low, high = _snap(new_lo_t, new_hi_t, log, is_int, a["step"], a["low"], limits=(a["low"], a["high"]))
     new_width = float(tf(high)) - float(tf(low)) if high > low else 0.0
     if width <= 0 or new_width >= (1 - MARGIN) * width:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo.analyze._results import (
@@ -23,6 +24,7 @@ from hpo.analyze._results import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import optuna
     import plotly.graph_objects as go
 
@@ -72,7 +74,7 @@ def figures(
         with_param = [t for t in complete if name in t.params]
         drawn = [t for t in shown if name in t.params]
         fig = (
-            _numeric_figure(p, with_param, drawn, top_numbers, metric, a)
+            _numeric_figure(_FigureInput(p, with_param, drawn, top_numbers, metric, a))
             if isinstance(p, NumericAnalysis)
             else _categorical_figure(p, drawn, metric)
         )
@@ -96,19 +98,30 @@ def _top_numbers(a: Analysis, complete: Sequence[optuna.trial.FrozenTrial]) -> s
     return {t.number for t in ranked[: a.top_count]}
 
 
-def _numeric_figure(
-    p: NumericAnalysis,
-    trials: Sequence[optuna.trial.FrozenTrial],
-    drawn: Sequence[optuna.trial.FrozenTrial],
-    top: set[int],
-    metric: str,
-    a: Analysis,
-) -> go.Figure:
-    import numpy as np
-    import plotly.graph_objects as go
+@dataclass(frozen=True)
+class _FigureInput:
+    """What a numeric parameter's figure is drawn from."""
+
+    param: NumericAnalysis
+    trials: Sequence[optuna.trial.FrozenTrial]  # every COMPLETE trial with the parameter: the trend line's
+    drawn: Sequence[optuna.trial.FrozenTrial]  # those drawn as points
+    top: set[int]  # the top trials' numbers
+    metric: str
+    analysis: Analysis
+
+    def values(self) -> tuple[np.ndarray, np.ndarray]:
+        """The parameter's values and the objective's, over every trial."""
+        import numpy as np
+
+        xs = np.array([t.params[self.param.name] for t in self.trials], dtype=float)
+        return xs, np.array([t.value for t in self.trials], dtype=float)
+
+
+def _numeric_figure(inp: _FigureInput) -> go.Figure:
+    """Value against objective (left) beside the objective per value or bin (right)."""
     from plotly.subplots import make_subplots
 
-    r = p.recommendation
+    p, metric = inp.param, inp.metric
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -118,11 +131,23 @@ def _numeric_figure(
             f"{metric} per {'value' if p.groups and p.groups[0].low == p.groups[0].high else 'bin'}",
         ),
     )
-    xs = np.array([t.params[p.name] for t in trials], dtype=float)
-    ys = np.array([t.value for t in trials], dtype=float)
+    _scatter_panel(fig, inp)
+    _recommendation_marks(fig, inp)
+    _scatter_axes(fig, inp)
+    _bin_panel(fig, inp)
+    _layout(fig, p)
+    return fig
+
+
+def _scatter_panel(fig: go.Figure, inp: _FigureInput) -> None:
+    """The trials as points (the top trials darker) and the trend line over all of them."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    p, metric, drawn, (xs, ys) = inp.param, inp.metric, inp.drawn, inp.values()
     dx = np.array([t.params[p.name] for t in drawn], dtype=float)
     dy = np.array([t.value for t in drawn], dtype=float)
-    is_top = np.array([t.number in top for t in drawn], dtype=bool)
+    is_top = np.array([t.number in inp.top for t in drawn], dtype=bool)
     numbers = np.array([t.number for t in drawn], dtype=np.int32)
     for mask, label, colour in ((~is_top, "trials", "#9ecae1"), (is_top, "top trials", "#08519c")):
         fig.add_trace(
@@ -144,11 +169,15 @@ def _numeric_figure(
         line_t = np.linspace(tx.min(), tx.max(), 50)
         line_x = 10**line_t if p.log else line_t
         label = f"trend (r={p.pearson_r:+.2f})" if p.pearson_r is not None else "trend"
-        fig.add_trace(
-            go.Scatter(x=line_x, y=slope * line_t + intercept, mode="lines", name=label, line={"color": "#444", "dash": "dash"}),
-            row=1,
-            col=1,
-        )
+        line_y = slope * line_t + intercept
+        trend = go.Scatter(x=line_x, y=line_y, mode="lines", name=label, line={"color": "#444", "dash": "dash"})
+        fig.add_trace(trend, row=1, col=1)
+
+
+def _recommendation_marks(fig: go.Figure, inp: _FigureInput) -> None:
+    """On the scatter panel: the searched and recommended ranges, the top trials' band, the noise floor, a fixed value."""
+    p, a = inp.param, inp.analysis
+    r = p.recommendation
     # The searched range as a thin outline; the recommended one shaded.
     fig.add_vrect(x0=p.low, x1=p.high, line={"color": "#bbb", "width": 1}, fillcolor="rgba(0,0,0,0)", row=1, col=1)
     if r.kind in ("narrow", "widen"):
@@ -193,13 +222,13 @@ def _numeric_figure(
             col=1,
         )
     if r.kind == "fix":
-        fig.add_vline(
-            x=r.value,
-            line={"color": _KIND_COLOUR["fix"], "dash": "dot"},
-            annotation_text=f"fix {format_number(r.value)}",
-            row=1,
-            col=1,
-        )
+        line = {"color": _KIND_COLOUR["fix"], "dash": "dot"}
+        fig.add_vline(x=r.value, line=line, annotation_text=f"fix {format_number(r.value)}", row=1, col=1)
+
+
+def _scatter_axes(fig: go.Figure, inp: _FigureInput) -> None:
+    """The scatter panel's axes: wide enough for the searched and the recommended range."""
+    p, r = inp.param, inp.param.recommendation
     lo = min(p.low, r.low if r.low is not None else p.low)
     hi = max(p.high, r.high if r.high is not None else p.high)
     if p.log:
@@ -209,16 +238,18 @@ def _numeric_figure(
         pad = (hi - lo) * 0.03 or 0.5
         fig.update_xaxes(range=[lo - pad, hi + pad], row=1, col=1)
     fig.update_xaxes(title_text=p.name + (" (log)" if p.log else ""), row=1, col=1)
-    fig.update_yaxes(title_text=metric, row=1, col=1)
+    fig.update_yaxes(title_text=inp.metric, row=1, col=1)
 
+
+def _bin_panel(fig: go.Figure, inp: _FigureInput) -> None:
+    """The objective per value or bin, one box each."""
+    p, (xs, ys) = inp.param, inp.values()
     for g in p.groups:
         inside = (xs >= g.low) & (xs <= g.high) if g.low != g.high else xs == g.low
         if inside.any():  # an empty value is a gap on the axis, not a box at 0
             fig.add_trace(_box(g.label, ys[inside], "#6baed6"), row=1, col=2)
-    labels = [g.label for g in p.groups]
-    fig.update_xaxes(title_text=p.name, type="category", categoryorder="array", categoryarray=labels, row=1, col=2)
-    _layout(fig, p)
-    return fig
+    order = [g.label for g in p.groups]
+    fig.update_xaxes(title_text=p.name, type="category", categoryorder="array", categoryarray=order, row=1, col=2)
 
 
 def _box(label: str, ys: Any, colour: str) -> go.Box:

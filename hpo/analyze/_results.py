@@ -74,6 +74,20 @@ NO_EFFECT_P = 0.1  # a parameter is fixed only when its tests are at least this 
 MAX_PER_VALUE = 25  # int parameters with at most this many values get one group per value
 N_BINS = 10
 
+ImportanceMethod = Literal["ped-anova", "fanova", "mdi"]
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """The thresholds an analysis applies that a caller may change (``hpo analyze``'s options)."""
+
+    top: float = TOP_FRACTION  # the fraction of best trials whose range is reported and narrowed to
+    min_trials: int = MIN_TRIALS  # COMPLETE trials needed before anything is recommended
+    alpha: float = ALPHA
+    hard_limits: dict[str, tuple[float | None, float | None]] | None = None  # the model's own (low, high) bounds
+    importance: ImportanceMethod | None = "ped-anova"  # Optuna's importance evaluator, or None to skip it
+
+
 Kind = Literal["narrow", "widen", "keep", "fix", "drop", "none"]
 
 

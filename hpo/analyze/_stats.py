@@ -29,7 +29,9 @@ from hpo.analyze._results import (
     N_BINS,
     TOP_FRACTION,
     Analysis,
+    AnalysisSettings,
     Group,
+    ImportanceMethod,
     Noise,
     NumericAnalysis,
     ParamAnalysis,
@@ -54,7 +56,7 @@ def analyze(
     min_trials: int = MIN_TRIALS,
     alpha: float = ALPHA,
     hard_limits: dict[str, tuple[float | None, float | None]] | None = None,
-    importance: Literal["ped-anova", "fanova", "mdi"] | None = "ped-anova",
+    importance: ImportanceMethod | None = "ped-anova",
     n_trials: int | None = None,
     noise: Noise | None = None,
 ) -> Analysis:
@@ -70,75 +72,55 @@ def analyze(
         n_trials: trials in the study in every state (default: ``len(trials)``), for the report.
         noise: the study's noise floor, where it could be measured.
     """
+    settings = AnalysisSettings(top=top, min_trials=min_trials, alpha=alpha, hard_limits=hard_limits, importance=importance)
+    return analysis_of(study_name, trials, direction, settings, params=params, n_trials=n_trials, noise=noise)
+
+
+def analysis_of(
+    study_name: str,
+    trials: Sequence[optuna.trial.FrozenTrial],
+    direction: Literal["maximize", "minimize"],
+    settings: AnalysisSettings,
+    *,
+    params: Sequence[str] | None = None,
+    n_trials: int | None = None,
+    noise: Noise | None = None,
+) -> Analysis:
+    """:func:`analyze` with its thresholds in one :class:`AnalysisSettings`."""
     import numpy as np
 
+    top, min_trials, importance = settings.top, settings.min_trials, settings.importance
     if not 0 < top < 1:
         raise ValueError(f"`top` must lie in (0, 1), but got {top}")
     complete = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
     sign = 1.0 if direction == "maximize" else -1.0
     every = _param_names(complete or list(trials))
-    names = list(params) if params else every
     n = len(complete)
     best = max(complete, key=lambda t: sign * t.value) if complete else None  # type: ignore[operator]
     values = np.array([t.value for t in complete], dtype=float)
     top_count = _top_count(values, sign, top, noise)
     # Importance is shared out over every parameter, even when only some are analysed.
     imp = _importances(complete, direction, _param_names(complete), top, importance) if n >= min_trials else {}
-    ctx = _Context(sign, top, top_count, min_trials, alpha, hard_limits or {}, best, alpha / max(1, 2 * len(every)), noise)
-    boot = _Bootstrap(values, sign, top_count)
-
+    ctx = _Context(
+        sign=sign,
+        top=top,
+        top_count=top_count,
+        min_trials=min_trials,
+        alpha=settings.alpha,
+        hard_limits=settings.hard_limits or {},
+        best=best,
+        alpha_each=settings.alpha / max(1, 2 * len(every)),
+        noise=noise,
+    )
     # Pass 1: every parameter's statistics, so that each verdict can weigh the others' evidence.
-    stats_: dict[str, _Stats | _CategoricalStats] = {}
-    for name in every:
-        with_param = [t for t in complete if name in t.params]
-        dist = _distribution(name, with_param or [t for t in trials if name in t.distributions])
-        if dist is None:
-            continue
-        xs = [t.params[name] for t in with_param]
-        ys = np.array([t.value for t in with_param], dtype=float)
-        on = boot if len(with_param) == n else _Bootstrap(ys, sign, _top_count(ys, sign, top, noise))
-        if dist.__class__.__name__ == "CategoricalDistribution":
-            stats_[name] = _categorical_stats(name, dist.choices, xs, ys, ctx)
-        else:
-            stats_[name] = _numeric_stats(name, dist, np.array(xs, dtype=float), ys, ctx, on)
+    stats_ = _statistics(trials, complete, every, values, ctx)
     clear = {k: st.effect_sd for k, st in stats_.items() if _clear(st, ctx)}
-    message = None
-    if n >= min_trials:
-        spread = abs(float(np.median(np.sort(sign * values)[-top_count:])) - float(np.median(sign * values)))
-        if not clear and noise is not None:
-            message = f"no parameter's effect over {n} COMPLETE trials reaches the noise floor ({noise.sd:.3g}, {noise.source})"
-        elif not clear:
-            message = (
-                f"no parameter has a clear effect on the objective over {n} COMPLETE trials (every descriptive "
-                f"p-value is above {ctx.alpha_each:.2g}, i.e. {alpha} over {2 * len(every)} tests)"
-            )
-        elif noise is not None and spread < noise.sd:
-            message = (
-                f"the top trials' median is only {spread:.3g} better than the median trial, below the noise floor "
-                f"({noise.sd:.3g}, {noise.source})"
-            )
-        if message is not None:
-            message = (
-                "the study's values cannot be told apart from noise: "
-                + message
-                + ". Every parameter is kept. What would help: more trials, or a less noisy validation "
-                + ("(more `cv.repeats`)" if noise is not None and noise.from_folds else "(a larger validation split, or `cv`)")
-            )
+    message = _noise_message(values, clear, len(every), ctx) if n >= min_trials else None
     ctx = dataclasses.replace(
         ctx, noisy=message is not None, others_clear=frozenset(clear), clear_effect=max(clear.values(), default=0.0)
     )
-
     # Pass 2: the recommendations.
-    out: dict[str, ParamAnalysis] = {}
-    for name in names:
-        if name not in stats_:
-            continue
-        st = stats_[name]
-        if isinstance(st, _CategoricalStats):
-            out[name] = _categorical(st, ctx, imp.get(name))
-        else:
-            rec = _recommend_numeric(st, ctx, _evidence(st, ctx))
-            out[name] = NumericAnalysis(**st.base, importance=imp.get(name), recommendation=rec)
+    out = _recommend(stats_, list(params) if params else every, ctx, imp)
     moved = [k for k, p in out.items() if p.recommendation.kind == "widen"]
     if message is not None and moved:
         message = message.replace(
@@ -154,7 +136,7 @@ def analyze(
         top_fraction=top,
         top_count=top_count,
         min_trials=min_trials,
-        alpha=alpha,
+        alpha=settings.alpha,
         best_number=None if best is None else best.number,
         best_value=None if best is None else float(best.value),  # type: ignore[arg-type]
         importance_method=importance if imp else None,
@@ -163,6 +145,78 @@ def analyze(
         message=message,
         top_reason=_top_reason(n, top, top_count, noise),
     )
+
+
+def _statistics(
+    trials: Sequence[optuna.trial.FrozenTrial],
+    complete: Sequence[optuna.trial.FrozenTrial],
+    names: Sequence[str],
+    values: np.ndarray,
+    ctx: _Context,
+) -> dict[str, _Stats | _CategoricalStats]:
+    """Each parameter's statistics over the ``complete`` trials (``values``: their objective values)."""
+    import numpy as np
+
+    boot = _Bootstrap(values, ctx.sign, ctx.top_count)
+    out: dict[str, _Stats | _CategoricalStats] = {}
+    for name in names:
+        with_param = [t for t in complete if name in t.params]
+        dist = _distribution(name, with_param or [t for t in trials if name in t.distributions])
+        if dist is None:
+            continue
+        xs = [t.params[name] for t in with_param]
+        ys = np.array([t.value for t in with_param], dtype=float)
+        on = boot if len(with_param) == len(complete) else _Bootstrap(ys, ctx.sign, _top_count(ys, ctx.sign, ctx.top, ctx.noise))
+        if dist.__class__.__name__ == "CategoricalDistribution":
+            out[name] = _categorical_stats(name, dist.choices, xs, ys, ctx)
+        else:
+            out[name] = _numeric_stats(name, dist, np.array(xs, dtype=float), ys, ctx, on)
+    return out
+
+
+def _noise_message(values: np.ndarray, clear: dict[str, float], n_params: int, ctx: _Context) -> str | None:
+    """Why the study's values cannot be told apart from noise (``clear``: the parameters with a clear effect), or None."""
+    import numpy as np
+
+    n, sign, noise = len(values), ctx.sign, ctx.noise
+    spread = abs(float(np.median(np.sort(sign * values)[-ctx.top_count :])) - float(np.median(sign * values)))
+    if not clear and noise is not None:
+        message = f"no parameter's effect over {n} COMPLETE trials reaches the noise floor ({noise.sd:.3g}, {noise.source})"
+    elif not clear:
+        message = (
+            f"no parameter has a clear effect on the objective over {n} COMPLETE trials (every descriptive "
+            f"p-value is above {ctx.alpha_each:.2g}, i.e. {ctx.alpha} over {2 * n_params} tests)"
+        )
+    elif noise is not None and spread < noise.sd:
+        message = (
+            f"the top trials' median is only {spread:.3g} better than the median trial, below the noise floor "
+            f"({noise.sd:.3g}, {noise.source})"
+        )
+    else:
+        return None
+    return (
+        "the study's values cannot be told apart from noise: "
+        + message
+        + ". Every parameter is kept. What would help: more trials, or a less noisy validation "
+        + ("(more `cv.repeats`)" if noise is not None and noise.from_folds else "(a larger validation split, or `cv`)")
+    )
+
+
+def _recommend(
+    stats_: dict[str, _Stats | _CategoricalStats], names: Sequence[str], ctx: _Context, importance: dict[str, float]
+) -> dict[str, ParamAnalysis]:
+    """The verdict on each of ``names`` that has statistics, in that order."""
+    out: dict[str, ParamAnalysis] = {}
+    for name in names:
+        if name not in stats_:
+            continue
+        st = stats_[name]
+        if isinstance(st, _CategoricalStats):
+            out[name] = _categorical(st, ctx, importance.get(name))
+        else:
+            rec = _recommend_numeric(st, ctx, _evidence(st, ctx))
+            out[name] = NumericAnalysis(**st.base, importance=importance.get(name), recommendation=rec)
+    return out
 
 
 def _param_names(trials: Sequence[optuna.trial.FrozenTrial]) -> list[str]:
@@ -271,7 +325,16 @@ def _numeric_stats(name: str, dist: Any, xs: np.ndarray, ys: np.ndarray, ctx: _C
     means = [g.mean for g in groups if g.count >= 3 and g.mean is not None]
     effect = float(max(means) - min(means)) if len(means) >= 2 else 0.0
     min_p = min(p for p in (spp, gp, 1.0) if p is not None)
-    return _Stats(base, t, ys, tf, effect, _group_sd([ys[m] for m in members]), min_p, band)
+    return _Stats(
+        base=base,
+        t=t,
+        ys=ys,
+        tf=tf,
+        effect=effect,
+        effect_sd=_group_sd([ys[m] for m in members]),
+        min_p=min_p,
+        band=band,
+    )
 
 
 def _groups(xs: np.ndarray, ys: np.ndarray, dist: Any, is_int: bool, log: bool, sign: float) -> tuple[list[Group], list[Any]]:

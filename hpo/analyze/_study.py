@@ -3,64 +3,27 @@
 Writes (unless ``write=False``): ``studies/<study>/analysis.{html,json,md}``; the figures and a
 Markdown note into the study for optuna-dashboard; the HTML as an artifact of the study's parent
 run in its MLflow HPO space; and, for a study hpo ran, the derived space under ``search_spaces/``.
-Every input is checked before the first write.
+Every input is checked before the first write. The steps read top to bottom in :func:`analyze_study`;
+writing and publishing the report is :mod:`hpo.analyze._publish`'s.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hpo.analyze._derive import derive_space, next_study_name, parse_new_data, write_space
-from hpo.analyze._noise import MAX_NOISE_REFITS, NOISE_REFITS, fold_noise, measure_noise
-from hpo.analyze._report import figures, html_id, html_page, markdown
-from hpo.analyze._results import MIN_TRIALS, TOP_FRACTION, Analysis
-from hpo.analyze._stats import analyze
-from hpo.errors import HpoError, StudyError
-from hpo.models import ModelSpec, model_spec
-from hpo.schema import STUDY_DATA_VERSION, STUDY_METRIC, STUDY_MODEL, STUDY_SPACE_YAML, TRIAL_FOLD_VALUES
-from hpo.secrets import masked, masked_url
-from hpo.space import NAME_RE
-from hpo.storage import complete_trials, load_named_or_newest, study_names, trial_counts
-from hpo.tracking import StudyProjection, client, tracking_uri
+from hpo.analyze._derive import derive_space, next_study_name, parse_new_data
+from hpo.analyze._inputs import AnalyzeOptions, StudyInput, open_study
+from hpo.analyze._noise import NOISE_REFITS, fold_noise, measure_noise
+from hpo.analyze._publish import AnalyzeResult, publish, write_report
+from hpo.analyze._results import MIN_TRIALS, TOP_FRACTION, Analysis, Noise
+from hpo.analyze._stats import analysis_of
+from hpo.errors import HpoError, StudyError, option
+from hpo.secrets import masked_url
+from hpo.storage import study_names
 from hpo.workspace import Workspace, load_workspace, on_import_path, relative_path
-
-if TYPE_CHECKING:
-    import optuna
-
-IMPORTANCE_METHODS = ("ped-anova", "fanova", "mdi")
-DASHBOARD_POINTS = 1000
-
-
-@dataclass
-class AnalyzeResult:
-    analysis: Analysis
-    metric: str
-    storage: str
-    html: Path | None = None
-    derived_space: Path | None = None
-    derived_study: str | None = None
-    artifact_run_id: str | None = None
-    dashboard: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = self.analysis.as_dict()
-        out.update(
-            metric=self.metric,
-            storage=self.storage,
-            html=None if self.html is None else str(self.html),
-            derived_space=None if self.derived_space is None else str(self.derived_space),
-            derived_study=self.derived_study,
-            mlflow_run_id=self.artifact_run_id,
-            dashboard=self.dashboard,
-            notes=self.notes,
-        )
-        return out
 
 
 def analyze_study(
@@ -98,148 +61,123 @@ def analyze_study(
         data_source: the new version's ``data.source`` (a path, ``sklearn:<name>``, or
             ``train=PATH,validation=PATH,test=PATH``); default: the parent's.
     """
-    if not 0 < top < 1:
-        raise HpoError(f"--top must lie strictly between 0 and 1 (a fraction of trials), but got {top}")
-    if min_trials < 3:
-        raise HpoError(f"--min-trials must be >= 3, but got {min_trials}")
-    if noise_refits is not None and (noise_refits < 0 or noise_refits == 1 or noise_refits > MAX_NOISE_REFITS):
-        raise HpoError(
-            f"--noise-refits must be 0 (no noise floor) or 2 to {MAX_NOISE_REFITS} (each is one more fit), but got {noise_refits}"
-        )
-    if importance is not None and importance not in IMPORTANCE_METHODS:
-        raise HpoError(f"--importance must be one of {', '.join(IMPORTANCE_METHODS)} or none, but got {importance!r}")
-    if name is not None and not NAME_RE.match(name):
-        raise HpoError(f"--name must start with a letter or digit and hold only letters, digits, '.', '_', '-', but got {name!r}")
-    if data_source is not None and data_version is None:
-        raise HpoError("--data-source needs --data-version: a new source is a new data version")
+    opts = AnalyzeOptions(
+        params=None if params is None else tuple(params),
+        top=top,
+        min_trials=min_trials,
+        importance=importance,
+        write=write,
+        name=name,
+        warm_start=warm_start,
+        noise_refits=noise_refits,
+        storage=storage,
+        data_version=data_version,
+        data_source=data_source,
+    )
+    opts.check()
     new_data = parse_new_data(data_version, data_source)
     ws = workspace or load_workspace()
     on_import_path(ws.root)  # a study of the workspace's own model: its module is imported for re-fits and limits
     _check_sources(new_data, ws)
     url = ws.storage_url(storage)
-    s = _load(url, study)
-    if len(s.directions) != 1:
-        raise StudyError(
-            f"study {s.study_name!r} has {len(s.directions)} objectives; hpo analyze handles single-objective studies"
-        )
-    trials = complete_trials(s, attrs=(TRIAL_FOLD_VALUES,))
-    counts = trial_counts(s)
-    n_trials = sum(counts.values())
-    if not trials:  # nothing to analyse: an empty table and a report would read as a finding
-        states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
-        raise StudyError(f"study {s.study_name!r} has no COMPLETE trial: {n_trials} trials, states {states}")
-    attrs = s.user_attrs
-    known = {n for t in trials or s.get_trials(deepcopy=False) for n in t.distributions}
-    for p in params or ():
-        if p not in known:
-            raise HpoError(
-                f"--param {p}: study {s.study_name!r} has no parameter {p!r} (it has: {', '.join(sorted(known)) or 'none'})"
-            )
-
-    model = _family(str(attrs.get(STUDY_MODEL)))
-    metric = str(attrs.get(STUDY_METRIC) or "objective")
-    direction = "maximize" if s.direction.name == "MAXIMIZE" else "minimize"
-    if new_data is not None and not attrs.get(STUDY_SPACE_YAML):
-        raise StudyError(f"--data-version: study {s.study_name!r} was not run by hpo (no space recorded) to derive from")
-    if new_data is not None and new_data["version"] == attrs.get(STUDY_DATA_VERSION):
-        raise HpoError(
-            f"--data-version {new_data['version']}: study {s.study_name!r} ran on that version already; "
-            "to derive for the same data, leave the option out"
-        )
-    taken = _taken(url, ws) if write else set()
-    if name is not None and name in taken:  # before the noise floor is kept in the study
-        raise HpoError(
-            f"--name {name}: a study or space file of that name exists already ({masked_url(url)}, {ws.search_spaces_dir})"
-        )
-    noise = None
-    folded = fold_noise(trials) if noise_refits is None and len(trials) >= min_trials else None
-    if folded is not None:
-        noise = folded
-    elif noise_refits != 0 and attrs.get(STUDY_SPACE_YAML) and len(trials) >= min_trials:
-        noise = measure_noise(s, trials, direction, ws, noise_refits or NOISE_REFITS, warn, keep=write)
-    analysis = analyze(
-        s.study_name,
-        trials,
-        direction,  # type: ignore[arg-type]
-        params=params,
-        top=top,
-        min_trials=min_trials,
-        hard_limits=dict(model.hard_limits) if model else None,
-        importance=importance,  # type: ignore[arg-type]
-        n_trials=n_trials,
-        noise=noise,
+    given = open_study(url, study, opts.params)
+    taken = _check_derivation(given, opts, new_data, url, ws)
+    noise = _noise(given, opts, ws, warn)
+    settings = opts.settings(given.model)
+    analysis = analysis_of(
+        given.study.study_name, given.trials, given.direction, settings, params=opts.params, n_trials=given.n_trials, noise=noise
     )
-    result = AnalyzeResult(analysis, metric, masked_url(url))  # shown and written (analysis.json): no password
+    result = AnalyzeResult(analysis, given.metric, masked_url(url))  # shown and written (analysis.json): no password
     if not write:
         return result
-
-    derived = None
-    hpo_study = bool(attrs.get(STUDY_SPACE_YAML))
-    if hpo_study and (analysis.enough or new_data is not None):
-        derived = _derive(s, analysis, ws, taken, storage, name, warm_start, new_data)
-        if derived is None:
-            result.notes.append("no parameter changes: no derived space written")
-    elif not hpo_study:
-        result.notes.append("not a study hpo ran (no space recorded): no derived space written")
-    else:
-        result.notes.append(f"fewer than {min_trials} COMPLETE trials: no derived space written")
-
-    derived_rel = None
-    if derived is not None:
-        result.derived_study, path, text = derived
-        derived_rel = relative_path(path, ws.root)
-        if text is None:
-            result.notes.append(f"the derived space is the one an earlier analysis wrote, {derived_rel}: nothing new written")
-    figs = figures(analysis, trials, metric)
-    page = html_page(analysis, figs, metric, derived_rel)
-    note = markdown(analysis, metric, derived_rel)
-    out_dir = ws.study_dir(s.study_name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result.html = out_dir / "analysis.html"
-    _write(result.html, page)
-    _write(out_dir / "analysis.md", note)
-    if derived is not None:
-        if text is not None:
-            write_space(path, text)
-        result.derived_space = path
-    # Written before the dashboard and MLflow steps, so it leaves out what only they can tell.
-    on_disk = {k: v for k, v in result.as_dict().items() if k not in ("dashboard", "mlflow_run_id")}
-    _write(out_dir / "analysis.json", json.dumps(on_disk, indent=2, default=str))
-
-    # The dashboard keeps figures in the storage, one row per 2 kB: draw at most DASHBOARD_POINTS there.
-    if len(trials) > DASHBOARD_POINTS:
-        figs = figures(analysis, trials, metric, max_points=DASHBOARD_POINTS)
-    result.dashboard = _save_to_dashboard(s, figs, note, warn)
-    if hpo_study:
-        result.artifact_run_id = _log_to_mlflow(ws, s, out_dir, warn)
+    derived = _derived(given, analysis, opts, ws, taken, new_data, notes=result.notes)
+    report = write_report(ws, given, analysis, derived, result)
+    publish(ws, given, analysis, report, result, warn)
     return result
 
 
-def _load(url: str, name: str | None) -> optuna.Study:
-    return load_named_or_newest(url, name)
+def _check_derivation(
+    given: StudyInput, opts: AnalyzeOptions, new_data: dict[str, Any] | None, url: str, ws: Workspace
+) -> set[str]:
+    """Refuse a derivation that cannot be written; the study and space names in use (none without ``write``)."""
+    name = given.study.study_name
+    if new_data is not None and not given.hpo_study:
+        raise StudyError(f"{option('data_version')}: study {name!r} was not run by hpo (no space recorded) to derive from")
+    if new_data is not None and new_data["version"] == given.record.data_version:
+        raise HpoError(
+            f"{option('data_version', new_data['version'])}: study {name!r} ran on that version already; "
+            "to derive for the same data, leave the option out"
+        )
+    taken = _taken(url, ws) if opts.write else set()
+    if opts.name is not None and opts.name in taken:  # before the noise floor is kept in the study
+        raise HpoError(
+            f"{option('name', opts.name)}: a study or space file of that name exists already "
+            f"({masked_url(url)}, {ws.search_spaces_dir})"
+        )
+    return taken
+
+
+def _noise(given: StudyInput, opts: AnalyzeOptions, ws: Workspace, warn: Callable[[str], None]) -> Noise | None:
+    """The study's noise floor: a cross-validated study's fold spread, else re-fits of its best trial (kept
+    in the study when ``write``); None below ``min_trials`` or where it cannot be measured."""
+    if len(given.trials) < opts.min_trials:
+        return None
+    folded = fold_noise(given.trials) if opts.noise_refits is None else None
+    if folded is not None:
+        return folded
+    if opts.noise_refits != 0 and given.hpo_study:
+        refits = opts.noise_refits or NOISE_REFITS
+        return measure_noise(given.study, given.trials, given.direction, ws, refits, warn, keep=opts.write)
+    return None
+
+
+def _derived(
+    given: StudyInput,
+    analysis: Analysis,
+    opts: AnalyzeOptions,
+    ws: Workspace,
+    taken: set[str],
+    new_data: dict[str, Any] | None,
+    *,
+    notes: list[str],
+) -> tuple[str, Path, str | None] | None:
+    """The derived space to write (see :func:`_derive`), or None; why none, or why nothing new, goes to ``notes``."""
+    if not given.hpo_study:
+        notes.append("not a study hpo ran (no space recorded): no derived space written")
+        return None
+    if not analysis.enough and new_data is None:
+        notes.append(f"fewer than {opts.min_trials} COMPLETE trials: no derived space written")
+        return None
+    derived = _derive(given, analysis, ws, taken, opts, new_data)
+    if derived is None:
+        notes.append("no parameter changes: no derived space written")
+    elif derived[2] is None:
+        rel = relative_path(derived[1], ws.root)
+        notes.append(f"the derived space is the one an earlier analysis wrote, {rel}: nothing new written")
+    return derived
 
 
 def _derive(
-    s: optuna.Study,
+    given: StudyInput,
     analysis: Analysis,
     ws: Workspace,
     taken: set[str],
-    storage: str | None,
-    name: str | None,
-    warm_start: bool,
+    opts: AnalyzeOptions,
     new_data: dict[str, Any] | None,
 ) -> tuple[str, Path, str | None] | None:
     """The derived space's study name, path and text (None: an earlier analysis wrote the same space
     there); ``taken``: the study and space names in use."""
-    new = name or next_study_name(s.study_name, taken, None if new_data is None else new_data["version"])
+    version = None if new_data is None else new_data["version"]
+    new = opts.name or next_study_name(given.study.study_name, taken, version)
     at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    storage = opts.storage
     recorded = storage if storage and not _has_password(storage) else None
     derived = derive_space(
-        s.user_attrs[STUDY_SPACE_YAML], analysis, study=new, at=at, storage=recorded, warm_start=warm_start, data=new_data
+        str(given.record.space_yaml), analysis, study=new, at=at, storage=recorded, warm_start=opts.warm_start, data=new_data
     )
     if derived is None:
         return None
-    if name is None:
+    if opts.name is None:
         same = _same_derived_space(ws, derived.text)
         if same is not None:  # analyzed again, nothing new: point at that file rather than write a copy
             return same.stem, same, None
@@ -279,51 +217,8 @@ def _check_sources(new_data: dict[str, Any] | None, ws: Workspace) -> None:
             continue
         path = Path(p) if Path(p).is_absolute() else ws.root / p
         if not path.is_file():
-            raise HpoError(f"--data-source: {p} is not a file (relative paths start at the workspace, {ws.root})")
+            raise HpoError(f"{option('data_source')}: {p} is not a file (relative paths start at the workspace, {ws.root})")
 
 
 def _has_password(url: str) -> bool:
     return masked_url(url) != url
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-def _save_to_dashboard(s: optuna.Study, figs: dict[str, Any], note: str, warn: Callable[[str], None]) -> bool:
-    """The figures and the note, stored in the study where optuna-dashboard shows them."""
-    try:
-        from optuna_dashboard import save_note, save_plotly_graph_object
-
-        for name, fig in figs.items():
-            # A stable id per parameter: a second analysis replaces the figure instead of adding one.
-            save_plotly_graph_object(s, fig, graph_object_id="hpo-analyze-" + html_id(name))
-        save_note(s, note)
-    except Exception as e:  # the report on disk stands even if the storage refuses the figures
-        warn(f"could not save the analysis into the study for optuna-dashboard: {masked(f'{type(e).__name__}: {e}')}")
-        return False
-    return True
-
-
-def _log_to_mlflow(ws: Workspace, s: optuna.Study, out_dir: Path, warn: Callable[[str], None]) -> str | None:
-    """The report as artifacts of the study's parent run in its HPO space."""
-    try:
-        c = client()
-        projection = StudyProjection.open(ws, s, c)
-        for fname in ("analysis.html", "analysis.md", "analysis.json"):
-            c.log_artifact(projection.parent_run_id, str(out_dir / fname), artifact_path="analysis")
-    except Exception as e:
-        why = masked(f"{type(e).__name__}: {e}")  # MLflow's errors quote the tracking URI
-        warn(f"could not log the report to MLflow at {masked_url(tracking_uri())} ({why}); it is in {out_dir}")
-        return None
-    return projection.parent_run_id
-
-
-def _family(model: str) -> ModelSpec | None:
-    """The study's model family (for its hard limits), or None where it cannot be imported here."""
-    try:
-        return model_spec(model)
-    except ValueError:
-        return None

@@ -84,4 +84,4 @@ def analyze(
         for note in result.notes:
             out.print(note, style="dim", highlight=False)
 
-    guarded(body, ctx)
+    guarded(body, ctx, renamed={"params": "param"})

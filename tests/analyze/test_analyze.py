@@ -13,6 +13,8 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
+from hpo.analyze import analyze_study
+from hpo.errors import HpoError
 from hpo.space import load_space
 from tests.conftest import invoke, shared_workspace, write_space
 
@@ -241,6 +243,39 @@ def test_analyze_works_on_a_study_hpo_did_not_create(workspace: Path, mlflow_sto
     assert (workspace / "studies" / "plain" / "analysis.html").is_file()
     assert sorted(p.name for p in (workspace / "search_spaces").iterdir()) == []
     assert MlflowClient(mlflow_store).search_experiments(filter_string="name LIKE '%HPO%'") == []
+
+
+def test_a_report_mlflow_cannot_take_stays_on_disk_with_one_warning(
+    workspace: Path, mlflow_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke("run", str(write_space(workspace / "search_spaces", "small.yaml")), "--quiet")[0] == 0
+    (workspace / "afile").touch()  # a tracking store that cannot be created: its folder is a file
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{workspace / 'afile' / 'mlflow.db'}")
+    code, out, err = invoke("analyze", "--min-trials", "3", "--noise-refits", "0", "--json")
+    assert code == 0, err
+    assert json.loads(out)["mlflow_run_id"] is None
+    flat = err.replace("\n", "")  # the warning is wrapped to the terminal's width
+    assert flat.startswith("warning: could not log the report to MLflow at sqlite:///") and err.count("warning:") == 1, err
+    assert "is a file, not a folder" in flat and flat.endswith(f"it is in {workspace / 'studies' / 'small'}"), err
+    assert sorted(p.name for p in (workspace / "studies" / "small").iterdir()) == [
+        "analysis.html",
+        "analysis.json",
+        "analysis.md",
+    ]
+
+
+def test_the_python_api_names_its_keywords_not_the_cli_flags(read_only_edgy: Path) -> None:
+    # The same checks as the CLI's (test_bad_input_is_one_line_and_writes_nothing), in the caller's words.
+    with pytest.raises(HpoError, match=r"^`top` must lie strictly between 0 and 1 \(a fraction of trials\), but got 1.5$"):
+        analyze_study(top=1.5)
+    with pytest.raises(HpoError, match=r"^`data_source` needs `data_version`: a new source is a new data version$"):
+        analyze_study(data_source="rows.csv")
+    with pytest.raises(HpoError, match=r"^`data_version` must look like v<MAJOR>"):
+        analyze_study(data_version="0.2.0")
+    with pytest.raises(HpoError, match=r"^`params=nope`: study 'small' has no parameter 'nope'"):
+        analyze_study(params=["nope"], write=False)
+    with pytest.raises(HpoError, match=r"^`data_version=v0.1.0`: study 'small' ran on that version already"):
+        analyze_study(data_version="v0.1.0", write=False)
 
 
 @pytest.mark.parametrize("name", ["../../escaped", "/tmp/hpo-abs-escape", "..", "a/b"])
