@@ -5,6 +5,24 @@ Readers import the constant, or read a study through :class:`StudyRecord`; no mo
 the string. Renaming a key here renames it
 everywhere, and breaks the studies and runs already written with the old name, so don't.
 (MLflow keeps its own run tags the same way, in ``mlflow/utils/mlflow_tags.py``.)
+
+MLflow run and experiment tags are namespaced (``hpo.``): MLflow's tag space is shared with
+``mlflow.*``, autologging and people. Those first written without the prefix (``seed``,
+``data_version``, ``digest.test`` ...) have their old spelling in :data:`LEGACY_TAGS` and
+:data:`LEGACY_PREFIXES`, written beside the new name and read when it is missing
+(``hpo.tracking._tags``), until a later release drops them.
+
+Not renamed, on purpose:
+
+- Optuna study and trial attributes. The study is hpo's own namespace, and workers of two hpo
+  versions share one storage: an older worker that no longer finds ``hpo_ready``, ``search_hash``
+  or ``budget_slot`` refuses the study or claims a slot twice. A trial's attributes also freeze
+  when it ends, so a rename could never migrate the trials already run.
+- MLflow metric names (``val_<metric>``, ``fit_seconds``): they are measurement names, compared
+  across runs and studies in MLflow's charts; a prefix would split one series in two.
+- The params of a study's parent run (``study``, ``metric``, ``seed``): MLflow's params are
+  immutable, so an existing run could never take a new name, and this run holds no hyperparameter
+  that a prefix would keep apart from.
 """
 
 from __future__ import annotations
@@ -72,27 +90,27 @@ KIND_TRAINING = "custom_model_development"  # ... the runs table (not "genai_dev
 MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's own: the commit the UI shows
 PARENT_RUN_ID = "mlflow.parentRunId"  # MLflow's own: nests a trial's run under its study's run
 TAG_SRC_VERSIONS = "hpo.src_versions"  # on a data-version experiment: every src_version with runs there
-TAG_DERIVED_FROM = "derived_from"  # on a study's parent run: its parent study
+TAG_DERIVED_FROM = "hpo.derived_from"  # on a study's parent run: its parent study
 TAG_STUDY = "hpo.study"
 TAG_TRIAL = "hpo.trial_number"
 TAG_STATE = "hpo.trial_state"
 TAG_ROLE = "hpo.role"  # study / trial / promoted / leaderboard
 # A trial's run in the HPO space (beside TAG_SEED), and its study's parent run.
-TAG_BUDGET_SLOT = "budget_slot"
-TAG_ERROR = "error"
-TAG_DURATION = "duration_seconds"
-TAG_N_FINISHED = "n_finished_trials"
-TAG_BEST_TRIAL = "best_trial"
+TAG_BUDGET_SLOT = "hpo.budget_slot"
+TAG_ERROR = "hpo.error"
+TAG_DURATION = "hpo.duration_seconds"
+TAG_N_FINISHED = "hpo.n_finished_trials"
+TAG_BEST_TRIAL = "hpo.best_trial"
 # Provenance, on every run hpo writes.
-TAG_SRC_VERSION = "src_version"
-TAG_GIT_COMMIT = "git_commit"
-TAG_GIT_DIRTY = "git_dirty"
-TAG_DATA_VERSION = "data_version"
-TAG_DIGEST_PREFIX = "digest."  # + train / validation / test
+TAG_SRC_VERSION = "hpo.src_version"
+TAG_GIT_COMMIT = "hpo.git_commit"
+TAG_GIT_DIRTY = "hpo.git_dirty"
+TAG_DATA_VERSION = "hpo.data_version"
+TAG_DIGEST_PREFIX = "hpo.digests."  # + train / validation / test (plural: TAG_INPUT_DIGEST is "hpo.digest")
 TAG_DIGEST_BASIS = "hpo.digest_basis"  # on a data-version experiment: "delivered" (absent: digests after data.drop)
-TAG_DATA_DROP = "data.drop"  # the study's `data.drop`, as a JSON list
-TAG_HPO_VERSION = "hpo_version"
-TAG_PACKAGE_PREFIX = "version."  # + a package name
+TAG_DATA_DROP = "hpo.data_drop"  # the study's `data.drop`, as a JSON list
+TAG_HPO_VERSION = "hpo.version"
+TAG_PACKAGE_PREFIX = "hpo.package."  # + a package name
 # A promoted run's recipe: everything a re-training needs.
 TAG_DATA = "hpo.data"
 TAG_CV = "hpo.cv"  # a promoted run scored by cross-validation: the space's cv section, as JSON
@@ -100,7 +118,7 @@ TAG_MODEL = "hpo.model"
 TAG_SPACE = "hpo.space"  # a scratch run (`hpo try`): the space file it tried
 TAG_METRIC = "hpo.metric"
 TAG_TASK = "hpo.task"
-TAG_SEED = "seed"
+TAG_SEED = "hpo.seed"
 TAG_STRING_PARAMS = "hpo.string_params"
 TAG_CLASSES = "hpo.classes"  # the study's class order, as JSON
 # A promoted run's links and checks.
@@ -126,9 +144,26 @@ TAG_PROMOTED_RUN = "hpo.promoted_run_id"
 TAG_PROMOTED_EXPERIMENT = "hpo.promoted_experiment_id"
 
 # Renamed tags: new name -> the old spelling still written beside it and read when the new one is
-# missing (hpo.tracking._tags). Filled as tags gain their `hpo.` names.
-LEGACY_TAGS: dict[str, str] = {}
-LEGACY_PREFIXES: dict[str, str] = {}  # a renamed prefix (+ a split or a package) -> its old spelling
+# missing (hpo.tracking._tags). An older hpo wrote, and still writes, only the old one.
+LEGACY_TAGS: dict[str, str] = {
+    TAG_DERIVED_FROM: "derived_from",
+    TAG_BUDGET_SLOT: "budget_slot",
+    TAG_ERROR: "error",
+    TAG_DURATION: "duration_seconds",
+    TAG_N_FINISHED: "n_finished_trials",
+    TAG_BEST_TRIAL: "best_trial",
+    TAG_SRC_VERSION: "src_version",
+    TAG_GIT_COMMIT: "git_commit",
+    TAG_GIT_DIRTY: "git_dirty",
+    TAG_DATA_VERSION: "data_version",
+    TAG_DATA_DROP: "data.drop",
+    TAG_HPO_VERSION: "hpo_version",
+    TAG_SEED: "seed",
+}
+LEGACY_PREFIXES: dict[str, str] = {  # a renamed prefix (+ a split or a package) -> its old spelling
+    TAG_DIGEST_PREFIX: "digest.",
+    TAG_PACKAGE_PREFIX: "version.",
+}
 
 # Values of TAG_ROLE.
 ROLE_STUDY = "study"  # a study's parent run

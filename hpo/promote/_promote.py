@@ -276,7 +276,13 @@ def _result(target: Target, run: Run, tolerance: float, check: Check | None) -> 
         model_flavor=tags.get(TAG_MODEL_FLAVOR),
         model_check=json.loads(tags[TAG_MODEL_CHECK]) if TAG_MODEL_CHECK in tags else None,
         test_metrics=_prefixed(run.data.metrics, TEST),
-        source={k: tags.get(k) for k in (TAG_SRC_VERSION, TAG_GIT_COMMIT, TAG_GIT_DIRTY, TAG_SOURCE_DIFFERS)},
+        # Output fields keep the names the tags had before they were namespaced.
+        source={
+            "src_version": tags.get(TAG_SRC_VERSION),
+            "git_commit": tags.get(TAG_GIT_COMMIT),
+            "git_dirty": tags.get(TAG_GIT_DIRTY),
+            TAG_SOURCE_DIFFERS: tags.get(TAG_SOURCE_DIFFERS),
+        },
         degenerate=tags.get(TAG_DEGENERATE),
     )
 

@@ -27,6 +27,7 @@ from hpo.schema import (
 )
 from hpo.secrets import masked
 from hpo.tracking._store import open_client, quiet_and_quick
+from hpo.tracking._tags import written
 from hpo.version import __version__
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def ensure_experiment(c: MlflowClient, name: str) -> str:
     exp = c.get_experiment_by_name(name)
     if exp is None:
         try:
-            return c.create_experiment(name, tags={EXPERIMENT_KIND: KIND_TRAINING})
+            return c.create_experiment(name, tags=written({EXPERIMENT_KIND: KIND_TRAINING}))
         except Exception:
             # Another worker created it a moment ago.
             exp = c.get_experiment_by_name(name)
@@ -94,7 +95,10 @@ def package_versions() -> dict[str, str]:
 
 
 def provenance_tags(study_attrs: dict[str, Any]) -> dict[str, str]:
-    """Tags every hpo run carries: data version, digests, source version, versions of things."""
+    """Tags every hpo run carries: data version, digests, source version, versions of things.
+
+    Under their current names only: a write adds the old spellings (``hpo.tracking._tags.written``).
+    """
     digests = study_attrs.get(STUDY_DIGESTS) or {}
     dirty = study_attrs.get(STUDY_DIRTY)
     tags = {

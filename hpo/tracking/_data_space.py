@@ -12,6 +12,7 @@ from hpo.schema import (
     TAG_SRC_VERSIONS,
 )
 from hpo.tracking._client import ensure_experiment
+from hpo.tracking._tags import normalized, written
 from hpo.workspace import Workspace, experiment_names
 
 if TYPE_CHECKING:
@@ -35,27 +36,33 @@ def describe_data_experiment(c: MlflowClient, ws: Workspace, overview: dict[str,
     """
     name = experiment_names(ws, str(overview["version"]))["data"]
     exp_id = ensure_experiment(c, name)
-    exp = c.get_experiment(exp_id)
-    if any(overview["digests"].get(split) != d for split, d in _digests(exp.tags).items()):
+    tags = normalized(c.get_experiment(exp_id).tags)
+    if any(overview["digests"].get(split) != d for split, d in _digests(tags).items()):
         # Other data under this version's name (the ledger refuses it), or digests an older hpo took
         # after `data.drop` (the ledger accepts them by the data): never describe it here.
         return exp_id
-    known = [v for v in (exp.tags.get(TAG_SRC_VERSIONS) or "").split(",") if v]
+    known = [v for v in (tags.get(TAG_SRC_VERSIONS) or "").split(",") if v]
     if src_version and src_version not in known:
         known.append(src_version)
-        c.set_experiment_tag(exp_id, TAG_SRC_VERSIONS, ",".join(known))
+        _set(c, exp_id, TAG_SRC_VERSIONS, ",".join(known))
     text = data_description(overview, known)
-    if exp.tags.get(NOTE) != text:
-        c.set_experiment_tag(exp_id, NOTE, text)
+    if tags.get(NOTE) != text:
+        _set(c, exp_id, NOTE, text)
     for split, d in overview["digests"].items():  # the ledger's copy: written once, by the first user
-        if TAG_DIGEST_PREFIX + split not in exp.tags:
-            c.set_experiment_tag(exp_id, TAG_DIGEST_PREFIX + split, d)
+        if TAG_DIGEST_PREFIX + split not in tags:
+            _set(c, exp_id, TAG_DIGEST_PREFIX + split, d)
     from hpo.data import DIGEST_BASIS
 
-    if overview.get(DIGEST_BASIS) and exp.tags.get(TAG_DIGEST_BASIS) != overview[DIGEST_BASIS]:
+    if overview.get(DIGEST_BASIS) and tags.get(TAG_DIGEST_BASIS) != overview[DIGEST_BASIS]:
         # The digests (equal to this data's delivered ones, checked above) name the data as delivered.
-        c.set_experiment_tag(exp_id, TAG_DIGEST_BASIS, str(overview[DIGEST_BASIS]))
+        _set(c, exp_id, TAG_DIGEST_BASIS, str(overview[DIGEST_BASIS]))
     return exp_id
+
+
+def _set(c: MlflowClient, exp_id: str, key: str, value: str) -> None:
+    """Set one experiment tag, under its old spelling too while it has one."""
+    for k, v in written({key: value}).items():
+        c.set_experiment_tag(exp_id, k, v)
 
 
 def recorded_digests(c: MlflowClient, ws: Workspace, version: str) -> Tracked:
@@ -67,7 +74,8 @@ def recorded_digests(c: MlflowClient, ws: Workspace, version: str) -> Tracked:
     if exp is None:
         return Tracked(name, {})
     # Without the basis tag, an older hpo wrote the digests (after `data.drop`, if its study dropped any).
-    return Tracked(name, _digests(exp.tags), delivered=exp.tags.get(TAG_DIGEST_BASIS) == DELIVERED)
+    tags = normalized(exp.tags)
+    return Tracked(name, _digests(tags), delivered=tags.get(TAG_DIGEST_BASIS) == DELIVERED)
 
 
 def _digests(tags: dict[str, str]) -> dict[str, str]:

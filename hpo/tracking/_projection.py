@@ -10,11 +10,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hpo.schema import (
+    ARTIFACT_SPACE,
     BEST,
     BY_FOLD,
     BY_ITERATION,
     FOLD_SD,
     NOTE,
+    PARAM_METRIC,
+    PARAM_SEED,
+    PARAM_STUDY,
+    PARENT_RUN_ID,
     ROLE_STUDY,
     ROLE_TRIAL,
     STUDY_DATA_VERSION,
@@ -47,6 +52,7 @@ from hpo.schema import (
 )
 from hpo.tracking._client import client, ensure_experiment, provenance_tags, tracking_uri
 from hpo.tracking._store import store_lock, unavailable
+from hpo.tracking._tags import normalized, searchable, written
 from hpo.workspace import Workspace, experiment_names
 
 if TYPE_CHECKING:
@@ -96,7 +102,7 @@ class StudyProjection:
         """Create the trial's child run (status RUNNING); returns its id."""
         tags = {
             **self.base_tags,
-            "mlflow.parentRunId": self.parent_run_id,
+            PARENT_RUN_ID: self.parent_run_id,
             TAG_STUDY: self.study_name,
             TAG_TRIAL: str(trial.number),
             TAG_STATE: "RUNNING",
@@ -104,7 +110,10 @@ class StudyProjection:
         }
         # A run created later by `hpo sync` starts when its trial did (else it would end before it started).
         run = self.client.create_run(
-            self.experiment_id, start_time=_ms(trial.datetime_start), tags=tags, run_name=f"{self.study_name}-{trial.number}"
+            self.experiment_id,
+            start_time=_ms(trial.datetime_start),
+            tags=written(tags),
+            run_name=f"{self.study_name}-{trial.number}",
         )
         return str(run.info.run_id)
 
@@ -152,7 +161,7 @@ class StudyProjection:
                 run_id,
                 metrics=metrics[i : i + 1000],
                 params=[Param(k, _param_str(v)) for k, v in params.items()] if i == 0 else [],
-                tags=[RunTag(k, v) for k, v in tags.items()] if i == 0 else [],
+                tags=[RunTag(k, v) for k, v in written(tags).items()] if i == 0 else [],
             )
         end = int(trial.datetime_complete.timestamp() * 1000) if trial.datetime_complete else now
         self.client.set_terminated(run_id, status=_RUN_STATUS.get(trial.state.name, "FAILED"), end_time=end)
@@ -177,7 +186,7 @@ class StudyProjection:
             name = f"{BEST}{VAL}{self.metric}"
             if run.data.metrics.get(name) != float(best.value):  # type: ignore[arg-type]
                 metrics.append(Metric(name, float(best.value), _ms(best.datetime_complete) or _now(), len(complete)))  # type: ignore[arg-type]
-        changed = [RunTag(k, v) for k, v in tags.items() if run.data.tags.get(k) != v]
+        changed = [RunTag(k, v) for k, v in written(tags).items() if run.data.tags.get(k) != v]
         if metrics or changed:
             self.client.log_batch(self.parent_run_id, metrics=metrics, tags=changed)
         end = _last_end(trials) or run.info.end_time or run.info.start_time
@@ -192,14 +201,16 @@ class StudyProjection:
         while True:
             page = self.client.search_runs(
                 [self.experiment_id],
-                filter_string=f"tags.`{TAG_STUDY}` = '{self.study_name}' and tags.`{TAG_ROLE}` = '{ROLE_TRIAL}'",
+                filter_string=(
+                    f"tags.`{searchable(TAG_STUDY)}` = '{self.study_name}' and tags.`{searchable(TAG_ROLE)}` = '{ROLE_TRIAL}'"
+                ),
                 max_results=1000,
                 page_token=token,
             )
             for r in page:
-                number = int(r.data.tags[TAG_TRIAL])
+                tags = normalized(r.data.tags)
                 # Keep the first run of a trial; a duplicate (should never happen) stays visible in MLflow.
-                out.setdefault(number, (r.info.run_id, r.data.tags.get(TAG_STATE, "RUNNING")))
+                out.setdefault(int(tags[TAG_TRIAL]), (r.info.run_id, tags.get(TAG_STATE, "RUNNING")))
             token = page.token
             if not token:
                 return out
@@ -238,7 +249,9 @@ def _run_exists(c: MlflowClient, run_id: str) -> bool:
 
 def _find_parent(c: MlflowClient, exp_id: str, study: str) -> str | None:
     runs = c.search_runs(
-        [exp_id], filter_string=f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_ROLE}` = '{ROLE_STUDY}'", max_results=1
+        [exp_id],
+        filter_string=f"tags.`{searchable(TAG_STUDY)}` = '{study}' and tags.`{searchable(TAG_ROLE)}` = '{ROLE_STUDY}'",
+        max_results=1,
     )
     return runs[0].info.run_id if runs else None
 
@@ -253,13 +266,15 @@ def _create_parent(c: MlflowClient, exp_id: str, study: optuna.Study, base: dict
         f"source {record.src_version}. Child runs are its trials; the Optuna storage is the source of truth."
     )
     # Created by `hpo sync` after the trials ran, it starts with the first of them.
-    run = c.create_run(exp_id, start_time=_first_start(study.get_trials(deepcopy=False)), tags=tags, run_name=study.study_name)
+    run = c.create_run(
+        exp_id, start_time=_first_start(study.get_trials(deepcopy=False)), tags=written(tags), run_name=study.study_name
+    )
     run_id = run.info.run_id
     if record.space_yaml:
-        c.log_text(run_id, record.space_yaml, "space.yaml")
+        c.log_text(run_id, record.space_yaml, ARTIFACT_SPACE)
     from mlflow.entities import Param
 
-    params = [Param("study", study.study_name), Param("metric", str(record.metric)), Param("seed", str(record.seed))]
+    params = [Param(PARAM_STUDY, study.study_name), Param(PARAM_METRIC, str(record.metric)), Param(PARAM_SEED, str(record.seed))]
     c.log_batch(run_id, params=params)
     return str(run_id)
 

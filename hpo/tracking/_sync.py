@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hpo.errors import HpoError
-from hpo.schema import STUDY_DATA_VERSION, STUDY_SPACE_YAML
+from hpo.schema import STUDY_DATA_VERSION, STUDY_SPACE_YAML, TRIAL_INHERITED_FROM
 from hpo.tracking._client import mark_training, tracking_uri
 from hpo.tracking._projection import StudyProjection
 from hpo.tracking._store import unavailable
@@ -86,7 +86,7 @@ def _sync(ws: Workspace, study: optuna.Study, c: MlflowClient | None) -> SyncRes
     runs = projection.trial_runs()
     created = completed = unchanged = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
-        if "inherited_from" in t.user_attrs:
+        if TRIAL_INHERITED_FROM in t.user_attrs:
             continue  # a warm-start observation: its run is the parent study's
         if t.number in runs:
             run_id, state = runs[t.number]

@@ -5,12 +5,17 @@ now carry ``hpo.`` names (:mod:`hpo.schema`), and until the old names are droppe
 
 - every write adds each old spelling beside its new name (:func:`written`), so that a reader, a
   search or a chart built on the old names keeps working on new runs;
-- every read fills a missing new name from its old spelling (:func:`normalized`), so that runs
-  written before the rename read the same as new ones;
+- every read takes a renamed key from its old spelling (:func:`normalized`), so that runs written
+  before the rename read the same as new ones. Where both are present the old one wins: every hpo
+  writes it (an older worker, sharing the storage, writes only it), so it holds the latest write;
 - a search filter names the old spelling (:func:`searchable`): MLflow's filters cannot say "this
   tag or that one", and every run, old or new, carries the old name.
 
 Only the tracking package reads or writes raw tags, so this is the one place that knows both names.
+
+Old runs are not rewritten with the new names, not even by ``hpo sync``: reads fall back, and a
+rewrite would turn a sync that finds nothing new into one write per trial run after an upgrade.
+(A study's parent run takes the new names when its next sync writes a tag that changed.)
 """
 
 from __future__ import annotations
@@ -31,12 +36,12 @@ def written(tags: Mapping[str, str]) -> dict[str, str]:
 
 
 def normalized(tags: Mapping[str, str]) -> dict[str, str]:
-    """``tags`` with a missing new key filled from its old spelling (runs written before the rename)."""
+    """``tags`` with each renamed key read from its old spelling where a run has it (see above)."""
     out = dict(tags)
     for key, value in tags.items():
         new = _new(key)
         if new is not None:
-            out.setdefault(new, value)
+            out[new] = value
     return out
 
 
