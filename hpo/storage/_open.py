@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from hpo.errors import HpoError
+from hpo.errors import HpoError, option
 from hpo.storage._timing import CONNECT_TIMEOUT, MAX_RETRY, SQLITE_TIMEOUT, check_timings, safe_url, timing
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def open_storage(url: str, *, create: bool = True) -> optuna.storages.BaseStorag
             raise HpoError(f"storage {url}: {path} is a folder, not an SQLite file (e.g. sqlite:///{path}/hpo.db)")
         if not path.exists():
             if not create:
-                raise HpoError(f"storage {url}: no such database (run `hpo run` first, or pass --storage)")
+                raise HpoError(f"storage {url}: no such database (run `hpo run` first, or pass {option('storage')})")
             _make_folder(path.parent)
         problem = write_problem(path) if create else None
         if problem:
@@ -117,10 +117,11 @@ def _rdb(RDBStorage: Any, Retry: Any, url: str, engine_kwargs: dict[str, object]
 def _server_rdb(Retry: Any, url: str, engine_kwargs: dict[str, object]) -> optuna.storages.BaseStorage:
     """A database server's storage, whose calls ride out an outage (:mod:`hpo.storage._outage`);
     opening it too, once this process has reached the server (see :func:`hpo.storage._outage.reach`)."""
-    from hpo.storage._outage import reach, retrying_rdb_class
+    from hpo.storage._outage import reach
+    from hpo.storage._retrying import RetryingRDBStorage  # imports Optuna's RDB storage: only when one is opened
 
     window = timing("HPO_OUTAGE_SECONDS")
-    return reach(url, lambda retried: _rdb(retrying_rdb_class(), Retry, url, engine_kwargs, outage_seconds=window), window)
+    return reach(url, lambda retried: _rdb(RetryingRDBStorage, Retry, url, engine_kwargs, outage_seconds=window), window)
 
 
 def _enable_wal(path: Path) -> None:

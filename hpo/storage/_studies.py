@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hpo.errors import StudyError
+from hpo.errors import StudyError, option
 from hpo.schema import StudyRecord
 from hpo.secrets import masked_url
 from hpo.storage._open import open_storage
@@ -35,7 +35,7 @@ def load_named_or_newest(url: str, name: str | None) -> optuna.Study:
     """Study ``name``, or the most recently created one when ``name`` is None (the verbs' default)."""
     name = name or newest_study_name(url)
     if name is None:
-        raise StudyError(f"no studies in {masked_url(url)}; run `hpo run SPACE.yaml` first, or pass --storage")
+        raise StudyError(f"no studies in {masked_url(url)}; run `hpo run SPACE.yaml` first, or pass {option('storage')}")
     return load_study(url, name)
 
 
