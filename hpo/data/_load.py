@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hpo.data._checks import _check_kinds, _check_numeric_target, _check_target, _check_target_present, _classes
 from hpo.data._config import ColumnSplit, DataConfig, SplitFiles
@@ -38,11 +39,42 @@ def load_data(
         metric: the space's metric; a task inferred from the target must be the metric's, and that is
             checked before the class checks, which would otherwise speak of classes nobody meant.
     """
+    read = _read_frames(config, task, base or Path.cwd(), where, metric)
+    split_column = config.split.column if isinstance(config.split, ColumnSplit) else None
+    columns, kinds, classes = _check_columns(read, config, where, cv, split_column)
+    splits = _splits(read.frames, config.target, columns, kinds, split_column)
+    return DataVersion(
+        version=config.version,
+        source=read.source,
+        target=config.target,
+        task=read.task,
+        train=splits["train"],
+        validation=splits["validation"],
+        test=splits["test"],
+        kinds=kinds,
+        classes=classes,
+        drop=list(config.drop),
+        columns=len([c for c in read.frames["train"].columns if c != split_column]),
+    )
+
+
+@dataclass(frozen=True)
+class _Read:
+    """The three splits as read, how messages name each, the source as the version states it, and the task."""
+
+    frames: dict[str, pd.DataFrame]
+    names: dict[str, str]
+    source: str
+    task: Task
+
+
+def _read_frames(config: DataConfig, task: Task | None, base: Path, where: str, metric: str | None) -> _Read:
+    """Read the three split files, or one table split as ``data.split`` says, with the target checked
+    and the task decided (from the whole target: a table's split is stratified for classes)."""
     import pandas as pd
 
-    from hpo.features import column_kind, encode  # pandas at module level there
+    from hpo.features import column_kind  # pandas at module level there
 
-    base = base or Path.cwd()
     names = {s: f"the {s} split" for s in SPLITS}
     if isinstance(config.source, SplitFiles):
         frames = {}
@@ -59,23 +91,30 @@ def load_data(
         if task is None:
             task = infer_task(whole)
             _check_metric_task(metric, task, whole, config.target, where)
-    else:
-        source = config.source
-        table = _load_source(config.source, config.target, base, where, config.drop)
-        if config.target not in table.columns:
-            cols = ", ".join(map(str, table.columns[:12]))
-            raise DataError(f"{where}: `data.target` {config.target!r} is not a column of {config.source} (columns: {cols})")
-        _check_target(table[config.target], config.target, where, f"{config.source}")
-        # One task for the whole table, decided before the split: the split is stratified for classes.
-        if task is None:
-            task = infer_task(table[config.target])
-            _check_metric_task(metric, task, table[config.target], config.target, where)
-        if task == "regression":  # row numbers are the file's here, not a split's
-            _check_numeric_target(table[config.target], config.target, where, f"{config.source}")
-        frames = _split(table, config, task, where)
+        return _Read(frames, names, source, task)
+    table = _load_source(config.source, config.target, base, where, config.drop)
+    if config.target not in table.columns:
+        cols = ", ".join(map(str, table.columns[:12]))
+        raise DataError(f"{where}: `data.target` {config.target!r} is not a column of {config.source} (columns: {cols})")
+    _check_target(table[config.target], config.target, where, f"{config.source}")
+    # One task for the whole table, decided before the split: the split is stratified for classes.
+    if task is None:
+        task = infer_task(table[config.target])
+        _check_metric_task(metric, task, table[config.target], config.target, where)
+    if task == "regression":  # row numbers are the file's here, not a split's
+        _check_numeric_target(table[config.target], config.target, where, f"{config.source}")
+    return _Read(_split(table, config, task, where), names, config.source, task)
 
+
+def _check_columns(
+    read: _Read, config: DataConfig, where: str, cv: bool, split_column: str | None
+) -> tuple[list[str], dict[str, str], list[Any]]:
+    """The feature columns, their kinds and the class order, once every split is non-empty, shares the
+    train split's columns and kinds, and something is left to learn from."""
+    from hpo.features import column_kind  # pandas at module level there
+
+    frames, names, task = read.frames, read.names, read.task
     files = isinstance(config.source, SplitFiles)  # one table's target was checked whole, before the split
-    split_column = config.split.column if isinstance(config.split, ColumnSplit) else None
     for name, frame in frames.items():
         missing = [c for c in config.drop if c not in frame.columns and c != split_column]
         if missing:
@@ -113,33 +152,28 @@ def load_data(
             f"{where}: every feature column of {names['train']} is constant ({', '.join(map(repr, columns[:5]))}); "
             "the model has nothing to learn from"
         )
+    return columns, kinds, classes
+
+
+def _splits(
+    frames: dict[str, pd.DataFrame], target: str, columns: list[str], kinds: dict[str, str], split_column: str | None
+) -> dict[str, Split]:
+    """Each split encoded for the model, with the digest that names it as delivered."""
+    from hpo.features import encode  # pandas at module level there
 
     splits = {}
     for name, frame in frames.items():
         raw = frame[columns].reset_index(drop=True)
-        y = frame[config.target].reset_index(drop=True)
+        y = frame[target].reset_index(drop=True)
         # The digest names the data as delivered: every column (the target last), `data.drop` included,
         # so a feature ablation and its baseline share one version. The split column is not data: it
         # names the split. Without `data.drop` this is the digest hpo always computed.
-        delivered = [c for c in frame.columns if c != config.target and c != split_column]
-        digest_of = digest(frame[delivered + [config.target]])
+        delivered = [c for c in frame.columns if c != target and c != split_column]
+        digest_of = digest(frame[delivered + [target]])
         # Kept so that the digests an hpo that digested after `data.drop` recorded can be recomputed.
         dropped = frame[[c for c in delivered if c not in columns]].reset_index(drop=True)
         splits[name] = Split(X=encode(raw, kinds), y=y, digest=digest_of, raw=raw, index=frame.index, dropped=dropped)
-
-    return DataVersion(
-        version=config.version,
-        source=source,
-        target=config.target,
-        task=task,
-        train=splits["train"],
-        validation=splits["validation"],
-        test=splits["test"],
-        kinds=kinds,
-        classes=classes,
-        drop=list(config.drop),
-        columns=len([c for c in frames["train"].columns if c != split_column]),
-    )
+    return splits
 
 
 def _check_metric_task(metric: str | None, task: Task, y: pd.Series, target: str, where: str) -> None:
