@@ -22,7 +22,8 @@ class HpoError(Exception):
     exit_code = 2
 
 
-# The flags of the CLI verb under way, by the library keyword they set: set by the CLI's `guarded` alone.
+# The flags of the CLI verb under way, by the library keyword they set: set by the CLI's `guarded`, and
+# handed on to the worker processes a run starts (a spawned process does not inherit it).
 CLI_FLAGS: ContextVar[Mapping[str, str] | None] = ContextVar("hpo_cli_flags", default=None)
 
 

@@ -10,14 +10,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import HpoError
+from hpo.errors import CLI_FLAGS, HpoError
 from hpo.prepare import Prepared, prepare_loaded
-from hpo.run._result import Progress, snapshot
+from hpo.run._result import Progress, Tally, WorkersOutcome, snapshot
 from hpo.run._signals import STOP_SIGNALS, _Stop, stopping_message
 from hpo.run._worker import HeldWarnings, StudyDeleted, _worker_loop, _WorkerArgs, check_study
 from hpo.schema import TRIAL_ERROR
@@ -48,21 +48,17 @@ def _stop_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
 
 
 def _run_in_process(
-    args: _WorkerArgs,
-    prep: Prepared,
-    study: optuna.Study,
-    progress: Progress,
-    failures: list[str],
-    tracker: LiveProjection,
-    held: HeldWarnings,
-    tally: list[int],
-) -> bool:
+    args: _WorkerArgs, prep: Prepared, study: optuna.Study, progress: Progress, tracker: LiveProjection, held: HeldWarnings
+) -> WorkersOutcome:
+    """Run the one worker in this process (with the run's tracker): a stop signal finishes its trial."""
+    failures: list[str] = []
+    tally = Tally()
     stop = _Stop(lambda signum: progress.message(stopping_message(signum)))
 
     shows = type(progress) is not Progress  # a snapshot costs a few queries: skip it when nobody looks
 
     def on_trial(t: optuna.trial.FrozenTrial) -> None:
-        _count(tally, t)
+        tally.count(t)
         _note_failure(t, progress, failures)
         if shows:
             progress.update(snapshot(study))
@@ -73,7 +69,7 @@ def _run_in_process(
         except KeyboardInterrupt:
             progress.message("Aborted: the running trial was failed and put back in the queue")
             stop.requested = True
-    return stop.requested
+    return WorkersOutcome(stop.requested, failures, tally)
 
 
 def _note_failure(t: optuna.trial.FrozenTrial, progress: Progress, failures: list[str]) -> None:
@@ -83,12 +79,30 @@ def _note_failure(t: optuna.trial.FrozenTrial, progress: Progress, failures: lis
         progress.message(line)
 
 
-def _count(tally: Any, t: optuna.trial.FrozenTrial) -> None:
-    tally[0] += 1
-    tally[1] += t.state.name == "COMPLETE"
+class SharedTally:
+    """The :class:`Tally` of several worker processes: two numbers in memory they share."""
+
+    def __init__(self, ctx: Any) -> None:
+        self._counts = ctx.Array("i", 2)  # finished, completed
+
+    def count(self, t: optuna.trial.FrozenTrial) -> None:
+        with self._counts.get_lock():
+            self._counts[0] += 1
+            self._counts[1] += t.state.name == "COMPLETE"
+
+    def read(self) -> Tally:
+        with self._counts.get_lock():
+            finished, completed = self._counts[:]
+        return Tally(finished, completed)
 
 
-def _worker_main(args: _WorkerArgs, tally: Any, prep: Prepared | None = None, parent: int | None = None) -> None:
+def _worker_main(
+    args: _WorkerArgs,
+    tally: SharedTally,
+    prep: Prepared | None = None,
+    parent: int | None = None,
+    flags: Mapping[str, str] | None = None,
+) -> None:
     # Own process group: a terminal's Ctrl-C reaches only the parent, which forwards it once
     # per press, so the two-step stop works the same as with one process.
     os.setpgrp()
@@ -97,18 +111,16 @@ def _worker_main(args: _WorkerArgs, tally: Any, prep: Prepared | None = None, pa
     stop = _Stop()
     for s in STOP_SIGNALS:  # sent to a worker itself (a scheduler signals every process): as from the parent
         signal.signal(s, stop.handle)
+    if flags is not None:  # a spawned interpreter starts without the verb's flags: its errors name them as the verb's do
+        CLI_FLAGS.set(flags)
     if prep is None:  # a spawned interpreter: read and check the data again
         prep = prepare_loaded(args.loaded, args.workspace)
     else:  # forked: the parent's streams may have been locked by its progress thread mid-write
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
 
-    def on_trial(t: optuna.trial.FrozenTrial) -> None:
-        with tally.get_lock():
-            _count(tally, t)
-
     try:
-        _worker_loop(args, prep, stop, on_trial)
+        _worker_loop(args, prep, stop, tally.count)
     except KeyboardInterrupt:
         pass
     except StudyDeleted:
@@ -144,25 +156,18 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="hpo-parent-watch", daemon=True).start()
 
 
-def _run_processes(
-    args: _WorkerArgs,
-    prep: Prepared,
-    jobs: int,
-    study: optuna.Study,
-    progress: Progress,
-    failures: list[str],
-    tally: list[int],
-) -> bool:
+def _run_processes(args: _WorkerArgs, prep: Prepared, jobs: int, study: optuna.Study, progress: Progress) -> WorkersOutcome:
+    """Run ``jobs`` worker processes and show the study's progress until they end; stop signals are forwarded."""
     # Forked workers inherit the imported libraries and the loaded data: a spawned one spent about
     # 5 s re-importing and re-reading them (benchmarks/parallel.py). Fork is Linux only here, and
     # only once this process holds no connection to the SQLite files the workers will open.
     forked = sys.platform == "linux" and ready_to_fork(_sqlite_files(args.storage))
     ctx = mp.get_context("fork") if forked else mp.get_context("spawn")
-    shared = ctx.Array("i", 2)
+    tally = SharedTally(ctx)
     inherited = prep if forked else None
     parent = os.getpid()
     procs = [
-        ctx.Process(target=_worker_main, args=(replace(args, index=i), shared, inherited, parent), daemon=False)
+        ctx.Process(target=_worker_main, args=(replace(args, index=i), tally, inherited, parent, CLI_FLAGS.get()), daemon=False)
         for i in range(jobs)
     ]
     for p in procs:
@@ -180,6 +185,7 @@ def _run_processes(
 
     from optuna.trial import TrialState
 
+    failures: list[str] = []
     seen = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
     deleted = False
     with _stop_signals(forward):
@@ -188,13 +194,12 @@ def _run_processes(
             deleted = deleted or _poll_or_deleted(study, progress, failures, seen)
         if not deleted:
             deleted = _poll_or_deleted(study, progress, failures, seen)
-    tally[:] = shared[:]
     if deleted or any(p.exitcode == EXIT_STUDY_DELETED for p in procs):
         check_study(study)
     crashed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if crashed:
         progress.message(f"{len(crashed)} worker(s) exited with an error (exit codes {crashed})")
-    return signals > 0
+    return WorkersOutcome(signals > 0, failures, tally.read())
 
 
 def _poll_or_deleted(study: optuna.Study, progress: Progress, failures: list[str], seen: set[int]) -> bool:

@@ -11,6 +11,8 @@ from hpo.storage import budget_slots, trial_counts
 if TYPE_CHECKING:
     import optuna
 
+    from hpo.prepare import Prepared
+
 _FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
 
@@ -44,6 +46,27 @@ class StudySnapshot:
 
 
 @dataclass
+class Tally:
+    """Trials this run's workers finished, and how many of them completed."""
+
+    finished: int = 0
+    completed: int = 0
+
+    def count(self, t: optuna.trial.FrozenTrial) -> None:
+        self.finished += 1
+        self.completed += t.state.name == "COMPLETE"
+
+
+@dataclass(frozen=True)
+class WorkersOutcome:
+    """How this run's workers ended: stopped by a signal, the failures they reported, what they finished."""
+
+    interrupted: bool
+    failures: list[str]
+    tally: Tally
+
+
+@dataclass
 class RunResult:
     study: str
     storage: str
@@ -59,6 +82,35 @@ class RunResult:
     # Trials this run's workers finished and completed; other hosts' workers may add more to the study.
     finished_here: int = 0
     completed_here: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        prep: Prepared,
+        storage: str,
+        *,
+        created: bool,
+        before: StudySnapshot,
+        after: StudySnapshot,
+        outcome: WorkersOutcome,
+        elapsed_seconds: float,
+    ) -> RunResult:
+        """The outcome of one run of the study ``prep`` describes, in the storage at ``storage``."""
+        return cls(
+            study=prep.space.study,
+            storage=storage,
+            direction=prep.space.direction,
+            metric=prep.space.metric,
+            budget=prep.budget,
+            created=created,
+            before=before,
+            after=after,
+            elapsed_seconds=elapsed_seconds,
+            interrupted=outcome.interrupted,
+            failures=outcome.failures,
+            finished_here=outcome.tally.finished,
+            completed_here=outcome.tally.completed,
+        )
 
     @property
     def ran(self) -> int:

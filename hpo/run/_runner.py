@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hpo.errors import HpoError, NoTrialCompleted
+from hpo.errors import HpoError, NoTrialCompleted, option
 from hpo.ledger import record as record_data
-from hpo.prepare import prepare_loaded
+from hpo.prepare import Prepared, prepare_loaded
 from hpo.run._claims import fail_stale
 from hpo.run._processes import _run_in_process, _run_processes
-from hpo.run._result import Progress, RunResult, snapshot
+from hpo.run._result import Progress, RunResult, StudySnapshot, WorkersOutcome, snapshot
 from hpo.run._signals import _no_interrupt
 from hpo.run._study import open_study, top_up_budget
-from hpo.run._worker import HeldWarnings, _warner, _WorkerArgs, open_tracking
+from hpo.run._worker import HeldWarnings, _warner, _WorkerArgs
 from hpo.schema import STUDY_BUDGET
-from hpo.space import GridSamplerConfig, SpaceFile, load_space
+from hpo.space import GridSamplerConfig, LoadedSpace, SpaceFile, load_space
 from hpo.storage import study_lock
 from hpo.tracking import read_tracked
+from hpo.tracking._live import open_live
 from hpo.workspace import Workspace, load_workspace
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpo.tracking import LiveProjection
 
 
 def run_study(
@@ -49,15 +57,10 @@ def run_study(
             name, or a run in which trials failed and none completed.
     """
     if jobs < 1:
-        raise HpoError(f"--jobs must be >= 1, but got {jobs}")
+        raise HpoError(f"{option('jobs')} must be >= 1, but got {jobs}")
     check_budget(n_trials, timeout)
     ws = workspace or load_workspace()
-    loaded = load_space(space_path, workspace=ws)
-    if n_trials is not None or timeout is not None:
-        override = {k: v for k, v in (("n_trials", n_trials), ("timeout", timeout)) if v is not None}
-        loaded = loaded.model_copy(update={"space": loaded.space.model_copy(update=override)})
-        _check_grid(loaded.space, n_trials)
-    prep = prepare_loaded(loaded, ws)
+    prep = prepare_loaded(_with_budget(load_space(space_path, workspace=ws), n_trials, timeout), ws)
     progress = progress or Progress()
     url = prep.workspace.storage_url(storage)
 
@@ -65,9 +68,49 @@ def run_study(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    opened, tracked = read_tracked(prep.workspace, prep.data.version)
-    record_data(url, prep.data, prep.space.study, prep.where, tracked)  # one version name, one set of digests
     held = HeldWarnings(_warner(progress))
+    opened = _open(prep, url, held)
+    before = snapshot(opened.study)
+    progress.start(prep.space.study, prep.budget, before, resumed=not opened.created)
+    start = time.perf_counter()
+    try:
+        outcome = _run_workers(prep, url, jobs, opened, progress, held, before)
+    finally:
+        progress.stop()  # also when the study was deleted under the run: the terminal is left clean
+    with _no_interrupt():  # a stop signal now waits until the parent run is closed (it would stay RUNNING)
+        opened.tracker.close(opened.study)
+    held.release()
+
+    after = snapshot(opened.study)
+    elapsed = time.perf_counter() - start
+    result = RunResult.of(prep, url, created=opened.created, before=before, after=after, outcome=outcome, elapsed_seconds=elapsed)
+    _check_outcome(result)
+    return result
+
+
+def _with_budget(loaded: LoadedSpace, n_trials: int | None, timeout: float | None) -> LoadedSpace:
+    """``loaded`` with the budget given instead of its file's, as if the file had been edited."""
+    if n_trials is None and timeout is None:
+        return loaded
+    override = {k: v for k, v in (("n_trials", n_trials), ("timeout", timeout)) if v is not None}
+    loaded = loaded.model_copy(update={"space": loaded.space.model_copy(update=override)})
+    _check_grid(loaded.space, n_trials)
+    return loaded
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The study a run works on, whether this run created it, and its live MLflow projection."""
+
+    study: optuna.Study
+    created: bool
+    tracker: LiveProjection
+
+
+def _open(prep: Prepared, url: str, held: HeldWarnings) -> Opened:
+    """Record the data version, then create or resume the study, fill its budget and open its projection."""
+    reached, tracked = read_tracked(prep.workspace, prep.data.version)  # a client, why there is none, or None
+    record_data(url, prep.data, prep.space.study, prep.where, tracked)  # one version name, one set of digests
     with study_lock(url, prep.space.study):  # one process at a time creates the study and fills its budget
         study, created = open_study(prep, url)
         budget = {"n_trials": prep.budget, "timeout": prep.space.timeout}
@@ -76,47 +119,30 @@ def run_study(
         top_up_budget(study, prep)
         # ... and finds or creates its MLflow parent run: a tracking server has no lock of its own, and
         # workers on several hosts that each searched for it at the same moment created one each.
-        tracker = open_tracking(prep, study, held, opened=opened)
+        tracker = open_live(prep.workspace, study, prep.data.overview(), held, opened=reached)
     fail_stale(study, tracker)
     held.release()
+    return Opened(study, created, tracker)
 
-    before = snapshot(study)
-    progress.start(prep.space.study, prep.budget, before, resumed=not created)
-    deadline = time.time() + prep.space.timeout if prep.space.timeout else None
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    worker = _WorkerArgs(prep.loaded, prep.workspace, url, 0, deadline, threads, prep.budget, before.finished, tracker.active)
 
-    start = time.perf_counter()
-    failures: list[str] = []
-    tally = [0, 0]  # finished, completed by this run
-    try:
-        if jobs == 1:
-            interrupted = _run_in_process(worker, prep, study, progress, failures, tracker, held, tally)
-        else:
-            interrupted = _run_processes(worker, prep, jobs, study, progress, failures, tally)
-    finally:
-        progress.stop()  # also when the study was deleted under the run: the terminal is left clean
-    with _no_interrupt():  # a stop signal now waits until the parent run is closed (it would stay RUNNING)
-        tracker.close(study)
-    held.release()
-
-    result = RunResult(
-        study=prep.space.study,
+def _run_workers(
+    prep: Prepared, url: str, jobs: int, opened: Opened, progress: Progress, held: HeldWarnings, before: StudySnapshot
+) -> WorkersOutcome:
+    """Run ``jobs`` workers (this process alone for one) until the budget is spent, the deadline passes or a stop."""
+    worker = _WorkerArgs(
+        loaded=prep.loaded,
+        workspace=prep.workspace,
         storage=url,
-        direction=prep.space.direction,
-        metric=prep.space.metric,
+        index=0,
+        deadline=time.time() + prep.space.timeout if prep.space.timeout else None,
+        threads=max(1, (os.cpu_count() or 1) // jobs),
         budget=prep.budget,
-        created=created,
-        before=before,
-        after=snapshot(study),
-        elapsed_seconds=time.perf_counter() - start,
-        interrupted=interrupted,
-        failures=failures,
-        finished_here=tally[0],
-        completed_here=tally[1],
+        trials_at_start=before.finished,
+        track=opened.tracker.active,
     )
-    _check_outcome(result)
-    return result
+    if jobs == 1:
+        return _run_in_process(worker, prep, opened.study, progress, opened.tracker, held)
+    return _run_processes(worker, prep, jobs, opened.study, progress)
 
 
 MAX_TRIALS = 10**9
@@ -128,19 +154,19 @@ def check_budget(n_trials: int | None, timeout: float | None) -> None:
     import math
 
     if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or not 1 <= n_trials <= MAX_TRIALS):
-        raise HpoError(f"--n-trials must be a whole number from 1 to {MAX_TRIALS}, but got {n_trials!r}")
+        raise HpoError(f"{option('n_trials')} must be a whole number from 1 to {MAX_TRIALS}, but got {n_trials!r}")
     if timeout is not None and (
         isinstance(timeout, bool)
         or not isinstance(timeout, int | float)
         or not math.isfinite(timeout)
         or not 0 < timeout <= MAX_TIMEOUT
     ):
-        raise HpoError(f"--timeout must be seconds above 0 and at most {MAX_TIMEOUT} (366 days), but got {timeout!r}")
+        raise HpoError(f"{option('timeout')} must be seconds above 0 and at most {MAX_TIMEOUT} (366 days), but got {timeout!r}")
 
 
 def _check_grid(space: SpaceFile, n_trials: int | None) -> None:
     if n_trials is not None and isinstance(space.sampler, GridSamplerConfig) and n_trials > space.grid_size():
-        raise HpoError(f"--n-trials must be <= the grid size {space.grid_size()} of sampler `grid`, but got {n_trials}")
+        raise HpoError(f"{option('n_trials')} must be <= the grid size {space.grid_size()} of sampler `grid`, but got {n_trials}")
 
 
 def _check_outcome(r: RunResult) -> None:

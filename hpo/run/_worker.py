@@ -22,12 +22,13 @@ from hpo.samplers import make_pruner
 from hpo.schema import TRIAL_ERROR, TRIAL_MLFLOW_RUN, TRIAL_TRACEBACK
 from hpo.space import LoadedSpace
 from hpo.storage import change_state, heartbeat, open_storage, rdb_backend, storage_of, study_id, study_lock
-from hpo.tracking import LiveProjection, StudyProjection, client, describe_data_experiment
+from hpo.tracking._live import open_live
 from hpo.workspace import Workspace
 
 if TYPE_CHECKING:
     import optuna
-    from mlflow import MlflowClient
+
+    from hpo.tracking import LiveProjection
 
 INTERRUPTED = "interrupted (Ctrl-C); retried in the same budget slot"
 IDLE_POLL_SECONDS = 0.5  # how often a worker with nothing to claim checks the trials still running
@@ -55,28 +56,6 @@ class TrialTakenAway(Exception):
     def __init__(self, number: int) -> None:
         super().__init__(number)
         self.number = number
-
-
-def open_tracking(
-    prep: Prepared,
-    study: optuna.Study,
-    warn: Callable[[str], None],
-    main: bool = True,
-    opened: MlflowClient | Exception | None = None,
-) -> LiveProjection:
-    """The study's MLflow projection (through ``opened``, a client or why there is none, when
-    given); the main process also describes the data-version space."""
-
-    def open_projection() -> StudyProjection:
-        if isinstance(opened, Exception):
-            raise opened  # why the store did not answer a moment ago: warn once, do not wait for it again
-        c = opened or client()
-        projection = StudyProjection.open(prep.workspace, study, c)
-        if main:
-            describe_data_experiment(c, prep.workspace, prep.data.overview())
-        return projection
-
-    return LiveProjection(open_projection, warn)
 
 
 def _warner(progress: Progress | None) -> Callable[[str], None]:
@@ -163,10 +142,10 @@ def _worker_loop(
     objective = Objective(prep, thread_count=args.threads)
     held = held or HeldWarnings(_warner(None))
     if tracker is None and args.track:
-        tracker = open_tracking(prep, study, held, main=False)
+        tracker = open_live(prep.workspace, study, prep.data.overview(), held, describe=False)
         held.release()
     try:
-        _claim_and_run(args, prep, study, objective, stop, on_trial, tracker, held)
+        _claim_and_run(args, prep, study, objective=objective, stop=stop, on_trial=on_trial, tracker=tracker, held=held)
     except Exception:
         check_study(study)  # a deleted study shows as a KeyError from wherever the worker was: say what happened
         raise
@@ -178,6 +157,7 @@ def _claim_and_run(
     args: _WorkerArgs,
     prep: Prepared,
     study: optuna.Study,
+    *,
     objective: Objective,
     stop: _Stop,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None,

@@ -186,6 +186,43 @@ def test_storage_option_and_environment_variable(workspace: Path, monkeypatch: p
     assert env_db.exists() and not (workspace / DB).exists()
 
 
+def test_the_library_names_its_keywords_where_hpo_run_names_its_flags(workspace: Path) -> None:
+    """A refusal names what the reader can change: `jobs` from Python, --jobs from `hpo run` (same words)."""
+    from hpo.errors import HpoError
+    from hpo.run import run_study
+    from hpo.storage import load_named_or_newest, open_storage
+
+    space = write_space(
+        workspace, sampler={"name": "grid"}, n_trials=None, params={"depth": {"type": "int", "low": 2, "high": 3}}
+    )
+    refused = {
+        "jobs": ({"jobs": 0}, "must be >= 1, but got 0"),
+        "n-trials": ({"n_trials": 0}, "must be a whole number from 1 to 1000000000, but got 0"),
+        "timeout": ({"timeout": -1.0}, "must be seconds above 0 and at most 31622400 (366 days), but got -1.0"),
+        "grid": ({"n_trials": 3}, "must be <= the grid size 2 of sampler `grid`, but got 3"),
+    }
+    for flag, (kwargs, rule) in refused.items():
+        keyword, value = next(iter(kwargs.items()))
+        with pytest.raises(HpoError) as e:
+            run_study(space, **kwargs)  # type: ignore[arg-type]
+        assert str(e.value) == f"`{keyword}` {rule}"
+        cli_flag = "--n-trials" if flag == "grid" else f"--{flag}"
+        assert run(str(space), cli_flag, str(value)) == (2, "", f"error: {cli_flag} {rule}\n")
+    assert not (workspace / "studies").exists()
+
+    missing = f"sqlite:///{workspace / 'none.db'}"
+    with pytest.raises(HpoError, match=r"no such database \(run `hpo run` first, or pass `storage`\)$"):
+        open_storage(missing, create=False)
+    r = CliRunner().invoke(app, ["studies", "--storage", missing])
+    assert r.exit_code == 2 and r.stderr.endswith("no such database (run `hpo run` first, or pass --storage)\n"), r.stderr
+    empty = f"sqlite:///{workspace / 'empty.db'}"
+    optuna.storages.RDBStorage(empty)  # a storage with no study in it
+    with pytest.raises(HpoError, match=r"; run `hpo run SPACE.yaml` first, or pass `storage`$"):
+        load_named_or_newest(empty, None)
+    r = CliRunner().invoke(app, ["export", "--storage", empty])
+    assert r.exit_code == 2 and r.stderr.endswith("; run `hpo run SPACE.yaml` first, or pass --storage\n"), r.stderr
+
+
 def test_jobs_two_share_one_budget(workspace: Path) -> None:
     # 12 slots: more than the 8 enqueued ahead, so the workers top the budget up as they go.
     space = write_space(workspace, n_trials=12, fixed={"iterations": 60, "thread_count": 1})
