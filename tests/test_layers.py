@@ -385,12 +385,8 @@ def test_no_private_name_imported_across_packages() -> None:
 
 
 # MLflow is tracking's alone, like Optuna's private API is storage's: hpo.features is shipped inside the
-# promoted model and subclasses MLflow's PythonModel there. Files still being moved are listed below;
-# each move takes its entry out (an entry whose file no longer touches MLflow fails too).
+# promoted model and subclasses MLflow's PythonModel there.
 MLFLOW_OUTSIDE_TRACKING_ALLOWED = {"hpo/features.py"}
-MLFLOW_MOVING: set[str] = {
-    "hpo/run/_worker.py",
-}
 
 
 def mlflow_uses(path: Path, client_methods: frozenset[str]) -> list[str]:
@@ -420,10 +416,10 @@ def test_mlflow_only_in_tracking() -> None:
         uses = mlflow_uses(path, methods)
         if uses:
             found[shown] = uses
-    unexpected = {f: u for f, u in found.items() if f not in MLFLOW_OUTSIDE_TRACKING_ALLOWED | MLFLOW_MOVING}
-    stale = sorted(MLFLOW_MOVING - set(found))
+    unexpected = {f: u for f, u in found.items() if f not in MLFLOW_OUTSIDE_TRACKING_ALLOWED}
+    stale = sorted(MLFLOW_OUTSIDE_TRACKING_ALLOWED - set(found))
     lines = [f"{f}:{u}" for f, uses in sorted(unexpected.items()) for u in uses]
-    lines += [f"{f}: listed as moving, but it no longer uses MLflow: take it off MLFLOW_MOVING" for f in stale]
+    lines += [f"{f}: allowed MLflow, but it no longer uses it: take it off MLFLOW_OUTSIDE_TRACKING_ALLOWED" for f in stale]
     if lines:
         pytest.fail("MLflow outside hpo.tracking:\n" + "\n".join(lines), pytrace=False)
 
