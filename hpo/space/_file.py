@@ -29,6 +29,22 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 # Keys that change the budget but not what a trial computes: a study may be resumed with new ones.
 BUDGET_KEYS = frozenset({"n_trials", "timeout"})
+# Keys the search hash leaves out besides the budget: lineage, and what MLflow is shown of a trial.
+NOT_HASHED = frozenset({"derived_from", "tracking"})
+
+HISTORY_POINTS = 20  # `history: sampled` keeps at most this many steps of a trial's per-iteration history
+
+
+class TrackingConfig(_Model):
+    """What a trial's MLflow run holds beyond its params, metrics and tags."""
+
+    history: Literal["all", "sampled", "none"] = Field(
+        "sampled",
+        description=(
+            f"the per-iteration validation history `val_<metric>_by_iteration`: every step, at most {HISTORY_POINTS} "
+            "evenly spaced steps (always the first, the best and the last), or none"
+        ),
+    )
 
 
 class DerivedFrom(_Model):
@@ -60,6 +76,7 @@ class SpaceFile(_Model):
     fixed: dict[str, Any] = Field(default_factory=dict)
     cv: CVConfig | None = None
     derived_from: DerivedFrom | None = None
+    tracking: TrackingConfig = Field(default_factory=lambda: TrackingConfig.model_validate({}))
 
     @field_validator("study")
     @classmethod
@@ -132,8 +149,8 @@ class SpaceFile(_Model):
         return METRICS[self.metric].direction
 
     def search_hash(self) -> str:
-        """Hash of everything that decides what a trial computes (not the budget, not comments)."""
-        body = self.model_dump(mode="json", exclude=set(BUDGET_KEYS) | {"derived_from"})
+        """Hash of everything that decides what a trial computes (not the budget, lineage, tracking or comments)."""
+        body = self.model_dump(mode="json", exclude=set(BUDGET_KEYS | NOT_HASHED))
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
     def grid(self) -> GridPoints:

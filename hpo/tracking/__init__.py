@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from hpo.tracking._client import client, ensure_experiment, is_reachable, package_versions, provenance_tags, tracking_uri
 from hpo.tracking._data_space import Tracked, data_description, describe_data_experiment, read_tracked, recorded_digests
-from hpo.tracking._projection import LiveProjection, StudyProjection
+from hpo.tracking._live import LiveProjection
+from hpo.tracking._projection import StudyProjection
 from hpo.tracking._store import TrackingUnavailable, repair_store, unavailable
 from hpo.tracking._sync import SyncResult, sync_study
 from hpo.workspace import DEFAULT_TEMPLATES, experiment_names  # [tool.hpo] settings, named here too

@@ -1,19 +1,142 @@
-"""A run's live projection: the study's MLflow runs kept up to date while its trials run."""
+"""A run's live projection: the study's MLflow runs kept up to date while its trials run.
+
+A trial's run is created when the trial starts (the RUNNING trial must store its id) and ended by a
+writer thread, so that the next trial starts while the last one is logged: ending a run was about
+24 ms of each trial's loop, most of it the batch. ``flush`` waits for it: a run's end, each worker's
+end, a Ctrl-C or SIGTERM (which end the loop normally), and a fork (the child must not inherit a
+write half done).
+"""
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hpo.tracking._client import client
+from hpo.schema import TRIAL_MLFLOW_RUN
+from hpo.tracking._client import client, tracking_uri
 from hpo.tracking._data_space import describe_data_experiment
-from hpo.tracking._projection import LiveProjection, StudyProjection
+from hpo.tracking._projection import StudyProjection
+from hpo.tracking._store import unavailable
 
 if TYPE_CHECKING:
     import optuna
     from mlflow import MlflowClient
 
     from hpo.workspace import Workspace
+
+# Trials waiting to be logged before ``finish`` waits: MLflow slower than the trials holds the loop
+# back there, rather than a SIGKILL losing a long queue (``hpo sync`` would log it, but later).
+PENDING_MAX = 32
+
+
+class LiveProjection:
+    """Logs trials as they run; on the first MLflow failure it warns once and stops trying.
+
+    Trials are never failed because of MLflow: what was not logged is left for ``hpo sync``. A
+    failure in the writer thread is warned about by the caller's thread, at its next call.
+    """
+
+    def __init__(self, open_projection: Any, warn: Any) -> None:
+        self._warn = warn
+        self._projection: StudyProjection | None = None
+        self._pending: queue.Queue[tuple[str, optuna.trial.FrozenTrial] | None] = queue.Queue(PENDING_MAX)
+        self._writer: threading.Thread | None = None
+        self._failed: Exception | None = None
+        try:
+            self._projection = open_projection()
+        except Exception as e:
+            self._disable(e)
+        _LIVE.add(self)
+
+    @property
+    def active(self) -> bool:
+        return self._projection is not None
+
+    def start(self, trial: optuna.Trial) -> str | None:
+        """Create the trial's run and store its id on the trial."""
+        self._check()
+        if self._projection is None:
+            return None
+        try:
+            run_id = self._projection.start_trial(trial)
+        except Exception as e:
+            self._disable(e)
+            return None
+        trial.set_user_attr(TRIAL_MLFLOW_RUN, run_id)
+        return run_id
+
+    def finish(self, run_id: str | None, trial: optuna.trial.FrozenTrial) -> None:
+        """Hand a finished trial to the writer thread, which logs it into its run and ends the run."""
+        self._check()
+        if self._projection is None or run_id is None:
+            return
+        if self._writer is None or not self._writer.is_alive():
+            self._writer = threading.Thread(target=self._write, name="hpo-mlflow-writer", daemon=True)
+            self._writer.start()
+        self._pending.put((run_id, trial))
+
+    def flush(self) -> None:
+        """Wait until every trial handed to ``finish`` is logged (warning once if MLflow failed).
+
+        The writer thread ends too (the next ``finish`` starts another): a process that forks
+        with a thread running may deadlock in the child, and Python warns of it.
+        """
+        self._drain()
+        self._check()
+
+    def close(self, study: optuna.Study) -> None:
+        """Log what is pending, then close the study's parent run."""
+        self.flush()
+        if self._projection is None:
+            return
+        try:
+            self._projection.finish_study(study)
+        except Exception as e:
+            self._disable(e)
+
+    def _drain(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None and writer.is_alive():
+            self._pending.put(None)  # after every trial handed over: the writer ends once they are logged
+            writer.join()
+
+    def _write(self) -> None:
+        while True:
+            item = self._pending.get()
+            if item is None:
+                return
+            run_id, trial = item
+            projection = self._projection
+            if projection is None or self._failed is not None:
+                continue  # MLflow failed: `hpo sync` logs the rest
+            try:
+                projection.finish_trial(run_id, trial)
+            except Exception as e:
+                self._failed = e  # the caller's thread warns: a warning printed from here could cut into its lines
+
+    def _check(self) -> None:
+        if self._failed is not None and self._projection is not None:
+            self._disable(self._failed)
+
+    def _disable(self, e: Exception) -> None:
+        self._projection = None
+        self._warn(f"warning: {unavailable(tracking_uri(), e)}; trials go on in Optuna and `hpo sync` will log them later")
+
+
+_LIVE: weakref.WeakSet[LiveProjection] = weakref.WeakSet()
+
+
+def _drain_all() -> None:
+    for live in list(_LIVE):
+        live._drain()
+
+
+# A forked worker must not inherit MLflow's connections in the middle of the writer's write.
+os.register_at_fork(before=_drain_all)
 
 
 def open_live(

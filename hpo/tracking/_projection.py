@@ -43,7 +43,6 @@ from hpo.schema import (
     TRIAL_FOLD_SD,
     TRIAL_FOLD_VALUES,
     TRIAL_INHERITED_FROM,
-    TRIAL_MLFLOW_RUN,
     TRIAL_SEED,
     TRIAL_SLOT,
     TRIAL_VALIDATION_METRICS,
@@ -51,7 +50,7 @@ from hpo.schema import (
     StudyRecord,
 )
 from hpo.tracking._client import client, ensure_experiment, provenance_tags, tracking_uri
-from hpo.tracking._store import store_lock, unavailable
+from hpo.tracking._store import store_lock
 from hpo.tracking._tags import normalized, searchable, written
 from hpo.workspace import Workspace, experiment_names
 
@@ -73,6 +72,8 @@ class StudyProjection:
     base_tags: dict[str, str]
     metric: str
     fixed: dict[str, Any]
+    history: str = "sampled"  # the space file's `tracking.history`: all, sampled or none
+    maximize: bool = False  # the study's direction, which says where the history's best step is
 
     @classmethod
     def open(cls, ws: Workspace, study: optuna.Study, c: MlflowClient | None = None) -> StudyProjection:
@@ -91,12 +92,10 @@ class StudyProjection:
                 parent = _create_parent(c, exp_id, study, base)
         if attrs.get(STUDY_MLFLOW_PARENT_RUN) != parent:
             study.set_user_attr(STUDY_MLFLOW_PARENT_RUN, parent)
-        fixed: dict[str, Any] = {}
-        if attrs.get(STUDY_SPACE_YAML):
-            import yaml
-
-            fixed = dict((yaml.safe_load(attrs[STUDY_SPACE_YAML]) or {}).get("fixed") or {})
-        return cls(c, study.study_name, exp_id, parent, base, str(attrs.get(STUDY_METRIC, "objective")), fixed)
+        fixed, history = _recorded_space(attrs.get(STUDY_SPACE_YAML))
+        maximize = study.directions[0].name == "MAXIMIZE"
+        metric = str(attrs.get(STUDY_METRIC, "objective"))
+        return cls(c, study.study_name, exp_id, parent, base, metric, fixed, history, maximize)
 
     def start_trial(self, trial: optuna.Trial | optuna.trial.FrozenTrial) -> str:
         """Create the trial's child run (status RUNNING); returns its id."""
@@ -139,9 +138,9 @@ class StudyProjection:
         if trial.user_attrs.get(TRIAL_FOLD_SD) is not None:
             metrics.append(Metric(f"{VAL}{metric}{FOLD_SD}", float(trial.user_attrs[TRIAL_FOLD_SD]), ts, 0))
         # The per-iteration validation values (with cv: the running fold mean), as the history of one metric.
-        for step, value in sorted(trial.intermediate_values.items()):
-            if value == value:
-                metrics.append(Metric(f"{VAL}{metric}{BY_ITERATION}", float(value), ts, int(step)))
+        history = trial.intermediate_values
+        for step in history_steps(history, self.history, self.maximize):
+            metrics.append(Metric(f"{VAL}{metric}{BY_ITERATION}", float(history[step]), ts, int(step)))
 
         params = {**self.fixed, **trial.params}
         tags = {
@@ -216,6 +215,42 @@ class StudyProjection:
                 return out
 
 
+def history_steps(values: dict[int, float], history: str, maximize: bool) -> list[int]:
+    """The steps of a trial's per-iteration history its run holds, for the space's `tracking.history`.
+
+    ``sampled`` keeps at most ``HISTORY_POINTS`` evenly spaced steps, always the first, the last and
+    the best, so MLflow's chart keeps its shape at a fraction of the rows (most of a trial's batch
+    was its history). NaN values are never logged.
+    """
+    from hpo.space._file import HISTORY_POINTS
+
+    steps = sorted(s for s, v in values.items() if v == v)
+    if history == "none":
+        return []
+    if history == "all" or len(steps) <= HISTORY_POINTS:
+        return steps
+    best = (max if maximize else min)(steps, key=lambda s: values[s])
+    even = HISTORY_POINTS - 1  # one place left for the best step
+    return sorted({steps[round(i * (len(steps) - 1) / (even - 1))] for i in range(even)} | {best})
+
+
+def _recorded_space(text: Any) -> tuple[dict[str, Any], str]:
+    """The ``fixed`` params and ``tracking.history`` of the space a study recorded (an older study's has no history key)."""
+    from hpo.space._file import TrackingConfig
+
+    if not text:
+        return {}, TrackingConfig.model_validate({}).history
+    import yaml
+    from pydantic import ValidationError
+
+    raw = yaml.safe_load(text) or {}
+    try:
+        history = TrackingConfig.model_validate(raw.get("tracking") or {}).history
+    except ValidationError:  # recorded under rules since changed: the default
+        history = TrackingConfig.model_validate({}).history
+    return dict(raw.get("fixed") or {}), history
+
+
 def _last_end(trials: list[optuna.trial.FrozenTrial]) -> int | None:
     """When the study's own last finished trial ended (ms since the epoch); inherited trials ended in their parent study."""
     ends = [_ms(t.datetime_complete) for t in trials if t.datetime_complete and TRIAL_INHERITED_FROM not in t.user_attrs]
@@ -277,53 +312,3 @@ def _create_parent(c: MlflowClient, exp_id: str, study: optuna.Study, base: dict
     params = [Param(PARAM_STUDY, study.study_name), Param(PARAM_METRIC, str(record.metric)), Param(PARAM_SEED, str(record.seed))]
     c.log_batch(run_id, params=params)
     return str(run_id)
-
-
-class LiveProjection:
-    """Logs trials as they run; on the first MLflow failure it warns once and stops trying.
-
-    Trials are never failed because of MLflow: what was not logged is left for ``hpo sync``.
-    """
-
-    def __init__(self, open_projection: Any, warn: Any) -> None:
-        self._warn = warn
-        self._projection: StudyProjection | None = None
-        try:
-            self._projection = open_projection()
-        except Exception as e:
-            self._disable(e)
-
-    @property
-    def active(self) -> bool:
-        return self._projection is not None
-
-    def start(self, trial: optuna.Trial) -> str | None:
-        if self._projection is None:
-            return None
-        try:
-            run_id = self._projection.start_trial(trial)
-        except Exception as e:
-            self._disable(e)
-            return None
-        trial.set_user_attr(TRIAL_MLFLOW_RUN, run_id)
-        return run_id
-
-    def finish(self, run_id: str | None, trial: optuna.trial.FrozenTrial) -> None:
-        if self._projection is None or run_id is None:
-            return
-        try:
-            self._projection.finish_trial(run_id, trial)
-        except Exception as e:
-            self._disable(e)
-
-    def close(self, study: optuna.Study) -> None:
-        if self._projection is None:
-            return
-        try:
-            self._projection.finish_study(study)
-        except Exception as e:
-            self._disable(e)
-
-    def _disable(self, e: Exception) -> None:
-        self._projection = None
-        self._warn(f"warning: {unavailable(tracking_uri(), e)}; trials go on in Optuna and `hpo sync` will log them later")

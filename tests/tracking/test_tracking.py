@@ -69,7 +69,7 @@ def test_every_finished_trial_has_one_child_run_with_provenance(workspace: Path,
             assert r.data.metrics["val_pearson_r"] == pytest.approx(t.value)
             assert {"val_rmse", "val_r2", "val_mae", "fit_seconds", "best_iteration"} <= set(r.data.metrics)
             history = MlflowClient(mlflow_store).get_metric_history(r.info.run_id, "val_pearson_r_by_iteration")
-            assert len(history) == len(t.intermediate_values)
+            assert min(len(t.intermediate_values), 19) <= len(history) <= 20  # sampled by default (`tracking.history`)
         else:
             assert r.info.status == "FAILED" and "bayesian bootstrap" in tags["error"]
     assert states == {"COMPLETE", "FAIL"}
