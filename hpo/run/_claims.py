@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from hpo.schema import TRIAL_ERROR, TRIAL_FAILED_TRIAL, TRIAL_MLFLOW_RUN, TRIAL_RETRY_HISTORY, TRIAL_SEED, TRIAL_SLOT
-from hpo.storage import MAX_RETRY, change_state, heartbeat_enabled, stale_trial_ids, storage_of, study_id, trial_counts, trial_id
+from hpo.storage import (
+    MAX_RETRY,
+    cache_claimed,
+    change_state,
+    heartbeat_enabled,
+    stale_trial_ids,
+    storage_of,
+    study_id,
+    timing,
+    trial_counts,
+    waiting_slots,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -47,17 +59,45 @@ def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> li
     return failed
 
 
+class StaleChecks:
+    """:func:`fail_stale` on a timer: the first call, then at most once per ``interval`` seconds
+    (half the storage's grace period), or at once after :meth:`soon`.
+
+    A dead worker's trial is stale only a grace period after its last heartbeat, so checking
+    before every claim (a query or two per trial) finds it no sooner than checking every half
+    grace period: it is requeued at most that much later while other slots keep the workers busy.
+    A worker with nothing to claim calls :meth:`soon`, so a slot that is all the budget has left
+    is requeued as fast as before.
+    """
+
+    def __init__(self, study: optuna.Study, tracker: LiveProjection | None = None, interval: float | None = None) -> None:
+        self.study = study
+        self.tracker = tracker
+        self.interval = timing("HPO_GRACE_PERIOD") / 2 if interval is None else interval
+        self._next = 0.0  # time.monotonic() from which the next check is due: the first call checks
+
+    def __call__(self) -> list[int]:
+        """Fail and requeue the stale trials if a check is due; the numbers of those failed here."""
+        now = time.monotonic()
+        if now < self._next:
+            return []
+        self._next = now + self.interval
+        return fail_stale(self.study, self.tracker)
+
+    def soon(self) -> None:
+        """Make the next call check."""
+        self._next = 0.0
+
+
 def claim_trial(study: optuna.Study, budget: int | None) -> int | None:
     """Atomically take a WAITING trial of the budget (or, without a budget, create one)."""
-    from optuna.trial import TrialState
-
     storage = storage_of(study)
-    for t in storage.get_all_trials(study_id(study), deepcopy=False, states=(TrialState.WAITING,)):
-        slot = t.user_attrs.get(TRIAL_SLOT)
-        if budget is not None and (slot is None or slot >= budget):
+    for waiting in waiting_slots(study, TRIAL_SLOT):  # ids and slots only, in one query
+        if budget is not None and (waiting.slot is None or waiting.slot >= budget):
             continue  # enqueued by someone else, or left over from a larger budget
-        if change_state(storage, trial_id(t), "WAITING", "RUNNING"):  # one worker wins
-            return trial_id(t)
+        if change_state(storage, waiting.trial_id, "WAITING", "RUNNING"):  # one worker wins
+            cache_claimed(study, waiting)
+            return waiting.trial_id
     if budget is None:
         return storage.create_new_trial(study_id(study))
     return None
@@ -88,5 +128,4 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
 
 
 def running_trials(study: optuna.Study) -> int:
-
     return trial_counts(study).get("RUNNING", 0)

@@ -19,7 +19,7 @@ from hpo.schema import (
     TRIAL_VALIDATION_METRICS,
     TRIAL_WORKER,
 )
-from hpo.storage import set_intermediate_values, study_view, trial_id
+from hpo.storage import record_fit, set_user_attrs, study_view, trial_id
 
 if TYPE_CHECKING:
     import optuna
@@ -41,11 +41,12 @@ class Objective:
         import optuna
 
         space = self._prep.space
-        seed = trial.user_attrs.get(TRIAL_SEED)
+        seed = trial.user_attrs.get(TRIAL_SEED)  # a retried trial keeps the seed of the trial it retries
+        started: dict[str, Any] = {}
         if seed is None:
-            seed = trial_seed(space.seed, trial.number)
-            trial.set_user_attr(TRIAL_SEED, seed)
-        trial.set_user_attr(TRIAL_WORKER, f"{socket.gethostname()}:{os.getpid()}")
+            seed = started[TRIAL_SEED] = trial_seed(space.seed, trial.number)
+        started[TRIAL_WORKER] = f"{socket.gethostname()}:{os.getpid()}"
+        set_user_attrs(trial, started)  # one commit, not one per attribute
         tuned = suggest(trial, dict(space.params))
 
         pruning = _Pruning(trial, space.direction) if self._prunes else None
@@ -62,13 +63,12 @@ class Objective:
             model=space.model, metric=space.metric, params=params, seed=seed, thread_count=self._threads, report=report
         )
         folds = self._prep.folds
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {}  # beside fit_seconds, best_iteration, validation_metrics
         if folds is None:
             try:
                 fit = train(data=self._prep.data, **fitting)
             except optuna.TrialPruned:  # the team's function stopped without a model: the curve it reported stays
-                if curve:
-                    set_intermediate_values(trial, curve)
+                record_fit(trial, curve, {})
                 raise
             value, metrics, seconds, best = fit.objective, fit.metrics, fit.fit_seconds, fit.best_iteration
             pruned = None if fit.stopped_at is None else f"pruned at iteration {fit.stopped_at}"
@@ -77,13 +77,9 @@ class Objective:
             value, metrics, seconds, best = cv.objective, cv.metrics, cv.fit_seconds, cv.best_iteration
             pruned = None if cv.stopped_at is None else f"pruned after fold {cv.stopped_at + 1} of {len(folds)}"
             extra = {TRIAL_FOLD_VALUES: cv.fold_values, TRIAL_FOLD_SD: cv.spread}
-        if curve:
-            set_intermediate_values(trial, curve)
-        trial.set_user_attr(TRIAL_FIT_SECONDS, round(seconds, 4))
-        trial.set_user_attr(TRIAL_BEST_ITERATION, best)
-        trial.set_user_attr(TRIAL_VALIDATION_METRICS, metrics)
-        for key, attr in extra.items():
-            trial.set_user_attr(key, attr)
+        # The curve and what the fit measured in one transaction (each write alone would be a commit).
+        ended = {TRIAL_FIT_SECONDS: round(seconds, 4), TRIAL_BEST_ITERATION: best, TRIAL_VALIDATION_METRICS: metrics, **extra}
+        record_fit(trial, curve, ended)
         if pruned is not None:
             raise optuna.TrialPruned(pruned)
         if not math.isfinite(value):

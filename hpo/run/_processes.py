@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.errors import CLI_FLAGS, HpoError
 from hpo.prepare import Prepared, prepare_loaded
-from hpo.run._result import Progress, Tally, WorkersOutcome, snapshot
+from hpo.run._result import LiveSnapshots, Progress, Tally, WorkersOutcome, snapshot
 from hpo.run._signals import STOP_SIGNALS, _Stop, stopping_message
 from hpo.run._worker import HeldWarnings, StudyDeleted, _worker_loop, _WorkerArgs, check_study
 from hpo.schema import TRIAL_ERROR
@@ -56,12 +56,16 @@ def _run_in_process(
     stop = _Stop(lambda signum: progress.message(stopping_message(signum)))
 
     shows = type(progress) is not Progress  # a snapshot costs a few queries: skip it when nobody looks
+    live = LiveSnapshots(study)  # not one per trial: trials of a fast model end many times a second
 
     def on_trial(t: optuna.trial.FrozenTrial) -> None:
         tally.count(t)
         _note_failure(t, progress, failures)
         if shows:
-            progress.update(snapshot(study))
+            live.seen(t)
+            due = live.due()
+            if due is not None:
+                progress.update(due)
 
     with _stop_signals(stop.handle):
         try:
@@ -69,6 +73,8 @@ def _run_in_process(
         except KeyboardInterrupt:
             progress.message("Aborted: the running trial was failed and put back in the queue")
             stop.requested = True
+    if shows:
+        progress.update(live.full())  # the last line is exact, whenever the last timed one was
     return WorkersOutcome(stop.requested, failures, tally)
 
 
@@ -224,8 +230,10 @@ def _sqlite_files(storage: str) -> list[Path]:
 def _poll(study: optuna.Study, progress: Progress, failures: list[str], seen: set[int]) -> None:
     from optuna.trial import TrialState
 
-    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if t.number not in seen:
-            seen.add(t.number)
-            _note_failure(t, progress, failures)
-    progress.update(snapshot(study))
+    now = snapshot(study)
+    if now.states.get("FAIL", 0) > len(seen):  # the failed trials are read only when there is a new one
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+            if t.number not in seen:
+                seen.add(t.number)
+                _note_failure(t, progress, failures)
+    progress.update(now)

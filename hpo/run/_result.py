@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
     from hpo.prepare import Prepared
 
 _FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+PROGRESS_SECONDS = 0.5  # at most this often a progress display gets a new snapshot
+FULL_SECONDS = 5.0  # ... and a full one (the best trial read from the storage) at least this often
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ class Progress:
 
 
 def snapshot(study: optuna.Study) -> StudySnapshot:
-
+    """Where ``study`` stands now, read whole from the storage."""
     states = trial_counts(study)
     best = None
     if states.get("COMPLETE"):
@@ -196,3 +200,52 @@ def _slots_done(study: optuna.Study) -> int | None:
     ended = {slot for slot, state in taken if state in _FINISHED}
     pending = {slot for slot, state in taken if state in ("WAITING", "RUNNING")}
     return len(ended - pending)
+
+
+class LiveSnapshots:
+    """Snapshots for a progress display while trials end: at most one per ``interval`` seconds,
+    with the best trial tracked from the trials this worker reports.
+
+    A full :func:`snapshot` reads the best trial whole (``study.best_trial``: params, attributes,
+    every per-step value) and the study's attributes, which cost more per trial than the claim.
+    In between full ones (every ``full_every`` seconds, which also bring in better trials of other
+    workers), the counts are one query and the best is the better of the last full snapshot's and
+    the trials reported since. :meth:`full` is the exact snapshot for the last line.
+    """
+
+    def __init__(self, study: optuna.Study, interval: float = PROGRESS_SECONDS, full_every: float = FULL_SECONDS) -> None:
+        self.study = study
+        self.interval = interval
+        self.full_every = full_every
+        self._shown = -math.inf  # time.monotonic() of the last snapshot given
+        self._base: StudySnapshot | None = None  # the last full snapshot
+        self._based_at = -math.inf
+        self._best: BestTrial | None = None
+        self._maximize: bool | None = None
+
+    def seen(self, t: optuna.trial.FrozenTrial) -> None:
+        """Note a trial that ended: a COMPLETE one better than the best so far becomes the best."""
+        if self._base is None or t.state.name != "COMPLETE" or t.value is None:
+            return  # before the first full snapshot, which reads the best itself
+        if self._maximize is None:
+            self._maximize = self.study.direction.name == "MAXIMIZE"
+        value = float(t.value)
+        if self._best is None or (value > self._best.value if self._maximize else value < self._best.value):
+            self._best = BestTrial(t.number, value, dict(t.params), t.user_attrs.get(TRIAL_SEED))
+
+    def due(self) -> StudySnapshot | None:
+        """A snapshot if ``interval`` has passed since the last one, else None."""
+        now = time.monotonic()
+        if now - self._shown < self.interval:
+            return None
+        self._shown = now
+        if self._base is None or now - self._based_at >= self.full_every:
+            return self.full()
+        states = trial_counts(self.study)
+        return StudySnapshot(states, self._best, self._base.inherited, _slots_done(self.study) if states.get("FAIL") else None)
+
+    def full(self) -> StudySnapshot:
+        """A full snapshot, read whole from the storage; the best from now on starts from its best."""
+        s = snapshot(self.study)
+        self._base, self._best, self._based_at = s, s.best, time.monotonic()
+        return s

@@ -36,7 +36,7 @@ from hpo.schema import (
 )
 from hpo.secrets import masked, masked_url
 from hpo.space import BUDGET_KEYS, GridSamplerConfig, parse_space
-from hpo.storage import budget_slots, open_storage
+from hpo.storage import add_waiting_trials, budget_slots, open_storage
 from hpo.version import __version__
 from hpo.warm_start import inherited_trials, source_trials
 from hpo.workspace import relative_path
@@ -218,23 +218,30 @@ def top_up_budget(study: optuna.Study, prep: Prepared, window: int = BUDGET_WIND
 
     The budget is enqueued a few slots ahead of the workers, not all at once: memory and time
     stay independent of ``n_trials`` (a budget of 10**9 with a timeout is a valid study). Call it
-    under :func:`hpo.storage.study_lock`, so two workers never enqueue the same slot.
+    under :func:`hpo.storage.study_lock`, so two workers never enqueue the same slot. The window's
+    trials are written in one transaction, each as ``Study.enqueue_trial`` makes it.
     """
     budget = prep.budget
     if budget is None:
         return 0
+    from optuna.trial import TrialState, create_trial
+
     taken = budget_slots(study, TRIAL_SLOT)
     used = {slot for slot, _ in taken}
     waiting = sum(1 for slot, state in taken if state == "WAITING" and slot < budget)
     grid = _grid_order(prep) if isinstance(prep.space.sampler, GridSamplerConfig) else None
-    added, slot = 0, 0
-    while waiting + added < window and slot < budget:
+    added: list[optuna.trial.FrozenTrial] = []
+    slot = 0
+    while waiting + len(added) < window and slot < budget:
         if slot not in used:
             params = grid[slot] if grid is not None else {}
-            study.enqueue_trial(params, user_attrs={TRIAL_SLOT: slot}, skip_if_exists=False)
-            added += 1
+            # What Study.enqueue_trial adds ("fixed_params" is Optuna's key, which its Trial reads).
+            added.append(
+                create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": params}, user_attrs={TRIAL_SLOT: slot})
+            )
         slot += 1
-    return added
+    add_waiting_trials(study, added)
+    return len(added)
 
 
 def _grid_order(prep: Prepared) -> Sequence[dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.errors import StudyError
 from hpo.prepare import Prepared
-from hpo.run._claims import claim_trial, fail_stale, requeue, running_trials
+from hpo.run._claims import StaleChecks, claim_trial, requeue, running_trials
 from hpo.run._objective import Objective
 from hpo.run._result import Progress
 from hpo.run._signals import _no_interrupt, _Stop
@@ -149,6 +149,10 @@ def _worker_loop(
     except Exception:
         check_study(study)  # a deleted study shows as a KeyError from wherever the worker was: say what happened
         raise
+    finally:
+        if tracker is not None:
+            with _no_interrupt():  # the runs of the trials that ended are logged before the worker ends, Ctrl-C or not
+                tracker.flush()
     check_study(study)  # ... or as no trial left to claim
     held.release()
 
@@ -164,10 +168,11 @@ def _claim_and_run(
     tracker: LiveProjection | None,
     held: HeldWarnings,
 ) -> None:
+    stale = StaleChecks(study, tracker)
     while not stop.requested:
         if args.deadline is not None and time.time() >= args.deadline:
             break
-        fail_stale(study, tracker)
+        stale()  # at the start, then on a timer: not a query or two before every claim
         with _no_interrupt():  # a claimed trial's id is never lost to a Ctrl-C
             claimed = claim_trial(study, args.budget)
             if claimed is None and args.budget is not None:
@@ -176,8 +181,10 @@ def _claim_and_run(
                 claimed = claim_trial(study, args.budget)
         if claimed is None:
             if args.budget is not None and running_trials(study):
-                # Another worker's trial may yet die: stay until it ends or is requeued as stale.
+                # Another worker's trial may yet die: stay until it ends or is requeued as stale,
+                # checking for stale trials at each poll (its slot may be all the budget has left).
                 time.sleep(IDLE_POLL_SECONDS)
+                stale.soon()
                 continue
             break
         before = held.mark()

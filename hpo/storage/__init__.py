@@ -8,7 +8,7 @@ worker died is failed and retried instead of staying RUNNING forever.
 - :mod:`._fork`: database connections in forked workers;
 - :mod:`._outage`: riding out a database server's restart (retries with backoff, then one line);
 - :mod:`._optuna` and :mod:`._optuna_trials` (reading trials in bulk): every use of Optuna's private API and all SQL
-  against its tables.
+  against its tables (a trial's attributes and per-step values written together, in one transaction).
 - :mod:`._studies`: finding a study by name, or the newest (every verb starts there).
 """
 
@@ -21,14 +21,24 @@ from hpo.storage._optuna import (
     heartbeat_enabled,
     in_distribution,
     rdb_backend,
+    record_fit,
     set_intermediate_values,
+    set_user_attrs,
     stale_trial_ids,
     storage_of,
     study_id,
     trial_by_number,
     trial_id,
 )
-from hpo.storage._optuna_trials import complete_trials, study_view, trial_counts
+from hpo.storage._optuna_trials import (
+    Waiting,
+    add_waiting_trials,
+    cache_claimed,
+    complete_trials,
+    study_view,
+    trial_counts,
+    waiting_slots,
+)
 from hpo.storage._outage import StorageUnreachable
 from hpo.storage._studies import hpo_study_names, load_named_or_newest, load_study, newest_study_name, study_names
 from hpo.storage._timing import GRACE_PERIOD, HEARTBEAT_INTERVAL, MAX_RETRY, SQLITE_TIMEOUT, TIMING_ENV, timing
@@ -39,6 +49,8 @@ __all__ = [
     "check_storage",
     "study_view",
     "set_intermediate_values",
+    "set_user_attrs",
+    "record_fit",
     "GRACE_PERIOD",
     "HEARTBEAT_INTERVAL",
     "MAX_RETRY",
@@ -47,6 +59,10 @@ __all__ = [
     "TIMING_ENV",
     "timing",
     "complete_trials",
+    "add_waiting_trials",
+    "cache_claimed",
+    "Waiting",
+    "waiting_slots",
     "flocked",
     "fork_safe_pools",
     "ready_to_fork",

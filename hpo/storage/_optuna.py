@@ -11,6 +11,8 @@ This module holds the accessors, writes, claims and heartbeats; ``_optuna_trials
 from __future__ import annotations
 
 import datetime
+import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import HpoError
@@ -44,34 +46,93 @@ def rdb_backend(storage: optuna.storages.BaseStorage) -> Any:
     return backend if isinstance(backend, RDBStorage) else None
 
 
-def set_intermediate_values(trial: optuna.Trial, values: dict[int, float]) -> None:
+def set_intermediate_values(trial: optuna.Trial, values: Mapping[int, float]) -> None:
     """A trial's per-step values in one transaction: ``trial.report`` commits each one (about
     10 ms apiece on SQLite, 0.5 s for a fit's 50), which only pays when a pruner reads them live."""
-    storage = storage_of(trial.study)
-    backend = rdb_backend(storage)
+    record_fit(trial, values, {})
+
+
+def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
+    """Several user attributes of a trial in one transaction, as ``trial.set_user_attr`` would write each."""
+    record_fit(trial, {}, attrs)
+
+
+def record_fit(trial: optuna.Trial, curve: Mapping[int, float], attrs: Mapping[str, Any]) -> None:
+    """A fit's per-step values and the trial's user attributes, in one transaction on an RDB storage.
+
+    Each ``set_user_attr`` or ``report`` is a commit of its own (a few ms on SQLite, a round trip
+    on a server): a trial's end wrote six. The attributes are upserted and JSON-encoded as Optuna's
+    ``set_trial_user_attr`` does, so Optuna reads them back the same. Other storages (journal, in
+    memory) get one call per value. A step already stored is kept, so a retry after a lost reply
+    (:mod:`hpo.storage._outage`) writes nothing twice; the attributes' upsert is idempotent.
+
+    Raises:
+        optuna.exceptions.UpdateFinishedTrialError: the trial is finished (as ``set_user_attr`` would).
+    """
+    if not curve and not attrs:
+        return
+    cached = trial._cached_frozen_trial  # what ``trial.user_attrs`` and ``trial.report`` go by
+    backend = rdb_backend(storage_of(trial.study))
     if backend is None:
-        for step, value in values.items():
-            trial.report(value, step)
+        for step, value in curve.items():
+            if step not in cached.intermediate_values:
+                trial.report(value, step)
+        for key, attr in attrs.items():
+            trial.set_user_attr(key, attr)
         return
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
-    def write(retried: bool) -> None:  # a retry after a lost reply finds the steps written: idempotent
+    tid = trial_id(trial)
+    encoded = {key: json.dumps(attr) for key, attr in attrs.items()}  # a value JSON cannot hold fails here, before any write
+
+    def write(retried: bool) -> None:
         with _create_scoped_session(backend.scoped_session, True) as session:
-            row = models.TrialModel.find_or_raise_by_id(trial._trial_id, session)
-            backend.check_trial_is_updatable(trial._trial_id, row.state)
-            known = {v.step for v in row.intermediate_values}
-            for step, value in sorted(values.items()):
+            row = models.TrialModel.find_or_raise_by_id(tid, session)
+            backend.check_trial_is_updatable(tid, row.state)
+            if encoded:
+                _upsert_user_attrs(backend, session, tid, encoded)
+            known = {v.step for v in row.intermediate_values} if curve else set()
+            for step, value in sorted(curve.items()):
                 if step in known:
                     continue
                 stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
                 session.add(
                     models.TrialIntermediateValueModel(
-                        trial_id=trial._trial_id, step=step, intermediate_value=stored, intermediate_value_type=kind
+                        trial_id=tid, step=step, intermediate_value=stored, intermediate_value_type=kind
                     )
                 )
 
     retry_on(backend, write)
+    for step, value in curve.items():
+        cached.intermediate_values.setdefault(step, float(value))
+    cached.user_attrs.update(attrs)  # as ``set_user_attr`` keeps them: the values given, not their JSON
+
+
+def _upsert_user_attrs(backend: Any, session: Any, tid: int, encoded: Mapping[str, str]) -> None:
+    """One INSERT ... ON CONFLICT UPDATE for all of ``encoded`` (key -> JSON), Optuna's statement for one key, made multi-row."""
+    import sqlite3
+
+    from optuna.storages._rdb import models
+
+    model = models.TrialUserAttributeModel
+    rows = [{"trial_id": tid, "key": key, "value_json": value} for key, value in encoded.items()]
+    name = backend.engine.name
+    if name == "postgresql" or (name == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0)):
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        stmt = (postgresql.insert if name == "postgresql" else sqlite.insert)(model).values(rows)
+        session.execute(
+            stmt.on_conflict_do_update(index_elements=[model.trial_id, model.key], set_={"value_json": stmt.excluded.value_json})
+        )
+    elif name == "mysql":
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        mstmt = mysql_insert(model).values(rows)
+        session.execute(mstmt.on_duplicate_key_update(value_json=mstmt.inserted.value_json))
+    else:  # Optuna's own way for other databases, one key at a time (still in this transaction)
+        for key, value in encoded.items():
+            backend._set_trial_attr_without_commit(session, model, tid, key, json.loads(value))
 
 
 def budget_slots(study: optuna.Study, key: str) -> list[tuple[int, str]]:

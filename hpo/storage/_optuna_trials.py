@@ -1,4 +1,5 @@
-"""Reading a study's trials fast: counts per state, COMPLETE trials, and a study view over them.
+"""A study's trials in bulk: counts per state, COMPLETE trials, a study view over them, the WAITING
+trials a claim picks from, and WAITING trials added in one transaction.
 
 Part of ``storage/_optuna*``, where every use of Optuna's private API and all of hpo's SQL against
 Optuna's tables live (see ``_optuna``): an Optuna upgrade that moves them breaks these modules only.
@@ -8,9 +9,10 @@ Each fast path falls back to Optuna's public (slower) accessors when the storage
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hpo.errors import HpoError
+from hpo.schema import TRIAL_CREATED_BY
 from hpo.storage._optuna import rdb_backend, storage_of, study_id, trial_id
 from hpo.storage._outage import retry_on
 
@@ -183,3 +185,147 @@ class _TrialsView:
         return [t for t in self._trials if states is None or t.state in states]
 
     _get_trials = get_trials
+
+
+class Waiting(NamedTuple):
+    """A WAITING trial as a claim sees it: its id and number, and its budget slot (None: it has none)."""
+
+    trial_id: int
+    number: int
+    slot: int | None
+
+
+def waiting_slots(study: optuna.Study, key: str) -> list[Waiting]:
+    """The study's WAITING trials with their budget slot (the user attribute ``key``), oldest first.
+
+    Optuna's ``get_all_trials(states=WAITING)`` builds each waiting trial whole (params, attributes,
+    and the cache's other unfinished trials too) before every claim; a claim needs only the ids and
+    slots, one query on an RDB storage. A claimed trial goes through :func:`cache_claimed`.
+    """
+    backend = rdb_backend(storage_of(study))
+    if backend is not None:
+        try:
+            return retry_on(backend, lambda retried: _waiting_slots_rdb(backend, study_id(study), key))
+        except HpoError:
+            raise  # the storage is unreachable: so would the trials be
+        except Exception:
+            pass  # an unexpected schema: read the trials
+    from optuna.trial import TrialState
+
+    waiting = storage_of(study).get_all_trials(study_id(study), deepcopy=False, states=(TrialState.WAITING,))
+    return [Waiting(trial_id(t), t.number, _slot(t.user_attrs.get(key))) for t in waiting]
+
+
+def _waiting_slots_rdb(backend: Any, sid: int, key: str) -> list[Waiting]:
+    import json
+
+    from optuna.storages._rdb.models import TrialModel, TrialUserAttributeModel
+    from optuna.trial import TrialState
+    from sqlalchemy import and_
+    from sqlalchemy.orm import Session
+
+    attr = TrialUserAttributeModel
+    with Session(backend.engine) as session:
+        rows = (
+            session.query(TrialModel.trial_id, TrialModel.number, attr.value_json)
+            .outerjoin(attr, and_(attr.trial_id == TrialModel.trial_id, attr.key == key))
+            .filter(TrialModel.study_id == sid, TrialModel.state == TrialState.WAITING)
+            .order_by(TrialModel.trial_id)  # trial numbers follow ids: the order get_all_trials gives
+            .all()
+        )
+    return [Waiting(int(tid), int(number), _slot(None if value is None else json.loads(value))) for tid, number, value in rows]
+
+
+def _slot(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def cache_claimed(study: optuna.Study, claimed: Waiting) -> None:
+    """Make Optuna's trial cache know a trial claimed from :func:`waiting_slots`.
+
+    ``get_all_trials`` used to put it there; the cache's ``set_trial_param`` (every suggested
+    parameter) looks a trial up in it. It goes in as an unfinished placeholder, which the cache
+    never serves (it reads unfinished trials from the storage, and reads them again at its next
+    refresh): the same state as after ``get_all_trials``, without reading the trials.
+    """
+    from optuna.storages import _CachedStorage
+    from optuna.storages._cached_storage import _StudyInfo
+    from optuna.trial import FrozenTrial, TrialState
+
+    storage = storage_of(study)
+    if not isinstance(storage, _CachedStorage):
+        return
+    sid = study_id(study)
+    with storage._lock:
+        info = storage._studies.setdefault(sid, _StudyInfo())
+        if claimed.number in info.trials:
+            return  # read as WAITING earlier: it is among the unfinished ones the cache reads again
+        placeholder = FrozenTrial(
+            number=claimed.number,
+            state=TrialState.RUNNING,
+            value=None,
+            datetime_start=None,
+            datetime_complete=None,
+            params={},
+            distributions={},
+            user_attrs={},
+            system_attrs={},
+            intermediate_values={},
+            trial_id=claimed.trial_id,
+        )
+        storage._add_trials_to_cache(sid, [placeholder])
+        info.unfinished_trial_ids.add(claimed.trial_id)
+
+
+def add_waiting_trials(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
+    """Add ``trials`` (WAITING templates, as ``enqueue_trial`` makes them) to the study in one transaction.
+
+    ``Study.add_trials`` commits each trial on its own (a study-row lock, a flush and a count each);
+    a budget top-up adds several at once. On a storage that retries through an outage, the trials
+    carry one creation token, so a retry whose lost reply had committed them adds none again.
+    Any other storage adds them one by one through Optuna's public API.
+    """
+    backend = rdb_backend(storage_of(study))
+    if backend is None or len(trials) < 2:
+        study.add_trials(trials)
+        return
+    import copy
+    import uuid
+
+    from optuna.storages._rdb.models import StudyModel
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    for t in trials:
+        t._validate()  # what Study.add_trial checks before it writes
+    created_by = getattr(backend, "_trial_created_by", None)  # RetryingRDBStorage's lost-reply check
+    token = uuid.uuid4().hex
+    templates = [copy.deepcopy(t) for t in trials]
+    if created_by is not None:
+        for t in templates:
+            t.system_attrs = {**t.system_attrs, TRIAL_CREATED_BY: token}
+    sid = study_id(study)
+
+    def write(retried: bool) -> None:
+        if retried and created_by is not None and created_by(sid, token) is not None:
+            return  # one transaction: finding one of them means all were committed
+        with _create_scoped_session(backend.scoped_session) as session:
+            StudyModel.find_or_raise_by_id(sid, session, for_update=True)  # trial numbers are counted here
+            for t in templates:
+                backend._get_prepared_new_trial(sid, t, session)
+
+    if created_by is not None:
+        retry_on(backend, write)
+        return
+    import random
+    import time
+
+    from optuna.exceptions import StorageInternalError
+
+    for attempt in range(5):  # as Optuna's own _create_new_trial: a lock timeout or deadlock rolled it back
+        try:
+            write(False)
+            return
+        except StorageInternalError:
+            if attempt == 4:
+                raise
+            time.sleep(random.random() * 2.0)
