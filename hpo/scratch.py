@@ -108,7 +108,7 @@ def try_space(space_path: str | Path, sets: list[str], *, workspace: Workspace |
     from hpo.models import cross_validate, train, trial_seed
     from hpo.prepare import prepare_loaded
     from hpo.space import load_space
-    from hpo.tracking import read_tracked
+    from hpo.tracking._data_space import tracked_digests
     from hpo.workspace import load_workspace, relative_path
 
     ws = workspace or load_workspace()
@@ -117,7 +117,7 @@ def try_space(space_path: str | Path, sets: list[str], *, workspace: Workspace |
     prep = prepare_loaded(loaded, ws)
     space = prep.space
     # Read only (the ledger is written by `hpo run`): the storage's and the data-version experiment's.
-    check_data(ws.storage_url(), prep.data, prep.where, read_tracked(ws, prep.data.version)[1])
+    check_data(ws.storage_url(), prep.data, prep.where, tracked_digests(ws, prep.data.version))
     tuned = {**default_point(space), **{k: v for k, v in by_hand.items() if k in space.params}}
     params = {**space.fixed, **{k: v for k, v in by_hand.items() if k in space.fixed}, **tuned}
     seed = trial_seed(space.seed, 0)

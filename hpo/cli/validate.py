@@ -25,12 +25,12 @@ def validate(
     def body() -> None:
         from hpo.ledger import check_data
         from hpo.prepare import check_writable, prepare
-        from hpo.tracking import read_tracked
+        from hpo.tracking._data_space import tracked_digests
 
         prep = prepare(space)
         url = check_writable(prep.workspace)  # the storage `hpo run` would write (an SQLite file is read, not opened)
         # The data ledger: the version's digests, if the storage or its MLflow experiment knows them.
-        check_data(url, prep.data, prep.where, read_tracked(prep.workspace, prep.data.version)[1])
+        check_data(url, prep.data, prep.where, tracked_digests(prep.workspace, prep.data.version))
         summary = _summary(prep)
         if as_json:
             from hpo.cli._output import print_json
