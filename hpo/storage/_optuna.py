@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hpo.errors import HpoError
 from hpo.storage._outage import recovered_within, retry_on
@@ -141,15 +141,30 @@ def budget_slots(study: optuna.Study, key: str) -> list[tuple[int, str]]:
     One query for an RDB storage: the budget is topped up a few slots at a time, and building
     every trial to read one attribute would make that quadratic in the study's size.
     """
-    backend = rdb_backend(storage_of(study))
-    if backend is not None:
-        try:
-            return retry_on(backend, lambda retried: _budget_slots_rdb(backend, study_id(study), key))
-        except HpoError:
-            raise  # the storage is unreachable: so would the trials be
-        except Exception:
-            pass  # an unexpected schema: read the trials
+    rows = rdb_read(study, lambda backend, sid: _budget_slots_rdb(backend, sid, key))
+    if rows is not None:
+        return rows
     return [(int(t.user_attrs[key]), t.state.name) for t in study.get_trials(deepcopy=False) if t.user_attrs.get(key) is not None]
+
+
+T = TypeVar("T")
+
+
+def rdb_read(study: optuna.Study, read: Callable[[Any, int], T]) -> T | None:
+    """``read(backend, study id)`` on the study's RDB storage, retried through an outage like any call.
+
+    None on another storage, or when the query meets a schema it does not expect: the caller then
+    reads the trials through Optuna. An unreachable storage raises, as reading the trials would.
+    """
+    backend = rdb_backend(storage_of(study))
+    if backend is None:
+        return None
+    try:
+        return retry_on(backend, lambda retried: read(backend, study_id(study)))
+    except HpoError:
+        raise
+    except Exception:
+        return None
 
 
 def _budget_slots_rdb(backend: Any, sid: int, key: str) -> list[tuple[int, str]]:

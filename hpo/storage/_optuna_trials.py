@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hpo.errors import HpoError
 from hpo.schema import TRIAL_CREATED_BY
-from hpo.storage._optuna import rdb_backend, storage_of, study_id, trial_id
+from hpo.storage._optuna import rdb_backend, rdb_read, storage_of, study_id, trial_id
 from hpo.storage._outage import retry_on
 
 if TYPE_CHECKING:
@@ -202,14 +202,9 @@ def waiting_slots(study: optuna.Study, key: str) -> list[Waiting]:
     and the cache's other unfinished trials too) before every claim; a claim needs only the ids and
     slots, one query on an RDB storage. A claimed trial goes through :func:`cache_claimed`.
     """
-    backend = rdb_backend(storage_of(study))
-    if backend is not None:
-        try:
-            return retry_on(backend, lambda retried: _waiting_slots_rdb(backend, study_id(study), key))
-        except HpoError:
-            raise  # the storage is unreachable: so would the trials be
-        except Exception:
-            pass  # an unexpected schema: read the trials
+    rows = rdb_read(study, lambda backend, sid: _waiting_slots_rdb(backend, sid, key))
+    if rows is not None:
+        return rows
     from optuna.trial import TrialState
 
     waiting = storage_of(study).get_all_trials(study_id(study), deepcopy=False, states=(TrialState.WAITING,))
