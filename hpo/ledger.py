@@ -38,10 +38,10 @@ if TYPE_CHECKING:
     from hpo.tracking import Tracked
     from hpo.workspace import Workspace
 
-TABLE = "hpo_data_versions"
 LOCK = "hpo data ledger"  # the study_lock name that serializes recording (not a study name hpo accepts)
 SPLITS = ("train", "validation", "test")
 _VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)\Z")
+_STUDY_KEYS = (STUDY_CREATED_AT, STUDY_DATA_VERSION, STUDY_DIGESTS, STUDY_OVERVIEW, STUDY_SRC_VERSION)
 RULE = "bump MINOR when the test split changes, PATCH when only train or validation change"
 
 
@@ -104,23 +104,43 @@ class Entry:
 
 def entries(storage: optuna.storages.BaseStorage) -> dict[str, Entry]:
     """Every known data version: the ledger table, completed by the studies in the storage."""
-    recorded = _read_table(storage)
+    return _merged(_read_table(storage), [(s.study_name, s.user_attrs) for s in storage.get_all_studies()])
+
+
+def _merged(recorded: dict[str, Entry], studies: list[tuple[str, dict[str, Any]]]) -> dict[str, Entry]:
     known = dict(recorded)
-    for s in sorted(storage.get_all_studies(), key=lambda s: str(s.user_attrs.get(STUDY_CREATED_AT) or "")):
-        attrs = s.user_attrs
+    for name, attrs in sorted(studies, key=lambda s: str(s[1].get(STUDY_CREATED_AT) or "")):
         version, digests = attrs.get(STUDY_DATA_VERSION), attrs.get(STUDY_DIGESTS)
         if not version or not isinstance(digests, dict):
             continue
         entry = known.get(version)
         if entry is None:
             entry = known[version] = Entry(
-                version, dict(digests), dict(attrs.get(STUDY_OVERVIEW) or {}), s.study_name, attrs.get(STUDY_CREATED_AT), False
+                version, dict(digests), dict(attrs.get(STUDY_OVERVIEW) or {}), name, attrs.get(STUDY_CREATED_AT), False
             )
-        entry.studies.append(s.study_name)
+        entry.studies.append(name)
         src = attrs.get(STUDY_SRC_VERSION)
         if src and src not in entry.src_versions:
             entry.src_versions.append(src)
     return dict(sorted(known.items(), key=lambda kv: _key(kv[0])))
+
+
+def _entries_at(url: str) -> dict[str, Entry]:
+    """:func:`entries` at ``url``, for a command that only looks: an SQLite file Optuna would open as it stands
+    is read with ``sqlite3`` (SQLAlchemy and alembic cost 1.4-2 s); else through Optuna. No file: no ledger."""
+    from hpo.storage import LEDGER_TABLE, Unsure, open_storage, sqlite_path, study_attrs
+
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return {}
+    if path is not None and path.is_file():
+        try:
+            rows, studies = study_attrs(path, LEDGER_TABLE, _STUDY_KEYS)
+        except Unsure:
+            pass
+        else:
+            return _merged({r["version"]: _entry(r) for r in rows or []}, studies)
+    return entries(open_storage(url, create=False))
 
 
 def check(known: dict[str, Entry], version: str, digests: dict[str, str], where: str, data: DataVersion | None = None) -> None:
@@ -179,11 +199,7 @@ def suggest(known: dict[str, Entry], version: str, test_changed: bool) -> str:
 def check_data(url: str, data: DataVersion, where: str, tracked: Tracked | None = None) -> None:
     """``hpo validate``: check ``data`` against the ledger of the storage at ``url`` (a storage that
     does not exist yet has an empty ledger) and against ``tracked``, writing nothing."""
-    from hpo.storage import open_storage, sqlite_path
-
-    path = sqlite_path(url)
-    known = {} if path is not None and not path.exists() else entries(open_storage(url, create=False))
-    _check_all(known, data.version, data.digests, where, tracked, data)
+    _check_all(_entries_at(url), data.version, data.digests, where, tracked, data)
 
 
 def record(url: str, data: DataVersion, study: str, where: str, tracked: Tracked | None = None) -> None:
@@ -230,59 +246,29 @@ def _key(version: str) -> tuple[int, int, int]:
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (-1, -1, -1)
 
 
-def _table() -> Any:
-    from sqlalchemy import Column, MetaData, String, Table, Text
+def _read_table(storage: optuna.storages.BaseStorage) -> dict[str, Entry]:
+    from hpo.storage import ledger_rows
 
-    return Table(
-        TABLE,
-        MetaData(),
-        Column("version", String(64), primary_key=True),
-        Column("digests", Text, nullable=False),
-        Column("overview", Text, nullable=False),
-        Column("first_study", String(512)),
-        Column("recorded_at", String(40)),
+    return {r["version"]: _entry(r) for r in ledger_rows(storage)}
+
+
+def _entry(row: dict[str, Any]) -> Entry:
+    """A row of the ledger table."""
+    return Entry(
+        row["version"], json.loads(row["digests"]), json.loads(row["overview"]), row["first_study"], row["recorded_at"], True
     )
 
 
-def _read_table(storage: optuna.storages.BaseStorage) -> dict[str, Entry]:
-    from sqlalchemy import inspect, select
-
-    from hpo.storage import rdb_backend
-
-    backend = rdb_backend(storage)
-    if backend is None or not inspect(backend.engine).has_table(TABLE):
-        return {}
-    table = _table()
-    with backend.engine.connect() as conn:
-        rows = conn.execute(select(table)).all()
-    return {
-        r.version: Entry(r.version, json.loads(r.digests), json.loads(r.overview), r.first_study, r.recorded_at, True)
-        for r in rows
-    }
-
-
 def _write(storage: optuna.storages.BaseStorage, new: list[Entry]) -> None:
-    from hpo.storage import rdb_backend
+    from hpo.storage import insert_ledger_rows
 
-    backend = rdb_backend(storage)
-    if backend is None or not new:
-        return
-    table = _table()
-    table.metadata.create_all(backend.engine, checkfirst=True)
-    with backend.engine.begin() as conn:
-        conn.execute(
-            table.insert(),
-            [
-                {
-                    "version": e.version,
-                    "digests": json.dumps(e.digests, sort_keys=True),
-                    "overview": json.dumps(e.overview, sort_keys=True, default=str),
-                    "first_study": e.first_study,
-                    "recorded_at": e.recorded_at,
-                }
-                for e in new
-            ],
-        )
+    insert_ledger_rows(
+        storage, [{"version": e.version, **_columns(e), "first_study": e.first_study, "recorded_at": e.recorded_at} for e in new]
+    )
+
+
+def _columns(e: Entry) -> dict[str, str]:
+    return {"digests": json.dumps(e.digests, sort_keys=True), "overview": json.dumps(e.overview, sort_keys=True, default=str)}
 
 
 def check_promotion(
@@ -325,13 +311,11 @@ def data_versions(
         workspace: the workspace (default: the current folder, as the command would).
     """
     from hpo.errors import HpoError
-    from hpo.storage import open_storage, sqlite_path
     from hpo.workspace import load_workspace
 
     ws = workspace or load_workspace()
     url = ws.storage_url(storage)
-    path = sqlite_path(url)
-    known = {} if path is not None and not path.exists() else entries(open_storage(url, create=False))
+    known = _entries_at(url)
     if version is not None and version not in known:
         have = ", ".join(known) or "none yet"
         raise HpoError(f"data version {version!r} is not in the ledger of {masked_url(url)} (known: {have})")
@@ -345,21 +329,9 @@ def data_versions(
 
 def _update(storage: optuna.storages.BaseStorage, entry: Entry) -> None:
     """Rewrite a recorded entry's digests and overview (its upgrade to the delivered digests)."""
-    from hpo.storage import rdb_backend
+    from hpo.storage import update_ledger_row
 
-    backend = rdb_backend(storage)
-    if backend is None:
-        return
-    table = _table()
-    with backend.engine.begin() as conn:
-        conn.execute(
-            table.update()
-            .where(table.c.version == entry.version)
-            .values(
-                digests=json.dumps(entry.digests, sort_keys=True),
-                overview=json.dumps(entry.overview, sort_keys=True, default=str),
-            )
-        )
+    update_ledger_row(storage, entry.version, **_columns(entry))
 
 
 def _promoted(ws: Workspace, entry: Entry) -> list[dict[str, Any]] | None:

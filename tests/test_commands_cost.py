@@ -1,7 +1,8 @@
 """Single commands import only what they use, and the data ledger's verdicts do not change for it.
 
-`hpo validate` reads the data-version experiment of a local SQLite MLflow store with `sqlite3` (no
-MLflow, no CatBoost in the process), and so does `hpo try` before its fit. Any other store, and a file MLflow would not open as it stands, is still
+`hpo validate` reads the data-version experiment of a local SQLite MLflow store, and the ledger of a local
+SQLite Optuna storage, with `sqlite3` (no MLflow, no SQLAlchemy, no CatBoost in the process), and so does
+`hpo try` before its fit. Any other store, and a file MLflow would not open as it stands, is still
 read through MLflow: the refusals are the same on an SQLite store and on an `mlflow server`.
 """
 
@@ -30,7 +31,7 @@ for args in json.loads(sys.argv[1]):
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else int(e.code is not None)
-    loaded = sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in ("mlflow", "catboost")})
+    loaded = sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in ("mlflow", "catboost", "sqlalchemy", "alembic")})
     results.append({"code": code, "loaded": loaded})
 with open(sys.argv[2], "w") as f:
     json.dump(results, f)
@@ -89,6 +90,63 @@ def test_validate_reads_the_data_version_experiment_without_mlflow_or_catboost(k
     assert [r["code"] for r in results] == [0, 2], err
     assert refusal(ws) in err
     assert [r["loaded"] for r in results] == [[], []]  # neither imported: nothing fitted, the experiment read by hand
+
+
+def test_validate_reads_the_storages_ledger_without_sqlalchemy(known: Path) -> None:
+    from hpo.ledger import record
+    from hpo.prepare import prepare
+    from hpo.workspace import load_workspace
+
+    ws = known.parents[1]
+    prep = prepare(known)
+    record(load_workspace().storage_url(), prep.data, "same", prep.where)  # as `hpo run` does, before its first trial
+    results, _, err = in_fresh_process(
+        ws, f"sqlite:///{ws / 'mlflow.db'}", ["validate", "search_spaces/same.yaml"], ["validate", "search_spaces/other.yaml"]
+    )
+    assert [r["code"] for r in results] == [0, 2], err
+    assert "data version v0.1.0 is recorded with other data (first used by study 'same')" in err, err
+    assert [r["loaded"] for r in results] == [[], []]
+
+
+def test_the_ledger_read_by_hand_is_what_optuna_reads(known: Path) -> None:
+    import optuna
+
+    from hpo.errors import HpoError
+    from hpo.ledger import _entries_at, entries, record
+    from hpo.prepare import prepare
+    from hpo.schema import STUDY_CREATED_AT, STUDY_DATA_VERSION, STUDY_DIGESTS, STUDY_OVERVIEW, STUDY_SRC_VERSION
+    from hpo.storage import Unsure, open_storage, study_attrs
+    from hpo.storage._peek import optuna_head
+    from hpo.workspace import load_workspace
+
+    url = load_workspace().storage_url()
+    assert _entries_at(url) == {}  # no storage: an empty ledger, and none is made by looking
+    prep = prepare(known)
+    record(url, prep.data, "same", prep.where)
+    # Studies an older hpo made before the ledger (read into it by creation time), and one that is not hpo's.
+    for name, version, created in [("later", "v0.2.0", "2026-02-01"), ("earlier", "v0.2.0", "2026-01-01"), ("bare", None, None)]:
+        s = optuna.create_study(storage=url, study_name=name)
+        if version:
+            s.set_user_attr(STUDY_DATA_VERSION, version)
+            s.set_user_attr(STUDY_DIGESTS, {"train": name, "validation": "v", "test": "t"})
+            s.set_user_attr(STUDY_CREATED_AT, created)
+            s.set_user_attr(STUDY_OVERVIEW, {"rows": {"train": 3}})
+            s.set_user_attr(STUDY_SRC_VERSION, f"src-{name}")
+    assert optuna_head() == optuna.storages.RDBStorage(url).get_head_version()
+    by_hand, by_optuna = _entries_at(url), entries(open_storage(url, create=False))
+    assert by_hand == by_optuna and list(by_hand) == ["v0.1.0", "v0.2.0"]
+    assert by_hand["v0.2.0"].first_study == "earlier" and by_hand["v0.2.0"].studies == ["earlier", "later"]
+    # A storage Optuna would not open as it stands (an older schema) is Optuna's to read: the same refusal.
+    db = Path(url.removeprefix("sqlite:///"))
+    older = db.with_name("older.db")
+    with sqlite3.connect(db) as a, sqlite3.connect(older) as b:
+        a.backup(b)
+        b.execute("UPDATE alembic_version SET version_num = 'v3.0.0.d'")
+    with pytest.raises(Unsure):
+        study_attrs(older, "hpo_data_versions", (STUDY_DATA_VERSION,))
+    with pytest.raises((HpoError, RuntimeError)) as refused:
+        _entries_at(f"sqlite:///{older}")
+    assert "schema" in str(refused.value)
 
 
 @pytest.mark.parametrize("store", ["sqlite", "server"])
@@ -167,3 +225,31 @@ def test_catboost_parameter_names_are_the_installed_catboosts() -> None:
     for cls in (CatBoostRegressor, CatBoostClassifier):
         installed |= set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}
     assert known_params() == installed
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "sqlite:///a.db",
+        "sqlite:////abs/a%20b.db",
+        "sqlite:////tmp/x%3Fy.db",
+        "sqlite://",
+        "sqlite:///",
+        "sqlite:///:memory:",
+        "sqlite:///file:x.db?mode=ro&uri=true",
+        "sqlite:///a.db?timeout=3&uri=false",
+        "sqlite://host/x.db",
+        "sqlite://u:p@h:12/d.db",
+        "sqlite:x.db",
+        "sqlite+pysqlite:///x.db",
+        "postgresql://u:p@h/db",
+    ],
+)
+def test_the_sqlite_file_found_without_sqlalchemy_is_sqlalchemys(uri: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    from hpo.tracking._store import _sqlite_file
+
+    url = make_url(uri) if uri.startswith("sqlite:") and "://" in uri else None
+    theirs = url and url.database and url.database != ":memory:" and url.query.get("uri") != "true"
+    assert _sqlite_file(uri) == (Path(url.database) if url and theirs and url.database else None)

@@ -9,10 +9,13 @@ worker died is failed and retried instead of staying RUNNING forever.
 - :mod:`._outage`: riding out a database server's restart (retries with backoff, then one line);
 - :mod:`._optuna` and :mod:`._optuna_trials` (reading trials in bulk): every use of Optuna's private API and all SQL
   against its tables (a trial's attributes and per-step values written together, in one transaction).
+- :mod:`._ledger_table`: the SQL of hpo's data ledger table beside Optuna's;
+- :mod:`._peek`: a local SQLite store read with ``sqlite3`` alone, for commands that only look;
 - :mod:`._studies`: finding a study by name, or the newest (every verb starts there).
 """
 
 from hpo.storage._fork import fork_safe_pools, ready_to_fork
+from hpo.storage._ledger_table import LEDGER_TABLE, insert_ledger_rows, ledger_rows, update_ledger_row
 from hpo.storage._open import check_storage, flocked, open_storage, sqlite_path, study_lock
 from hpo.storage._optuna import (
     budget_slots,
@@ -40,10 +43,18 @@ from hpo.storage._optuna_trials import (
     waiting_slots,
 )
 from hpo.storage._outage import StorageUnreachable
+from hpo.storage._peek import Unsure, alembic_head, study_attrs
 from hpo.storage._studies import hpo_study_names, load_named_or_newest, load_study, newest_study_name, study_names
 from hpo.storage._timing import GRACE_PERIOD, HEARTBEAT_INTERVAL, MAX_RETRY, SQLITE_TIMEOUT, TIMING_ENV, timing
 
 __all__ = [
+    "LEDGER_TABLE",
+    "insert_ledger_rows",
+    "ledger_rows",
+    "update_ledger_row",
+    "Unsure",
+    "alembic_head",
+    "study_attrs",
     "budget_slots",
     "change_state",
     "check_storage",

@@ -197,28 +197,10 @@ def _read_sqlite(path: Path, name: str) -> dict[str, str] | None:
 
 
 def _schema_head() -> str | None:
-    """The schema revision the installed MLflow needs (its migrations' one head), found without importing
-    MLflow: the revision no other migration names as its ``down_revision``; ``None`` when unsure."""
-    import importlib.util
-    import re
+    """The schema revision the installed MLflow needs, found without importing MLflow; ``None`` when unsure."""
+    from hpo.storage import alembic_head
 
-    spec = importlib.util.find_spec("mlflow")  # the package's folder, without running its __init__
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "store" / "db_migrations" / "versions"
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for script in folder.glob("*.py"):
-        text = script.read_text(encoding="utf-8")
-        revision = re.search(r"^revision\s*=\s*['\"](\w+)['\"]", text, re.MULTILINE)
-        if revision is None:
-            continue
-        revisions.add(revision.group(1))
-        down = re.search(r"^down_revision\s*=(.*)$", text, re.MULTILINE)
-        if down is not None:
-            parents.update(re.findall(r"['\"](\w+)['\"]", down.group(1)))
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
+    return alembic_head("mlflow", "store", "db_migrations", "versions")
 
 
 def data_description(overview: dict[str, Any], src_versions: list[str]) -> str:
