@@ -23,6 +23,7 @@ from hpo.errors import HpoError, option
 from hpo.space import CategoricalParam, IntParam, SpaceFile
 
 if TYPE_CHECKING:
+    from hpo.tracking._scratch import ScratchWriter
     from hpo.workspace import Workspace
 
 
@@ -104,6 +105,15 @@ def _check_value(name: str, p: Any, value: Any) -> None:
 
 def try_space(space_path: str | Path, sets: list[str], *, workspace: Workspace | None = None) -> TryResult:
     """One fit of ``space_path`` at ``sets`` (else its default point), logged to the scratch space."""
+    writer = _writer()  # first: MLflow's import (3 s) overlaps all that follows
+    try:
+        return _try(space_path, sets, workspace, writer)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _try(space_path: str | Path, sets: list[str], workspace: Workspace | None, writer: ScratchWriter | None) -> TryResult:
     from hpo.ledger import check_data
     from hpo.models import cross_validate, train, trial_seed
     from hpo.prepare import prepare_loaded
@@ -140,11 +150,26 @@ def try_space(space_path: str | Path, sets: list[str], *, workspace: Workspace |
         fold_values=folds,
         fit_seconds=round(time.perf_counter() - start, 3),
     )
-    _log(ws, prep, result)
+    _log(ws, prep, result, writer)
     return result
 
 
-def _log(ws: Workspace, prep: Any, result: TryResult) -> None:
+def _writer() -> ScratchWriter | None:
+    """A process that imports MLflow while the data is read and the model fits (see
+    :class:`hpo.tracking._scratch.ScratchWriter`); None where this process has MLflow already."""
+    import sys
+
+    if "mlflow" in sys.modules:
+        return None
+    from hpo.tracking._scratch import ScratchWriter
+
+    try:
+        return ScratchWriter()
+    except OSError:
+        return None  # no process to spare: MLflow is imported here, later
+
+
+def _log(ws: Workspace, prep: Any, result: TryResult, writer: ScratchWriter | None) -> None:
     """The run in ``<project>-Scratch``, named after the branch and short commit; MLflow failing is a
     warning, not a failure: the fit's figures are printed either way."""
     from hpo.provenance import source_version
@@ -172,10 +197,9 @@ def _log(ws: Workspace, prep: Any, result: TryResult) -> None:
         STUDY_DIRTY: src.dirty,
     }
     experiment = experiment_names(ws, prep.data.version)["scratch"]
-    try:
-        from hpo.tracking import client
-        from hpo.tracking._scratch import ScratchRun, log_scratch_run
+    from hpo.tracking._scratch import ScratchRun, WriterFailed
 
+    try:
         tags = {**provenance_tags(attrs), TAG_ROLE: ROLE_SCRATCH, TAG_SPACE: result.space, TAG_MODEL: prep.space.model}
         run = ScratchRun(
             name=name,
@@ -186,8 +210,16 @@ def _log(ws: Workspace, prep: Any, result: TryResult) -> None:
             fit_seconds=result.fit_seconds,
             params=result.params,
         )
-        run_id = log_scratch_run(client(), experiment, run)
+        if writer is not None:
+            run_id = writer.log(experiment, run)
+        else:
+            from hpo.tracking import client
+            from hpo.tracking._scratch import log_scratch_run
+
+            run_id = log_scratch_run(client(), experiment, run)
         result.experiment, result.run_id, result.run_name = experiment, run_id, name
+    except WriterFailed as e:  # the writer process's one line
+        result.warnings.append(f"the run was not logged to MLflow: {e}")
     except Exception as e:
         result.warnings.append(f"the run was not logged to MLflow: {unavailable(tracking_uri(), e)}")
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import git, invoke, small_space, write_space_as
+from tests.conftest import git, invoke, run_cli, small_space, write_space_as
 
 
 @pytest.fixture
@@ -87,6 +87,45 @@ def test_a_bad_set_is_one_line_and_nothing_is_logged(repo: Path, setting: str, m
     code, _, err = invoke("try", "search_spaces/small.yaml", *sets)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (repo / "mlflow.db").exists() and not (repo / "studies").exists()
+
+
+def writers() -> list[str]:
+    """The `hpo try` writer processes alive on this machine (their command lines)."""
+    import subprocess
+
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if "hpo.tracking._scratch" in line]
+
+
+def test_a_fresh_process_logs_through_its_writer_the_same_run(repo: Path, mlflow_store: str) -> None:
+    # `hpo` in a process of its own has not imported MLflow: its writer process logs the run.
+    p = run_cli(
+        "try", "search_spaces/small.yaml", "--set", "depth=3", "--json", cwd=repo, env={"MLFLOW_TRACKING_URI": mlflow_store}
+    )
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    (run,) = scratch_runs(repo)
+    assert run.info.run_id == r["run_id"] and run.info.status == "FINISHED"
+    assert run.data.params["depth"] == "3" and run.data.params["grow_policy"] == "SymmetricTree"
+    assert {k: v for k, v in run.data.metrics.items() if k.startswith("val_")} == pytest.approx(
+        {f"val_{k}": v for k, v in r["metrics"].items()}
+    )
+    assert run.data.tags["hpo.role"] == "scratch" and run.data.tags["data_version"] == "v0.1.0"
+    assert not writers()
+
+
+def test_a_fresh_try_that_fails_leaves_no_store_and_no_writer(repo: Path, mlflow_store: str) -> None:
+    bad = small_space()
+    bad["data"]["source"] = "missing.csv"
+    write_space_as(repo, bad, "bad.yaml")
+    p = run_cli("try", "search_spaces/bad.yaml", cwd=repo, env={"MLFLOW_TRACKING_URI": mlflow_store})
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not (repo / "mlflow.db").exists() and not writers()
+    # MLflow that does not answer is a warning: the fit's figures are printed, exit 0.
+    p = run_cli("try", "search_spaces/small.yaml", cwd=repo, env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    assert p.returncode == 0 and "validation pearson_r" in p.stdout, p.stderr
+    assert p.stderr.startswith("warning: the run was not logged to MLflow: MLflow at http://127.0.0.1:9 is unreachable")
+    assert not writers()
 
 
 def test_try_with_cv_fits_the_folds(repo: Path) -> None:

@@ -22,13 +22,14 @@ def try_(
     """Fit a space once and print its validation metrics; log the run in <project>-Scratch (no study)."""
 
     def body() -> None:
-        from hpo.cli._output import print_json
         from hpo.scratch import try_space
 
         r = try_space(space, set_ or [])
         for w in r.warnings:
             typer.echo(f"warning: {w}", err=True)
         if as_json:
+            from hpo.cli._output import print_json  # only here: it imports hpo.analyze
+
             print_json(r.as_dict())
             return
         given = (
