@@ -58,6 +58,25 @@ def test_the_fast_readers_agree_with_get_trials(study: optuna.Study) -> None:
     ]
 
 
+def test_a_link_reaches_a_finished_trial_as_optuna_reads_it_and_elsewhere_is_dropped(study: optuna.Study, tmp_path: Path) -> None:
+    # The MLflow writer thread links a trial to its run after the trial may have finished.
+    done = study.get_trials()[0]
+    hs.link_trial(hs.storage_of(study), hs.trial_id(done), {"mlflow_run_id": "abc", "n": 3})
+    again = optuna.load_study(study_name="pinned", storage=f"sqlite:///{tmp_path / 'hpo.db'}").trials[0]
+    assert (again.state, again.value, again.user_attrs) == (done.state, done.value, {"mlflow_run_id": "abc", "n": 3})
+    journal = optuna.create_study(
+        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "j.log")))
+    )
+    journal.optimize(lambda t: 1.0, n_trials=1)
+    running = journal.ask()
+    for t in (journal.trials[0], running):
+        hs.link_trial(hs.storage_of(journal), hs.trial_id(t), {"mlflow_run_id": "abc"})
+    assert [t.user_attrs for t in journal.trials] == [
+        {},
+        {"mlflow_run_id": "abc"},
+    ]  # Optuna's rule there: none on a finished trial
+
+
 def test_distribution_membership_matches_optuna(study: optuna.Study) -> None:
     dists = study.trials[0].distributions
     assert hs.in_distribution(dists["x"], 0.5) and not hs.in_distribution(dists["x"], 1.5)

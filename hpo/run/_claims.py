@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from hpo.schema import TRIAL_ERROR, TRIAL_FAILED_TRIAL, TRIAL_MLFLOW_RUN, TRIAL_RETRY_HISTORY, TRIAL_SEED, TRIAL_SLOT
+from hpo.schema import TRIAL_ERROR, TRIAL_FAILED_TRIAL, TRIAL_RETRY_HISTORY, TRIAL_SEED, TRIAL_SLOT
 from hpo.storage import (
     MAX_RETRY,
     cache_claimed,
     change_state,
+    claim_waiting,
     heartbeat_enabled,
     stale_trial_ids,
     storage_of,
@@ -54,7 +56,7 @@ def fail_stale(study: optuna.Study, tracker: LiveProjection | None = None) -> li
         frozen = storage.get_trial(stale)
         requeue(study, frozen)
         if tracker is not None:
-            tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
+            tracker.finish(frozen)
         failed.append(frozen.number)
     return failed
 
@@ -89,17 +91,29 @@ class StaleChecks:
         self._next = 0.0
 
 
-def claim_trial(study: optuna.Study, budget: int | None) -> int | None:
-    """Atomically take a WAITING trial of the budget (or, without a budget, create one)."""
+class Claim(NamedTuple):
+    """A claimed trial: its id, and whether its first heartbeat and start attributes were written with the claim."""
+
+    trial_id: int
+    started: bool
+
+
+def claim_trial(study: optuna.Study, budget: int | None, start: Callable[[int], dict[str, Any]] | None = None) -> Claim | None:
+    """Atomically take a WAITING trial of the budget (or, without a budget, create one).
+
+    ``start(trial number)``: the attributes a trial gets when it starts (where it has none yet), written
+    in the claim's transaction with its first heartbeat where the storage allows (:attr:`Claim.started`).
+    """
     storage = storage_of(study)
     for waiting in waiting_slots(study, TRIAL_SLOT):  # ids and slots only, in one query
         if budget is not None and (waiting.slot is None or waiting.slot >= budget):
             continue  # enqueued by someone else, or left over from a larger budget
-        if change_state(storage, waiting.trial_id, "WAITING", "RUNNING"):  # one worker wins
+        won, started = claim_waiting(storage, waiting.trial_id, start(waiting.number) if start else {})
+        if won:  # one worker wins
             cache_claimed(study, waiting)
-            return waiting.trial_id
+            return Claim(waiting.trial_id, started)
     if budget is None:
-        return storage.create_new_trial(study_id(study))
+        return Claim(storage.create_new_trial(study_id(study)), False)
     return None
 
 

@@ -37,16 +37,18 @@ class Objective:
         self._threads = thread_count
         self._prunes = prep.space.pruner.name != "none"
 
+    def started(self, number: int) -> dict[str, Any]:
+        """What trial ``number`` records when it starts, where it has none yet: its seed (a retried trial keeps
+        the seed of the trial it retries) and its worker. A claim writes them (see ``claim_trial``)."""
+        return {TRIAL_SEED: trial_seed(self._prep.space.seed, number), TRIAL_WORKER: f"{socket.gethostname()}:{os.getpid()}"}
+
     def __call__(self, trial: optuna.Trial) -> float:
         import optuna
 
         space = self._prep.space
-        seed = trial.user_attrs.get(TRIAL_SEED)  # a retried trial keeps the seed of the trial it retries
-        started: dict[str, Any] = {}
-        if seed is None:
-            seed = started[TRIAL_SEED] = trial_seed(space.seed, trial.number)
-        started[TRIAL_WORKER] = f"{socket.gethostname()}:{os.getpid()}"
-        set_user_attrs(trial, started)  # one commit, not one per attribute
+        missing = {k: v for k, v in self.started(trial.number).items() if k not in trial.user_attrs}
+        set_user_attrs(trial, missing)  # one commit, not one per attribute (none when the claim wrote them)
+        seed = trial.user_attrs[TRIAL_SEED]
         tuned = suggest(trial, dict(space.params))
 
         pruning = _Pruning(trial, space.direction) if self._prunes else None

@@ -19,7 +19,7 @@ from hpo.run._result import Progress
 from hpo.run._signals import _no_interrupt, _Stop
 from hpo.run._study import sampler_for, top_up_budget
 from hpo.samplers import make_pruner
-from hpo.schema import TRIAL_ERROR, TRIAL_MLFLOW_RUN, TRIAL_TRACEBACK
+from hpo.schema import TRIAL_ERROR, TRIAL_TRACEBACK
 from hpo.space import LoadedSpace
 from hpo.storage import change_state, heartbeat, open_storage, rdb_backend, storage_of, study_id, study_lock
 from hpo.tracking._live import open_live
@@ -174,11 +174,11 @@ def _claim_and_run(
             break
         stale()  # at the start, then on a timer: not a query or two before every claim
         with _no_interrupt():  # a claimed trial's id is never lost to a Ctrl-C
-            claimed = claim_trial(study, args.budget)
+            claimed = claim_trial(study, args.budget, objective.started)
             if claimed is None and args.budget is not None:
                 with study_lock(args.storage, prep.space.study):  # the next budget slots, enqueued once
                     top_up_budget(study, prep)
-                claimed = claim_trial(study, args.budget)
+                claimed = claim_trial(study, args.budget, objective.started)
         if claimed is None:
             if args.budget is not None and running_trials(study):
                 # Another worker's trial may yet die: stay until it ends or is requeued as stale,
@@ -189,9 +189,9 @@ def _claim_and_run(
             break
         before = held.mark()
         try:
-            frozen = run_trial(study, claimed, objective, tracker, aborted=lambda: stop.aborted)
+            frozen = run_trial(study, claimed.trial_id, objective, tracker, aborted=lambda: stop.aborted, beaten=claimed.started)
         except KeyboardInterrupt:
-            _abandon(study, claimed, tracker)  # aborted before (or while) its end was recorded
+            _abandon(study, claimed.trial_id, tracker)  # aborted before (or while) its end was recorded
             raise
         except TrialTakenAway as e:
             # Its retry runs (or ran) in the same slot: counting this result too would spend the slot twice.
@@ -225,7 +225,7 @@ def _abandon(study: optuna.Study, claimed: int, tracker: LiveProjection | None) 
     frozen = storage.get_trial(claimed)
     requeue(study, frozen)
     if tracker is not None:
-        tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
+        tracker.finish(frozen)
 
 
 def run_trial(
@@ -234,16 +234,18 @@ def run_trial(
     objective: Callable[[Any], float],
     tracker: LiveProjection | None = None,
     aborted: Callable[[], bool] = lambda: False,
+    beaten: bool = False,
 ) -> optuna.trial.FrozenTrial:
     """Run one claimed trial with heartbeats, tell the storage how it ended, then project it.
 
-    ``aborted`` says whether a second Ctrl-C came, for an interrupt the model library wrapped.
+    ``aborted`` says whether a second Ctrl-C came, for an interrupt the model library wrapped;
+    ``beaten`` whether the claim recorded the trial's first heartbeat.
 
     Raises:
         TrialTakenAway: another process failed the trial as stale meanwhile (this worker was paused).
     """
     try:
-        frozen = _run_trial(study, claimed, objective, tracker, aborted)
+        frozen = _run_trial(study, claimed, objective, tracker, aborted, beaten)
     except Exception:
         # A trial failed by someone else is frozen: whatever this worker wrote last (an attribute,
         # its value) was refused, as UpdateFinishedTrialError or Optuna's "Cannot tell a FAIL trial".
@@ -251,7 +253,7 @@ def run_trial(
             raise
         raise TrialTakenAway(storage_of(study).get_trial(claimed).number) from None
     if tracker is not None:
-        tracker.finish(frozen.user_attrs.get(TRIAL_MLFLOW_RUN), frozen)
+        tracker.finish(frozen)
     return frozen
 
 
@@ -267,11 +269,12 @@ def _run_trial(
     objective: Callable[[Any], float],
     tracker: LiveProjection | None,
     aborted: Callable[[], bool],
+    beaten: bool,
 ) -> optuna.trial.FrozenTrial:
     import optuna
     from optuna.trial import TrialState
 
-    beating = heartbeat(claimed, storage_of(study))  # the first beat now, before MLflow is asked anything
+    beating = heartbeat(claimed, storage_of(study), first=not beaten)  # the first beat now, unless the claim made it
     trial = optuna.Trial(study, claimed)
     if tracker is not None:
         tracker.start(trial)

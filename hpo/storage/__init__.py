@@ -9,25 +9,26 @@ worker died is failed and retried instead of staying RUNNING forever.
 - :mod:`._outage`: riding out a database server's restart (retries with backoff, then one line);
 - :mod:`._optuna` and :mod:`._optuna_trials` (reading trials in bulk): every use of Optuna's private API and all SQL
   against its tables (a trial's attributes and per-step values written together, in one transaction).
+- :mod:`._beats`: heartbeats, and the trials whose worker is gone;
 - :mod:`._ledger_table`: the SQL of hpo's data ledger table beside Optuna's;
 - :mod:`._peek`: a local SQLite store read with ``sqlite3`` alone, for commands that only look;
 - :mod:`._studies`: finding a study by name, or the newest (every verb starts there).
 """
 
+from hpo.storage._beats import heartbeat, heartbeat_enabled, stale_trial_ids
 from hpo.storage._fork import fork_safe_pools, ready_to_fork
 from hpo.storage._ledger_table import LEDGER_TABLE, insert_ledger_rows, ledger_rows, update_ledger_row
 from hpo.storage._open import check_storage, flocked, open_storage, sqlite_path, study_lock
 from hpo.storage._optuna import (
     budget_slots,
     change_state,
-    heartbeat,
-    heartbeat_enabled,
+    claim_waiting,
     in_distribution,
+    link_trial,
     rdb_backend,
     record_fit,
     set_intermediate_values,
     set_user_attrs,
-    stale_trial_ids,
     storage_of,
     study_id,
     trial_by_number,
@@ -57,6 +58,7 @@ __all__ = [
     "study_attrs",
     "budget_slots",
     "change_state",
+    "claim_waiting",
     "check_storage",
     "study_view",
     "set_intermediate_values",
@@ -81,6 +83,7 @@ __all__ = [
     "heartbeat_enabled",
     "hpo_study_names",
     "in_distribution",
+    "link_trial",
     "load_named_or_newest",
     "load_study",
     "newest_study_name",

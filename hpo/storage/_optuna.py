@@ -5,7 +5,7 @@ needs them to claim budget slots atomically, fail trials whose worker died, and 
 fast. An Optuna upgrade that moves them breaks ``storage/_optuna*`` only, and
 ``tests/test_storage.py`` pins each accessor here to Optuna's public API, so it breaks loudly.
 Each fast path falls back to Optuna's public (slower) accessors when the storage is not an RDB one.
-This module holds the accessors, writes, claims and heartbeats; ``_optuna_trials`` reads trials in bulk.
+This module holds the accessors, writes and claims; ``_beats`` the heartbeats, ``_optuna_trials`` reads trials in bulk.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hpo.errors import HpoError
-from hpo.storage._outage import recovered_within, retry_on
-from hpo.storage._timing import GRACE_PERIOD
+from hpo.storage._outage import retry_on
 
 if TYPE_CHECKING:
     import optuna
@@ -109,6 +108,35 @@ def record_fit(trial: optuna.Trial, curve: Mapping[int, float], attrs: Mapping[s
     cached.user_attrs.update(attrs)  # as ``set_user_attr`` keeps them: the values given, not their JSON
 
 
+def link_trial(storage: optuna.storages.BaseStorage, tid: int, attrs: Mapping[str, Any]) -> None:
+    """User attributes of trial ``tid``, finished or not: links made after the fact, such as the id of its
+    MLflow run, which a writer thread creates while (or after) the trial runs.
+
+    Only hpo's own links are written this way; Optuna's rule that a finished trial does not change
+    holds for everything else. A storage that is not an RDB one keeps its rule: a link to a finished
+    trial is dropped there (``hpo sync`` finds a trial's run by its tags, not by this link).
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    backend = rdb_backend(storage)
+    if backend is None:
+        try:
+            for key, value in attrs.items():
+                storage.set_trial_user_attr(tid, key, value)
+        except UpdateFinishedTrialError:
+            pass
+        return
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    encoded = {key: json.dumps(value) for key, value in attrs.items()}
+
+    def write(retried: bool) -> None:
+        with _create_scoped_session(backend.scoped_session, True) as session:
+            _upsert_user_attrs(backend, session, tid, encoded)
+
+    retry_on(backend, write)
+
+
 def _upsert_user_attrs(backend: Any, session: Any, tid: int, encoded: Mapping[str, str]) -> None:
     """One INSERT ... ON CONFLICT UPDATE for all of ``encoded`` (key -> JSON), Optuna's statement for one key, made multi-row."""
     import sqlite3
@@ -184,7 +212,9 @@ def _budget_slots_rdb(backend: Any, sid: int, key: str) -> list[tuple[int, str]]
     return [(int(slot), state) for slot, state in slots if slot is not None]
 
 
-def change_state(storage: optuna.storages.BaseStorage, tid: int, before: str, after: str) -> bool:
+def change_state(
+    storage: optuna.storages.BaseStorage, tid: int, before: str, after: str, then: Callable[[Any], None] | None = None
+) -> bool:
     """Move trial ``tid`` from state ``before`` to ``after`` in one conditional UPDATE; True if this
     call moved it, so that of processes racing for one trial exactly one wins.
 
@@ -196,6 +226,7 @@ def change_state(storage: optuna.storages.BaseStorage, tid: int, before: str, af
 
     Retried through a storage outage. A retry whose first UPDATE was committed but whose reply was
     lost finds the row already moved: it was this call's if it carries this call's exact timestamp.
+    ``then(connection)`` writes more in the same transaction, once the row moved (RDB storages only).
     """
     from optuna.trial import TrialState
 
@@ -220,6 +251,8 @@ def change_state(storage: optuna.storages.BaseStorage, tid: int, before: str, af
         with backend.engine.begin() as conn:
             moved = conn.execute(update(table).where(table.c.trial_id == tid, table.c.state == before_state).values(**values))
             if moved.rowcount == 1:
+                if then is not None:
+                    then(conn)
                 return True
             if not retried or stamp is None:
                 return False
@@ -236,60 +269,35 @@ def trial_by_number(study: optuna.Study, number: int) -> optuna.trial.FrozenTria
     return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id(study), number))
 
 
-def heartbeat_enabled(storage: optuna.storages.BaseStorage) -> bool:
+def claim_waiting(storage: optuna.storages.BaseStorage, tid: int, attrs: Mapping[str, Any]) -> tuple[bool, bool]:
+    """Claim WAITING trial ``tid`` (see :func:`change_state`): whether this call won it, and whether its
+    first heartbeat and ``attrs`` (each where the trial has none: a retry keeps its seed) went into
+    the claim's transaction. They do on SQLite and PostgreSQL, three commits made one; elsewhere the
+    caller writes them as before.
+    """
+    backend = rdb_backend(storage)
+    if backend is None or backend.engine.name not in ("sqlite", "postgresql"):
+        return change_state(storage, tid, "WAITING", "RUNNING"), False
+    from optuna.storages._rdb import models
+    from sqlalchemy import func
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if backend.engine.name == "postgresql" else sqlite.insert
     from optuna.storages._heartbeat import is_heartbeat_enabled
 
-    return bool(is_heartbeat_enabled(storage))
+    beats = is_heartbeat_enabled(storage)
+    user = models.TrialUserAttributeModel
+    rows = [{"trial_id": tid, "key": key, "value_json": json.dumps(value)} for key, value in attrs.items()]
 
+    def started(conn: Any) -> None:
+        if rows:
+            conn.execute(insert(user).values(rows).on_conflict_do_nothing(index_elements=[user.trial_id, user.key]))
+        if beats:
+            beat = models.TrialHeartbeatModel
+            stmt = insert(beat).values(trial_id=tid)
+            conn.execute(stmt.on_conflict_do_update(index_elements=[beat.trial_id], set_={"heartbeat": func.current_timestamp()}))
 
-def heartbeat(trial: int, storage: optuna.storages.BaseStorage) -> Any:
-    """Record one heartbeat for ``trial`` now; the returned context manager keeps beating while open."""
-    from optuna.storages._heartbeat import get_heartbeat_thread
-
-    if not heartbeat_enabled(storage):
-        return get_heartbeat_thread(trial, storage)
-    storage.record_heartbeat(trial)  # type: ignore[attr-defined]
-    backend = rdb_backend(storage)
-    if backend is None or not hasattr(backend, "record_heartbeat_until"):
-        return get_heartbeat_thread(trial, storage)
-    return _Beating(trial, backend)
-
-
-class _Beating:
-    """Optuna's heartbeat thread, but one a storage outage does not kill.
-
-    Optuna's thread dies on the first failed beat (with a traceback), and the trial then looks dead
-    to every other worker. This one keeps trying through an outage, quietly past its window too:
-    the main thread reports the outage at its next storage call, and stops this one at once.
-    """
-
-    def __init__(self, trial: int, backend: Any) -> None:
-        import threading
-
-        self._trial = trial
-        self._backend = backend
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"hpo-heartbeat-{trial}", daemon=True)
-
-    def __enter__(self) -> None:
-        self._thread.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        from hpo.storage._outage import StorageUnreachable, transient_cause
-
-        interval = self._backend.get_heartbeat_interval()
-        while not self._stop.wait(interval):
-            try:
-                self._backend.record_heartbeat_until(self._trial, self._stop)
-            except StorageUnreachable:
-                continue
-            except Exception as e:
-                if transient_cause(e) is None:
-                    raise
+    return change_state(storage, tid, "WAITING", "RUNNING", then=started), True
 
 
 def in_distribution(dist: Any, value: Any) -> bool:
@@ -299,52 +307,3 @@ def in_distribution(dist: Any, value: Any) -> bool:
     except ValueError:  # a categorical value that is not a choice
         return False
     return bool(dist._contains(internal))
-
-
-def stale_trial_ids(storage: Any, sid: int) -> list[int]:
-    """RUNNING trials whose worker is gone: Optuna's stale trials, plus those that never beat.
-
-    Optuna only looks at trials with a heartbeat row. A worker killed between claiming a trial
-    and its first heartbeat leaves one without, which would otherwise stay RUNNING forever.
-    """
-    backend = rdb_backend(storage)
-    grace = (backend.grace_period if backend is not None else None) or GRACE_PERIOD
-    if backend is not None and recovered_within(backend.url, grace):
-        # Just after a storage outage every heartbeat is old, the live workers' too: wait until
-        # they have beaten again (a grace period), or their trials would be failed under them.
-        return []
-    ids = list(storage._get_stale_trial_ids(sid))
-    if backend is None:
-        return ids
-    try:
-        from optuna.storages._rdb import models
-        from optuna.trial import TrialState
-        from sqlalchemy.orm import Session
-
-        # Optuna 5 stores the start as naive UTC in `_datetime_start_utc` (`datetime_start` became a
-        # Python property); older versions kept naive local time in the `datetime_start` column.
-        # Any: SQLAlchemy's stubs type the column differently from one release to the next.
-        started: Any = getattr(models.TrialModel, "_datetime_start_utc", None)
-        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-        if started is None:
-            started, now = models.TrialModel.datetime_start, datetime.datetime.now()
-        cutoff = now - datetime.timedelta(seconds=grace)
-
-        def read(retried: bool) -> list[Any]:
-            with Session(backend.engine) as session:
-                beating = session.query(models.TrialHeartbeatModel.trial_id)
-                return (
-                    session.query(models.TrialModel.trial_id)
-                    .filter(models.TrialModel.study_id == sid)
-                    .filter(models.TrialModel.state == TrialState.RUNNING)
-                    .filter(started < cutoff)
-                    .filter(models.TrialModel.trial_id.not_in(beating))
-                    .all()
-                )
-
-        ids += [r[0] for r in retry_on(backend, read) if r[0] not in ids]
-    except HpoError:
-        raise  # the storage is unreachable
-    except Exception:
-        pass  # an unexpected schema: Optuna's own rule still applies
-    return ids

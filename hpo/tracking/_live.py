@@ -1,10 +1,10 @@
 """A run's live projection: the study's MLflow runs kept up to date while its trials run.
 
-A trial's run is created when the trial starts (the RUNNING trial must store its id) and ended by a
-writer thread, so that the next trial starts while the last one is logged: ending a run was about
-24 ms of each trial's loop, most of it the batch. ``flush`` waits for it: a run's end, each worker's
+A writer thread does all of it, so that MLflow never holds up a trial: it creates a trial's run
+while the trial fits and links the run's id to the trial, and logs and ends the run after it.
+Both were about 40 ms of each trial's loop. ``flush`` waits for it: a run's end, each worker's
 end, a Ctrl-C or SIGTERM (which end the loop normally), and a fork (the child must not inherit a
-write half done).
+write half done). Items are handled in order, so a trial's run exists before its end is logged.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hpo.schema import TRIAL_MLFLOW_RUN
+from hpo.storage import link_trial, storage_of, trial_id
 from hpo.tracking._client import client, tracking_uri
 from hpo.tracking._data_space import describe_data_experiment
 from hpo.tracking._projection import StudyProjection
@@ -28,9 +29,26 @@ if TYPE_CHECKING:
 
     from hpo.workspace import Workspace
 
-# Trials waiting to be logged before ``finish`` waits: MLflow slower than the trials holds the loop
-# back there, rather than a SIGKILL losing a long queue (``hpo sync`` would log it, but later).
-PENDING_MAX = 32
+# Runs to create or end before ``start`` and ``finish`` wait (two per trial): MLflow slower than the
+# trials holds the loop back there, rather than a SIGKILL losing a long queue (``hpo sync`` would log
+# it, but later).
+PENDING_MAX = 64
+
+
+class _Start(NamedTuple):
+    """A trial's run to create, and where to link its id."""
+
+    number: int
+    started: Any  # datetime of the trial's start
+    storage: optuna.storages.BaseStorage
+    trial_id: int
+
+
+class _Finish(NamedTuple):
+    """A finished trial to log into its run (``run_id``: known from its link, else this writer's)."""
+
+    run_id: str | None
+    trial: optuna.trial.FrozenTrial
 
 
 class LiveProjection:
@@ -43,7 +61,8 @@ class LiveProjection:
     def __init__(self, open_projection: Any, warn: Any) -> None:
         self._warn = warn
         self._projection: StudyProjection | None = None
-        self._pending: queue.Queue[tuple[str, optuna.trial.FrozenTrial] | None] = queue.Queue(PENDING_MAX)
+        self._pending: queue.Queue[_Start | _Finish | None] = queue.Queue(PENDING_MAX)
+        self._runs: dict[int, str] = {}  # trial number -> the run the writer created, until the trial's end is logged
         self._writer: threading.Thread | None = None
         self._failed: Exception | None = None
         try:
@@ -56,28 +75,29 @@ class LiveProjection:
     def active(self) -> bool:
         return self._projection is not None
 
-    def start(self, trial: optuna.Trial) -> str | None:
-        """Create the trial's run and store its id on the trial."""
+    def start(self, trial: optuna.Trial) -> None:
+        """Hand a started trial to the writer thread, which creates its run and links the run's id to it."""
         self._check()
         if self._projection is None:
-            return None
-        try:
-            run_id = self._projection.start_trial(trial)
-        except Exception as e:
-            self._disable(e)
-            return None
-        trial.set_user_attr(TRIAL_MLFLOW_RUN, run_id)
-        return run_id
-
-    def finish(self, run_id: str | None, trial: optuna.trial.FrozenTrial) -> None:
-        """Hand a finished trial to the writer thread, which logs it into its run and ends the run."""
-        self._check()
-        if self._projection is None or run_id is None:
             return
+        self._put(_Start(trial.number, trial.datetime_start, storage_of(trial.study), trial_id(trial)))
+
+    def finish(self, trial: optuna.trial.FrozenTrial) -> None:
+        """Hand a finished trial to the writer thread, which logs it into its run and ends the run.
+
+        The run is the one its link names (a trial another worker started), else the one this
+        writer created for it; a trial with neither is left to ``hpo sync``.
+        """
+        self._check()
+        if self._projection is None:
+            return
+        self._put(_Finish(trial.user_attrs.get(TRIAL_MLFLOW_RUN), trial))
+
+    def _put(self, item: _Start | _Finish) -> None:
         if self._writer is None or not self._writer.is_alive():
             self._writer = threading.Thread(target=self._write, name="hpo-mlflow-writer", daemon=True)
             self._writer.start()
-        self._pending.put((run_id, trial))
+        self._pending.put(item)
 
     def flush(self) -> None:
         """Wait until every trial handed to ``finish`` is logged (warning once if MLflow failed).
@@ -109,12 +129,20 @@ class LiveProjection:
             item = self._pending.get()
             if item is None:
                 return
-            run_id, trial = item
             projection = self._projection
             if projection is None or self._failed is not None:
                 continue  # MLflow failed: `hpo sync` logs the rest
             try:
-                projection.finish_trial(run_id, trial)
+                if isinstance(item, _Start):
+                    run_id = projection.start_trial(item.number, item.started)
+                    self._runs[item.number] = run_id
+                    # On the trial at once, so that whoever fails it as stale (its worker killed) ends this run too.
+                    _link(item.storage, item.trial_id, run_id)
+                    continue
+                run = item.run_id or self._runs.get(item.trial.number)
+                self._runs.pop(item.trial.number, None)
+                if run is not None:
+                    projection.finish_trial(run, item.trial)
             except Exception as e:
                 self._failed = e  # the caller's thread warns: a warning printed from here could cut into its lines
 
@@ -125,6 +153,15 @@ class LiveProjection:
     def _disable(self, e: Exception) -> None:
         self._projection = None
         self._warn(f"warning: {unavailable(tracking_uri(), e)}; trials go on in Optuna and `hpo sync` will log them later")
+
+
+def _link(storage: optuna.storages.BaseStorage, tid: int, run_id: str) -> None:
+    """The run's id on its trial (running, or finished already). A storage that does not answer leaves the
+    trial without it (``hpo sync`` finds a trial's run by its tags) rather than stop logging runs."""
+    try:
+        link_trial(storage, tid, {TRIAL_MLFLOW_RUN: run_id})
+    except Exception:
+        pass
 
 
 _LIVE: weakref.WeakSet[LiveProjection] = weakref.WeakSet()

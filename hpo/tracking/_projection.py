@@ -97,22 +97,22 @@ class StudyProjection:
         metric = str(attrs.get(STUDY_METRIC, "objective"))
         return cls(c, study.study_name, exp_id, parent, base, metric, fixed, history, maximize)
 
-    def start_trial(self, trial: optuna.Trial | optuna.trial.FrozenTrial) -> str:
-        """Create the trial's child run (status RUNNING); returns its id."""
+    def start_trial(self, number: int, started: datetime.datetime | None) -> str:
+        """Create the child run (status RUNNING) of trial ``number``, which started at ``started``; returns its id."""
         tags = {
             **self.base_tags,
             PARENT_RUN_ID: self.parent_run_id,
             TAG_STUDY: self.study_name,
-            TAG_TRIAL: str(trial.number),
+            TAG_TRIAL: str(number),
             TAG_STATE: "RUNNING",
             TAG_ROLE: ROLE_TRIAL,
         }
         # A run created later by `hpo sync` starts when its trial did (else it would end before it started).
         run = self.client.create_run(
             self.experiment_id,
-            start_time=_ms(trial.datetime_start),
+            start_time=_ms(started),
             tags=written(tags),
-            run_name=f"{self.study_name}-{trial.number}",
+            run_name=f"{self.study_name}-{number}",
         )
         return str(run.info.run_id)
 

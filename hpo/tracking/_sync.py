@@ -96,7 +96,7 @@ def _sync(ws: Workspace, study: optuna.Study, c: MlflowClient | None) -> SyncRes
             projection.finish_trial(run_id, t)  # created live, but its end was never logged
             completed += 1
         else:
-            projection.finish_trial(projection.start_trial(t), t)
+            projection.finish_trial(projection.start_trial(t.number, t.datetime_start), t)
             created += 1
     projection.finish_study(study)
     return SyncResult(study.study_name, projection.experiment_id, created, completed, unchanged)

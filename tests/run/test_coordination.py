@@ -81,8 +81,8 @@ def test_a_dead_workers_trial_is_failed_and_retried_in_its_slot_when_nothing_els
     # What a worker killed in the middle of slot 2 leaves: its trial RUNNING, its last heartbeat now.
     study.enqueue_trial({}, user_attrs={TRIAL_SLOT: 2}, skip_if_exists=False)
     dead = claim_trial(study, budget=3)
-    assert dead is not None
-    study._storage.record_heartbeat(dead)  # type: ignore[attr-defined]
+    assert dead is not None and dead.started  # its first heartbeat written with the claim, as a worker's is
+    study._storage.record_heartbeat(dead.trial_id)  # type: ignore[attr-defined]
 
     result = run_study(space, n_trials=4)
     trials = _study(workspace).get_trials()

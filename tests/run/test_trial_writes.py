@@ -143,11 +143,12 @@ def test_a_trial_writes_its_attributes_and_curve_in_two_commits(
     workspace: Path, mlflow_store: str, trial_commits: Callable[[], int]
 ) -> None:
     # It was six: seed, worker, the curve, fit_seconds, best_iteration, validation_metrics, each alone.
+    # Then two; the seed and worker now go with the claim, in its transaction.
     from hpo.run import run_study
 
     run_study(write_space(workspace / "search_spaces", n_trials=4))
 
-    assert trial_commits() == 2 * 4  # one as the trial starts (seed, worker), one as its fit ends
+    assert trial_commits() == 4  # one as its fit ends
     trials = trials_of(workspace, "small")
     assert [t.state.name for t in trials] == ["COMPLETE"] * 4
     for t in trials:
