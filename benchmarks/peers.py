@@ -32,8 +32,9 @@ What it measures
    complete - first trial's start), from the storage.
 
 3. Single commands, as subprocesses, median of ``--rounds``: ``hpo try`` against a bare script doing the same
-   fit and scores (CatBoost + scikit-learn only; its own 60/20/20 split of the same data), ``hpo validate``,
-   and ``hpo promote best`` on a finished 3-trial study.
+   fit and scores (CatBoost + scikit-learn only; its own 60/20/20 split of the same data), the same script
+   logging its run to MLflow (what ``hpo try`` also does), ``hpo validate``, and ``hpo promote best`` on a
+   finished 3-trial study.
 
 4. Memory. Peak over time of the sum of PSS (``/proc/<pid>/smaps_rollup``, sampled every 50 ms over the process
    tree found through ``/proc/<pid>/task/<tid>/children``) of ``hpo run --jobs 2`` against ``--jobs 1``
@@ -47,7 +48,7 @@ Run it from the repository root with a virtualenv that has the peers (the projec
     python3 -m venv /work/peers-venv
     /work/peers-venv/bin/pip install -e . optuna-integration mlflow 'ray[tune]' 'psycopg[binary]' pytest
     /work/peers-venv/bin/python benchmarks/peers.py --quick      # plumbing check: ~5 min idle, 15 min loaded (2 cores)
-    /work/peers-venv/bin/python benchmarks/peers.py              # the issue's table: ~15 min idle, ~40 min loaded
+    /work/peers-venv/bin/python benchmarks/peers.py              # the issue's table: ~25 min idle
 
 Versions that worked (2026-12-03): Python 3.11, optuna 5.1.0, optuna-integration 5.0.0, mlflow 3.17.2,
 catboost 1.2.10, scikit-learn 1.9.1, SQLAlchemy 2.1.9, ray 2.60.0, psycopg 3.3.9, pytest 9.2.0 (tests/servers.py imports it).
@@ -488,8 +489,11 @@ def throughput_run(tmp: Path, storage: str, server: str | None, arm: str, jobs: 
         shutil.rmtree(root, ignore_errors=True)
 
 
-def part_throughput(tmp: Path, n: int, jobs_list: list[int]) -> None:
-    print(f"\ntrivial model (Ridge, random sampler), {n} trials on one storage by N processes: trials/s (ratio hpo/plain)")
+def part_throughput(tmp: Path, n: int, jobs_list: list[int], rounds: int = 1) -> None:
+    print(
+        f"\ntrivial model (Ridge, random sampler), {n} trials on one storage by N processes: trials/s, median of {rounds} "
+        "rounds in rotating order (ratio hpo/plain)"
+    )
     stores: list[tuple[str, str | None]] = [("sqlite", None)]
     stop = None
     try:
@@ -501,7 +505,12 @@ def part_throughput(tmp: Path, n: int, jobs_list: list[int]) -> None:
         print(f"{'storage':<11}{'N':>3}{'hpo':>8}{'optuna':>9}{'optuna+mlflow':>15}{'hpo/optuna':>12}{'hpo/optuna+mlflow':>19}")
         for name, server in stores:
             for jobs in jobs_list:
-                tp = {arm: throughput_run(tmp, name, server, arm, jobs, n) for arm in ("hpo", "none", "mlflow")}
+                runs: dict[str, list[float]] = {"hpo": [], "none": [], "mlflow": []}
+                for r in range(rounds):
+                    order = list(runs)[r % 3 :] + list(runs)[: r % 3]
+                    for arm in order:
+                        runs[arm].append(throughput_run(tmp, name, server, arm, jobs, n))
+                tp = {arm: statistics.median(v) for arm, v in runs.items()}
                 print(
                     f"{name:<11}{jobs:>3}{tp['hpo']:>8.1f}{tp['none']:>9.1f}{tp['mlflow']:>15.1f}"
                     f"{tp['hpo'] / tp['none']:>11.2f}x{tp['hpo'] / tp['mlflow']:>18.2f}x",
@@ -534,6 +543,16 @@ print("pearson_r", pearsonr(y_va, p)[0], "rmse", mean_squared_error(y_va, p) ** 
 """
 
 
+# The bare script, then what `hpo try` also does: the fit's run in MLflow (a user's own script that tracks).
+BARE_MLFLOW_TAIL = """
+import mlflow
+mlflow.set_experiment("bare")
+with mlflow.start_run(run_name="bare"):
+    mlflow.log_params({"depth": 5, "learning_rate": 0.0548, "l2_leaf_reg": 5.5, "iterations": {iterations}})
+    mlflow.log_metrics({"val_pearson_r": pearsonr(y_va, p)[0], "val_rmse": mean_squared_error(y_va, p) ** 0.5})
+"""
+
+
 def timed(cmd: list[str], root: Path) -> float:
     start = time.perf_counter()
     r = subprocess.run(cmd, cwd=root, env=child_env(root), capture_output=True, text=True)
@@ -545,10 +564,13 @@ def timed(cmd: list[str], root: Path) -> float:
 def part_commands(tmp: Path, rounds: int, iterations: int) -> None:
     root, space = new_workspace(tmp, "commands", catboost_space(3, iterations))
     (root / "bare.py").write_text(BARE_SCRIPT.replace("{iterations}", str(iterations)))
-    times: dict[str, list[float]] = {k: [] for k in ("bare script", "hpo try", "hpo validate", "hpo promote best")}
+    (root / "bare_mlflow.py").write_text((BARE_SCRIPT + BARE_MLFLOW_TAIL).replace("{iterations}", str(iterations)))
+    names = ("bare script", "bare script + MLflow run", "hpo try", "hpo validate", "hpo promote best")
+    times: dict[str, list[float]] = {k: [] for k in names}
     run_child(root, "hpo", "--space", str(space))  # the study that promote reads
     for _ in range(rounds):
         times["bare script"].append(timed([sys.executable, "bare.py"], root))
+        times["bare script + MLflow run"].append(timed([sys.executable, "bare_mlflow.py"], root))
         times["hpo try"].append(timed([*hpo_command(), "try", str(space)], root))
         times["hpo validate"].append(timed([*hpo_command(), "validate", str(space)], root))
         times["hpo promote best"].append(
@@ -559,7 +581,7 @@ def part_commands(tmp: Path, rounds: int, iterations: int) -> None:
     print(f"\nsingle commands (CatBoost {iterations} iterations), wall seconds, median of {rounds}")
     for name, values in times.items():
         m = statistics.median(values)
-        print(f"  {name:<18}{m:>7.2f} s{m / bare:>8.2f}x the bare script")
+        print(f"  {name:<26}{m:>7.2f} s{m / bare:>8.2f}x the bare script")
 
 
 def tree_pids(pid: int) -> list[int]:
@@ -646,6 +668,7 @@ def main() -> int:
     ap.add_argument("--trials", type=int, help="TPE trials per arm and round (40; quick 12)")
     ap.add_argument("--iterations", type=int, default=100, help="CatBoost iterations (100)")
     ap.add_argument("--tp-trials", type=int, help="trivial-model trials per throughput run (200; quick 40)")
+    ap.add_argument("--tp-rounds", type=int, help="rounds of each throughput configuration, arms rotated (3; quick 1)")
     ap.add_argument("--parts", default="peers,throughput,commands,memory", help="comma-separated parts to run (all)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
@@ -655,7 +678,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.child:
         return child_main(args)
-    for key, full, quick in (("rounds", 5, 2), ("trials", 40, 12), ("tp_trials", 200, 40)):
+    for key, full, quick in (("rounds", 5, 2), ("trials", 40, 12), ("tp_trials", 200, 40), ("tp_rounds", 3, 1)):
         if getattr(args, key) is None:
             setattr(args, key, quick if args.quick else full)
     parts = set(args.parts.split(","))
@@ -677,7 +700,7 @@ def main() -> int:
         if "peers" in parts:
             part_peers(tmp, args.rounds, args.trials, args.iterations)
         if "throughput" in parts:
-            part_throughput(tmp, args.tp_trials, [1, 2, 4])
+            part_throughput(tmp, args.tp_trials, [1, 2, 4], args.tp_rounds)
         if "commands" in parts:
             part_commands(tmp, args.rounds, args.iterations)
         if "memory" in parts:
