@@ -275,9 +275,12 @@ def claim_waiting(storage: optuna.storages.BaseStorage, tid: int, attrs: Mapping
     the claim's transaction. They do on SQLite and PostgreSQL, three commits made one; elsewhere the
     caller writes them as before.
     """
+    import sqlite3
+
     backend = rdb_backend(storage)
-    if backend is None or backend.engine.name not in ("sqlite", "postgresql"):
-        return change_state(storage, tid, "WAITING", "RUNNING"), False
+    name = None if backend is None else backend.engine.name
+    if name not in ("sqlite", "postgresql") or (name == "sqlite" and sqlite3.sqlite_version_info < (3, 24, 0)):
+        return change_state(storage, tid, "WAITING", "RUNNING"), False  # no INSERT ... ON CONFLICT there
     from optuna.storages._rdb import models
     from sqlalchemy import func
     from sqlalchemy.dialects import postgresql, sqlite
