@@ -139,21 +139,17 @@ def link_trial(storage: optuna.storages.BaseStorage, tid: int, attrs: Mapping[st
 
 def _upsert_user_attrs(backend: Any, session: Any, tid: int, encoded: Mapping[str, str]) -> None:
     """One INSERT ... ON CONFLICT UPDATE for all of ``encoded`` (key -> JSON), Optuna's statement for one key, made multi-row."""
-    import sqlite3
-
     from optuna.storages._rdb import models
 
     model = models.TrialUserAttributeModel
     rows = [{"trial_id": tid, "key": key, "value_json": value} for key, value in encoded.items()]
-    name = backend.engine.name
-    if name == "postgresql" or (name == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0)):
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        stmt = (postgresql.insert if name == "postgresql" else sqlite.insert)(model).values(rows)
+    insert = _conflict_insert(backend)
+    if insert is not None:
+        stmt = insert(model).values(rows)
         session.execute(
             stmt.on_conflict_do_update(index_elements=[model.trial_id, model.key], set_={"value_json": stmt.excluded.value_json})
         )
-    elif name == "mysql":
+    elif backend.engine.name == "mysql":
         from sqlalchemy.dialects.mysql import insert as mysql_insert
 
         mstmt = mysql_insert(model).values(rows)
@@ -161,6 +157,41 @@ def _upsert_user_attrs(backend: Any, session: Any, tid: int, encoded: Mapping[st
     else:  # Optuna's own way for other databases, one key at a time (still in this transaction)
         for key, value in encoded.items():
             backend._set_trial_attr_without_commit(session, model, tid, key, json.loads(value))
+
+
+def _conflict_insert(backend: Any) -> Any:
+    """SQLAlchemy's ``insert`` of the backend's dialect where it has ``INSERT ... ON CONFLICT`` (PostgreSQL,
+    SQLite from 3.24), else None."""
+    import sqlite3
+
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    name = backend.engine.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite" and sqlite3.sqlite_version_info >= (3, 24, 0):
+        return sqlite.insert
+    return None
+
+
+def blank_trial(number: int, tid: int, started: datetime.datetime | None = None) -> optuna.trial.FrozenTrial:
+    """A RUNNING trial with nothing in it yet: what Optuna creates without a template, and a claimed trial
+    as a cache holds it before it is read."""
+    from optuna.trial import FrozenTrial, TrialState
+
+    return FrozenTrial(
+        number=number,
+        state=TrialState.RUNNING,
+        value=None,
+        datetime_start=started,
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=tid,
+    )
 
 
 def budget_slots(study: optuna.Study, key: str) -> list[tuple[int, str]]:
@@ -275,18 +306,13 @@ def claim_waiting(storage: optuna.storages.BaseStorage, tid: int, attrs: Mapping
     the claim's transaction. They do on SQLite and PostgreSQL, three commits made one; elsewhere the
     caller writes them as before.
     """
-    import sqlite3
-
     backend = rdb_backend(storage)
-    name = None if backend is None else backend.engine.name
-    if name not in ("sqlite", "postgresql") or (name == "sqlite" and sqlite3.sqlite_version_info < (3, 24, 0)):
+    insert = None if backend is None else _conflict_insert(backend)
+    if insert is None:
         return change_state(storage, tid, "WAITING", "RUNNING"), False  # no INSERT ... ON CONFLICT there
+    from optuna.storages._heartbeat import is_heartbeat_enabled
     from optuna.storages._rdb import models
     from sqlalchemy import func
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    insert = postgresql.insert if backend.engine.name == "postgresql" else sqlite.insert
-    from optuna.storages._heartbeat import is_heartbeat_enabled
 
     beats = is_heartbeat_enabled(storage)
     user = models.TrialUserAttributeModel

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hpo.errors import HpoError
 from hpo.schema import TRIAL_CREATED_BY
-from hpo.storage._optuna import rdb_backend, rdb_read, storage_of, study_id, trial_id
+from hpo.storage._optuna import blank_trial, rdb_backend, rdb_read, storage_of, study_id, trial_id
 from hpo.storage._outage import retry_on
 
 if TYPE_CHECKING:
@@ -245,7 +245,6 @@ def cache_claimed(study: optuna.Study, claimed: Waiting) -> None:
     """
     from optuna.storages import _CachedStorage
     from optuna.storages._cached_storage import _StudyInfo
-    from optuna.trial import FrozenTrial, TrialState
 
     storage = storage_of(study)
     if not isinstance(storage, _CachedStorage):
@@ -255,19 +254,7 @@ def cache_claimed(study: optuna.Study, claimed: Waiting) -> None:
         info = storage._studies.setdefault(sid, _StudyInfo())
         if claimed.number in info.trials:
             return  # read as WAITING earlier: it is among the unfinished ones the cache reads again
-        placeholder = FrozenTrial(
-            number=claimed.number,
-            state=TrialState.RUNNING,
-            value=None,
-            datetime_start=None,
-            datetime_complete=None,
-            params={},
-            distributions={},
-            user_attrs={},
-            system_attrs={},
-            intermediate_values={},
-            trial_id=claimed.trial_id,
-        )
+        placeholder = blank_trial(claimed.number, claimed.trial_id)
         storage._add_trials_to_cache(sid, [placeholder])
         info.unfinished_trial_ids.add(claimed.trial_id)
 

@@ -23,6 +23,7 @@ from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.schema import TRIAL_CREATED_BY
+from hpo.storage._optuna import blank_trial
 from hpo.storage._outage import _TRANSIENT_TEXT, Outage
 
 T = TypeVar("T")
@@ -85,19 +86,7 @@ class RetryingRDBStorage(RDBStorage):
         # reply may have created. Optuna's own loop retries blind, so it is replaced, not wrapped.
         token = uuid.uuid4().hex
         if template_trial is None:  # what Optuna creates without a template
-            template = FrozenTrial(
-                number=0,
-                state=TrialState.RUNNING,
-                value=None,
-                datetime_start=datetime.datetime.now(),
-                datetime_complete=None,
-                params={},
-                distributions={},
-                user_attrs={},
-                system_attrs={},
-                intermediate_values={},
-                trial_id=0,
-            )
+            template = blank_trial(0, 0, datetime.datetime.now())
         else:
             template = copy.deepcopy(template_trial)
         template.system_attrs = {**template.system_attrs, TRIAL_CREATED_BY: token}

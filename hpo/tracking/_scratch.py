@@ -37,6 +37,11 @@ class ScratchRun:
     params: dict[str, Any]  # logged as given when a string, else as repr()
 
 
+def logged_params(params: dict[str, Any]) -> dict[str, str]:
+    """Parameters as the run holds them: a string as given, anything else as its ``repr()``."""
+    return {k: v if isinstance(v, str) else repr(v) for k, v in params.items()}
+
+
 def log_scratch_run(c: MlflowClient, experiment: str, run: ScratchRun) -> str:
     """Log ``run`` to the experiment named ``experiment`` (created if need be), finished; its run id."""
     from mlflow.entities import Metric, Param
@@ -48,7 +53,7 @@ def log_scratch_run(c: MlflowClient, experiment: str, run: ScratchRun) -> str:
     metrics = [Metric(f"{VAL}{k}", float(v), now, 0) for k, v in run.metrics.items() if v == v]
     metrics += [Metric(f"{VAL}{run.metric}{BY_FOLD}", float(v), now, k) for k, v in enumerate(run.fold_values or [])]
     metrics.append(Metric(TRIAL_FIT_SECONDS, run.fit_seconds, now, 0))
-    params = [Param(k, v if isinstance(v, str) else repr(v)) for k, v in run.params.items()]
+    params = [Param(k, v) for k, v in logged_params(run.params).items()]
     c.log_batch(run_id, metrics=metrics, params=params)
     c.set_terminated(run_id)
     return run_id
@@ -85,7 +90,7 @@ class ScratchWriter:
         proc, self._proc = self._proc, None
         if proc is None or proc.stdin is None or proc.stdout is None:
             raise WriterFailed("the scratch run's writer was closed")
-        given = {**asdict(run), "params": {k: v if isinstance(v, str) else repr(v) for k, v in run.params.items()}}
+        given = {**asdict(run), "params": logged_params(run.params)}  # JSON holds them as MLflow will
         try:
             proc.stdin.write(json.dumps({"experiment": experiment, "run": given}) + "\n")
             proc.stdin.close()
