@@ -116,16 +116,27 @@ def test_every_run_the_writer_threads_end_is_what_sync_writes(workspace: Path) -
 # A team's training function that deletes the MLflow run of the trial it trains: logging the trial's
 # end then fails (a run must be active), in the writer thread.
 DELETES_ITS_RUN = """\
+import time
+
 from mlflow import MlflowClient
 from sklearn.linear_model import Ridge
 
 
 def fit(params, train):
     c = MlflowClient()
-    for e in c.search_experiments():
-        for r in c.search_runs([e.experiment_id], "attributes.status = 'RUNNING'"):
-            if r.data.tags.get("hpo.role") == "trial":
-                c.delete_run(r.info.run_id)
+    deadline = time.time() + 60  # the run is created by hpo's writer thread while this fit runs: wait for it
+    while time.time() < deadline:
+        runs = [
+            r
+            for e in c.search_experiments()
+            for r in c.search_runs([e.experiment_id], "attributes.status = 'RUNNING'")
+            if r.data.tags.get("hpo.role") == "trial"
+        ]
+        if runs:
+            break
+        time.sleep(0.05)
+    for r in runs:
+        c.delete_run(r.info.run_id)
     return Ridge(alpha=params["alpha"]).fit(train.X, train.y)
 """
 
