@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("cli", {"hpo", "hpo.__main__", "hpo.cli"}),
     (
         "chores",
-        {"hpo.studies", "hpo.export", "hpo.delete", "hpo.dashboard", "hpo.scratch", "hpo.sweep"},
+        {"hpo.studies", "hpo.export", "hpo.delete", "hpo.dashboard", "hpo.scratch", "hpo.sweep", "hpo.launch"},
     ),
     ("verbs", {"hpo.run", "hpo.analyze", "hpo.promote"}),
     ("study set-up", {"hpo.prepare", "hpo.samplers", "hpo.warm_start", "hpo.ledger"}),

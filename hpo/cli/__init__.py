@@ -18,6 +18,7 @@ from hpo.cli import (
     delete,
     export,
     import_sweep,
+    k8s,
     promote,
     reproduce,
     run,
@@ -27,6 +28,7 @@ from hpo.cli import (
     sync,
     try_,
     validate,
+    worker,
 )
 
 app = typer.Typer(
@@ -65,6 +67,8 @@ app.command(name="data")(data.data)
 app.command(name="promote")(promote.promote)
 app.command(name="reproduce")(reproduce.reproduce)
 app.command(name="run")(run.run)
+app.command(name="worker")(worker.worker)
+app.command(name="k8s")(k8s.k8s)
 app.command(name="validate")(validate.validate)
 app.command(name="schema")(schema.schema)
 app.command(name="studies")(studies.studies)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import statistics
 import time
 from typing import TYPE_CHECKING, Any
@@ -110,7 +111,8 @@ def print_result(console: Console, r: RunResult) -> None:
     best = r.after.best
     head = f"Study [bold]{r.study}[/]: {r.ran} trial(s) run in {r.elapsed_seconds:.1f}s"
     if r.interrupted:
-        head += " [yellow](stopped by Ctrl-C; run again to resume)[/]"
+        by = "Ctrl-C" if r.stop_signal in (None, signal.SIGINT) else signal.Signals(r.stop_signal).name
+        head += f" [yellow](stopped by {by}; run again to resume)[/]"
     console.print(head)
     if best is not None:
         console.print(f"Best trial [bold]#{best.number}[/]: {r.metric} = [bold]{best.value:.6g}[/] ({r.direction})")

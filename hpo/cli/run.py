@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from hpo.cli._guard import guarded
+from hpo.cli._options import seconds, whole
 
 
 def run(
@@ -33,6 +34,12 @@ def run(
         metavar="SECONDS",
         help="Seconds for this run instead of the space file's timeout: after it no new trial starts (running ones finish).",
     ),
+    create_only: bool = typer.Option(
+        False, "--create-only", help="Create or resume the study and fill its budget; run no trial (`hpo worker` joins it)."
+    ),
+    gpus: Optional[str] = typer.Option(
+        None, "--gpus", metavar="LIST", help="GPUs the workers share, e.g. 0,1: each sees its share (CUDA_VISIBLE_DEVICES)."
+    ),
 ) -> None:
     """Create or resume the study of SPACE and run it to its n_trials budget."""
 
@@ -41,19 +48,31 @@ def run(
 
         from hpo.cli._output import BarProgress, print_json, print_result
         from hpo.run import run_study
+        from hpo.run._devices import parse_devices
 
         err = Console(stderr=True)
-        progress = None if quiet or as_json else BarProgress(err)
+        progress = None if quiet or as_json or create_only else BarProgress(err)
         result = run_study(
             space,
             storage=storage,
             jobs=jobs,
             progress=progress,
-            n_trials=_whole("--n-trials", n_trials),
-            timeout=_seconds("--timeout", timeout),
+            n_trials=whole("--n-trials", n_trials),
+            timeout=seconds("--timeout", timeout),
+            gpus=None if gpus is None else parse_devices(gpus),
+            create_only=create_only,
         )
         if as_json:
             print_json(result.as_dict())
+            return
+        if create_only:
+            done = sum(n for state, n in result.after.states.items() if state not in ("WAITING", "RUNNING"))
+            storage_flag = "" if storage is None else " --storage URL"
+            how = "created" if result.created else "resumed"
+            typer.echo(
+                f"Study {result.study} is ready: a budget of {result.budget or 'unlimited'} trials, {done} finished ({how}). "
+                f"Workers join it with `hpo worker --study {result.study}{storage_flag}`."
+            )
             return
         if quiet:
             b = result.after.best
@@ -65,24 +84,3 @@ def run(
             typer.echo(f"note: {result.note}", err=True)
 
     guarded(body, ctx)
-
-
-# Parsed here, not by Typer: a value that is no number is one line naming the option, as a bad range is.
-def _whole(option: str, text: str | None) -> int | None:
-    try:
-        return None if text is None else int(text)
-    except ValueError:
-        raise _bad(option, "a whole number", text) from None
-
-
-def _seconds(option: str, text: str | None) -> float | None:
-    try:
-        return None if text is None else float(text)
-    except ValueError:
-        raise _bad(option, "a number of seconds", text) from None
-
-
-def _bad(option: str, what: str, text: str | None) -> Exception:
-    from hpo.errors import HpoError
-
-    return HpoError(f"{option} must be {what}, but got {text!r}")

@@ -7,6 +7,8 @@ on one host or many, therefore finish exactly ``n_trials`` trials between them.
 A trial whose worker died or was aborted is retried in its own slot.
 
 - :mod:`._runner`: :func:`run_study`, the whole of ``hpo run``;
+- :mod:`._join`: :func:`join_study`, a worker joining a study another process created (``hpo worker``);
+- :mod:`._devices`: which GPUs each worker sees;
 - :mod:`._study`: creating or resuming the study, its attributes, the budget slots;
 - :mod:`._worker`: one worker's loop: run a claimed trial with heartbeats, abandon it on a stop;
 - :mod:`._claims`: claiming a budget slot, requeueing it, failing stale trials;
@@ -17,6 +19,7 @@ A trial whose worker died or was aborted is retried in its own slot.
 """
 
 from hpo.run._claims import claim_trial, fail_stale, requeue, running_trials
+from hpo.run._join import join_study
 from hpo.run._objective import Objective
 from hpo.run._result import BestTrial, Progress, RunResult, StudySnapshot, snapshot
 from hpo.run._runner import run_study
@@ -31,6 +34,7 @@ __all__ = [
     "RunResult",
     "StudySnapshot",
     "claim_trial",
+    "join_study",
     "fail_stale",
     "open_study",
     "requeue",

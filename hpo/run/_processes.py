@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from hpo.errors import CLI_FLAGS, HpoError
 from hpo.prepare import Prepared, prepare_loaded
 from hpo.run._result import LiveSnapshots, Progress, Tally, WorkersOutcome, snapshot
-from hpo.run._signals import STOP_SIGNALS, _Stop, stopping_message
+from hpo.run._signals import STOP_SIGNALS, _Stop, aborting_message, stopping_message
 from hpo.run._worker import HeldWarnings, StudyDeleted, _worker_loop, _WorkerArgs, check_study
 from hpo.schema import TRIAL_ERROR
 from hpo.storage import ready_to_fork, sqlite_path
@@ -48,12 +48,23 @@ def _stop_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
 
 
 def _run_in_process(
-    args: _WorkerArgs, prep: Prepared, study: optuna.Study, progress: Progress, tracker: LiveProjection, held: HeldWarnings
+    args: _WorkerArgs,
+    prep: Prepared,
+    study: optuna.Study,
+    progress: Progress,
+    tracker: LiveProjection,
+    held: HeldWarnings,
+    abort_on: frozenset[int] = frozenset(),
 ) -> WorkersOutcome:
-    """Run the one worker in this process (with the run's tracker): a stop signal finishes its trial."""
+    """Run the one worker in this process (with the run's tracker): a stop signal finishes its trial,
+    one of ``abort_on`` fails and requeues it at once."""
     failures: list[str] = []
     tally = Tally()
-    stop = _Stop(lambda signum: progress.message(stopping_message(signum)))
+
+    def said(signum: int) -> None:
+        progress.message(aborting_message(signum) if signum in abort_on else stopping_message(signum))
+
+    stop = _Stop(said, abort_on)
 
     shows = type(progress) is not Progress  # a snapshot costs a few queries: skip it when nobody looks
     live = LiveSnapshots(study)  # not one per trial: trials of a fast model end many times a second
@@ -71,11 +82,12 @@ def _run_in_process(
         try:
             _worker_loop(args, prep, stop, on_trial, tracker, held)
         except KeyboardInterrupt:
-            progress.message("Aborted: the running trial was failed and put back in the queue")
+            if stop.signal not in abort_on:  # the message came with the signal
+                progress.message("Aborted: the running trial was failed and put back in the queue")
             stop.requested = True
     if shows:
         progress.update(live.full())  # the last line is exact, whenever the last timed one was
-    return WorkersOutcome(stop.requested, failures, tally)
+    return WorkersOutcome(stop.requested, failures, tally, stop.signal)
 
 
 def _note_failure(t: optuna.trial.FrozenTrial, progress: Progress, failures: list[str]) -> None:
@@ -162,7 +174,9 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="hpo-parent-watch", daemon=True).start()
 
 
-def _run_processes(args: _WorkerArgs, prep: Prepared, jobs: int, study: optuna.Study, progress: Progress) -> WorkersOutcome:
+def _run_processes(
+    args: _WorkerArgs, prep: Prepared, jobs: int, study: optuna.Study, progress: Progress, devices: list[str] | None = None
+) -> WorkersOutcome:
     """Run ``jobs`` worker processes and show the study's progress until they end; stop signals are forwarded."""
     # Forked workers inherit the imported libraries and the loaded data: a spawned one spent about
     # 5 s re-importing and re-reading them (benchmarks/parallel.py). Fork is Linux only here, and
@@ -173,17 +187,23 @@ def _run_processes(args: _WorkerArgs, prep: Prepared, jobs: int, study: optuna.S
     inherited = prep if forked else None
     parent = os.getpid()
     procs = [
-        ctx.Process(target=_worker_main, args=(replace(args, index=i), tally, inherited, parent, CLI_FLAGS.get()), daemon=False)
+        ctx.Process(
+            target=_worker_main,
+            args=(replace(args, index=i, devices=devices[i] if devices else None), tally, inherited, parent, CLI_FLAGS.get()),
+            daemon=False,
+        )
         for i in range(jobs)
     ]
     for p in procs:
         p.start()
 
     signals = 0
+    first: int | None = None
 
     def forward(signum: int, frame: object) -> None:
-        nonlocal signals
+        nonlocal signals, first
         signals += 1
+        first = signum if first is None else first
         progress.message(stopping_message(signum, "trials") if signals == 1 else "Aborting")
         for p in procs:
             if p.is_alive() and p.pid:
@@ -205,7 +225,7 @@ def _run_processes(args: _WorkerArgs, prep: Prepared, jobs: int, study: optuna.S
     crashed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if crashed:
         progress.message(f"{len(crashed)} worker(s) exited with an error (exit codes {crashed})")
-    return WorkersOutcome(signals > 0, failures, tally.read())
+    return WorkersOutcome(signals > 0, failures, tally.read(), first)
 
 
 def _poll_or_deleted(study: optuna.Study, progress: Progress, failures: list[str], seen: set[int]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -68,6 +69,7 @@ class WorkersOutcome:
     interrupted: bool
     failures: list[str]
     tally: Tally
+    signal: int | None = None  # the stop signal that came first
 
 
 @dataclass
@@ -86,6 +88,7 @@ class RunResult:
     # Trials this run's workers finished and completed; other hosts' workers may add more to the study.
     finished_here: int = 0
     completed_here: int = 0
+    stop_signal: int | None = None  # the signal that stopped the run early, if one did
 
     @classmethod
     def of(
@@ -114,6 +117,7 @@ class RunResult:
             failures=outcome.failures,
             finished_here=outcome.tally.finished,
             completed_here=outcome.tally.completed,
+            stop_signal=outcome.signal,
         )
 
     @property
@@ -160,6 +164,7 @@ class RunResult:
             "best": None if best is None else best.__dict__,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
             "interrupted": self.interrupted,
+            "stop_signal": None if self.stop_signal is None else signal.Signals(self.stop_signal).name,
             "this_run": {
                 "finished": self.finished_here,
                 "completed": self.completed_here,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,8 +13,9 @@ from hpo.errors import HpoError, NoTrialCompleted, option
 from hpo.ledger import record as record_data
 from hpo.prepare import Prepared, prepare_loaded
 from hpo.run._claims import fail_stale
+from hpo.run._devices import device_groups
 from hpo.run._processes import _run_in_process, _run_processes
-from hpo.run._result import Progress, RunResult, StudySnapshot, WorkersOutcome, snapshot
+from hpo.run._result import Progress, RunResult, StudySnapshot, Tally, WorkersOutcome, snapshot
 from hpo.run._signals import _no_interrupt
 from hpo.run._study import open_study, top_up_budget
 from hpo.run._worker import HeldWarnings, _warner, _WorkerArgs
@@ -39,6 +41,8 @@ def run_study(
     progress: Progress | None = None,
     n_trials: int | None = None,
     timeout: float | None = None,
+    gpus: Sequence[str] | None = None,
+    create_only: bool = False,
 ) -> RunResult:
     """Create or resume the study of ``space_path`` and run it to its budget.
 
@@ -48,6 +52,9 @@ def run_study(
         jobs: worker processes on this host.
         n_trials, timeout: the budget instead of the space file's (as if its ``n_trials`` or
             ``timeout`` were edited: a resume may raise or lower them).
+        gpus: devices the workers share (``CUDA_VISIBLE_DEVICES``; see :func:`device_groups`).
+        create_only: create or resume the study, fill its budget and open its MLflow parent run,
+            then return without running a trial (workers join it: :func:`join_study`).
 
     Returns:
         The outcome; ``RunResult.note`` says so when every trial of the run was pruned.
@@ -61,20 +68,40 @@ def run_study(
     check_budget(n_trials, timeout)
     ws = workspace or load_workspace()
     prep = prepare_loaded(_with_budget(load_space(space_path, workspace=ws), n_trials, timeout), ws)
+    workers = None if create_only else Workers(jobs, gpus)
+    return run_prepared(prep, prep.workspace.storage_url(storage), workers, progress)
+
+
+@dataclass(frozen=True)
+class Workers:
+    """The workers a run starts on this host: how many, the devices they share, the signals that
+    abort a running trial at once (not only after it)."""
+
+    jobs: int = 1
+    gpus: Sequence[str] | None = None
+    abort_on: frozenset[int] = frozenset()
+
+
+def run_prepared(
+    prep: Prepared, url: str, workers: Workers | None, progress: Progress | None = None, *, create: bool = True
+) -> RunResult:
+    """Open the study of ``prep`` (creating it only with ``create``) and run ``workers`` on it (none: return once it is open)."""
     progress = progress or Progress()
-    url = prep.workspace.storage_url(storage)
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     held = HeldWarnings(_warner(progress))
-    opened = _open(prep, url, held)
+    opened = _open(prep, url, held, create=create)
     before = snapshot(opened.study)
     progress.start(prep.space.study, prep.budget, before, resumed=not opened.created)
     start = time.perf_counter()
     try:
-        outcome = _run_workers(prep, url, jobs, opened, progress, held, before)
+        if workers is None:
+            outcome = WorkersOutcome(False, [], Tally())
+        else:
+            outcome = _run_workers(prep, url, workers, opened, progress, held, before)
     finally:
         progress.stop()  # also when the study was deleted under the run: the terminal is left clean
     with _no_interrupt():  # a stop signal now waits until the parent run is closed (it would stay RUNNING)
@@ -84,7 +111,8 @@ def run_study(
     after = snapshot(opened.study)
     elapsed = time.perf_counter() - start
     result = RunResult.of(prep, url, created=opened.created, before=before, after=after, outcome=outcome, elapsed_seconds=elapsed)
-    _check_outcome(result)
+    if workers is None or result.stop_signal is None or not workers.abort_on:
+        _check_outcome(result)  # a worker a signal stopped says so in its exit code instead
     return result
 
 
@@ -107,14 +135,18 @@ class Opened:
     tracker: LiveProjection
 
 
-def _open(prep: Prepared, url: str, held: HeldWarnings) -> Opened:
-    """Record the data version, then create or resume the study, fill its budget and open its projection."""
+def _open(prep: Prepared, url: str, held: HeldWarnings, *, create: bool = True) -> Opened:
+    """Record the data version, then create or resume the study, fill its budget and open its projection.
+
+    Without ``create`` (a worker joining the study) the study must exist, and its data version and
+    budget stay as its creator recorded them."""
     reached, tracked = read_tracked(prep.workspace, prep.data.version)  # a client, why there is none, or None
-    record_data(url, prep.data, prep.space.study, prep.where, tracked)  # one version name, one set of digests
+    if create:
+        record_data(url, prep.data, prep.space.study, prep.where, tracked)  # one version name, one set of digests
     with study_lock(url, prep.space.study):  # one process at a time creates the study and fills its budget
-        study, created = open_study(prep, url)
+        study, created = open_study(prep, url, create=create)
         budget = {"n_trials": prep.budget, "timeout": prep.space.timeout}
-        if study.user_attrs.get(STUDY_BUDGET) != budget:  # what `hpo show` reports: the budget it now runs to
+        if create and study.user_attrs.get(STUDY_BUDGET) != budget:  # what `hpo show` reports: the budget it now runs to
             study.set_user_attr(STUDY_BUDGET, budget)
         top_up_budget(study, prep)
         # ... and finds or creates its MLflow parent run: a tracking server has no lock of its own, and
@@ -126,9 +158,11 @@ def _open(prep: Prepared, url: str, held: HeldWarnings) -> Opened:
 
 
 def _run_workers(
-    prep: Prepared, url: str, jobs: int, opened: Opened, progress: Progress, held: HeldWarnings, before: StudySnapshot
+    prep: Prepared, url: str, workers: Workers, opened: Opened, progress: Progress, held: HeldWarnings, before: StudySnapshot
 ) -> WorkersOutcome:
-    """Run ``jobs`` workers (this process alone for one) until the budget is spent, the deadline passes or a stop."""
+    """Run the workers (this process alone for one) until the budget is spent, the deadline passes or a stop."""
+    jobs = workers.jobs
+    devices = device_groups(workers.gpus or [], jobs)
     worker = _WorkerArgs(
         loaded=prep.loaded,
         workspace=prep.workspace,
@@ -139,10 +173,11 @@ def _run_workers(
         budget=prep.budget,
         trials_at_start=before.finished,
         track=opened.tracker.active,
+        devices=devices[0] if devices else None,
     )
     if jobs == 1:
-        return _run_in_process(worker, prep, opened.study, progress, opened.tracker, held)
-    return _run_processes(worker, prep, jobs, opened.study, progress)
+        return _run_in_process(worker, prep, opened.study, progress, opened.tracker, held, workers.abort_on)
+    return _run_processes(worker, prep, jobs, opened.study, progress, devices)
 
 
 MAX_TRIALS = 10**9

@@ -21,11 +21,19 @@ class _Stop:
     """Ctrl-C (or another of ``STOP_SIGNALS``) once: finish the running trial, start no other.
     Twice: abort it (it is retried)."""
 
-    def __init__(self, on_first: Callable[[int], None] | None = None) -> None:
+    def __init__(self, on_first: Callable[[int], None] | None = None, abort_on: frozenset[int] = frozenset()) -> None:
         self.requested = False
         self.aborted = False
         self._on_first = on_first
         self._first: tuple[int, float] | None = None  # the first signal and when it came
+        # Signals that abort at once, as a second signal does: `hpo worker`'s SIGTERM, since the
+        # engine that sends it (Kubernetes, Slurm, Ray) kills the process a few seconds later.
+        self._abort_on = abort_on
+
+    @property
+    def signal(self) -> int | None:
+        """The stop signal that came first, if any."""
+        return None if self._first is None else self._first[0]
 
     def handle(self, signum: int, frame: object) -> None:
         first = self._first
@@ -33,7 +41,12 @@ class _Stop:
             # One stop delivered twice: a scheduler that signals every process (systemd's control group,
             # `kill -TERM` of each pid) reaches a worker directly and through its parent's SIGINT.
             return
-        if self.requested:
+        if self.requested or signum in self._abort_on:
+            if not self.requested:
+                self.requested = True
+                self._first = (signum, time.monotonic())
+                if self._on_first:
+                    self._on_first(signum)
             # Raised inside a model's callback (CatBoost calls back every iteration), this comes
             # back wrapped in the library's own error: `aborted` says what it was.
             self.aborted = True
@@ -56,6 +69,11 @@ def stopping_message(signum: int, trials: str = "trial") -> str:
     if signum == signal.SIGINT:
         return f"Stopping after the running {trials} (Ctrl-C again to abort {'them' if trials.endswith('s') else 'it'})"
     return f"{signal.Signals(signum).name} received: stopping after the running {trials} (a second signal aborts)"
+
+
+def aborting_message(signum: int) -> str:
+    """What a worker says when a signal that aborts at once arrives."""
+    return f"{signal.Signals(signum).name} received: the running trial is failed and requeued in its budget slot; stopping"
 
 
 def _quiet_excepthook(hook: Callable[..., object]) -> Callable[..., object]:

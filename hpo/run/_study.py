@@ -50,14 +50,23 @@ READY_WAIT_SECONDS = 60
 BUDGET_WINDOW = 8  # budget slots kept enqueued ahead of the workers
 
 
-def open_study(prep: Prepared, url: str) -> tuple[optuna.Study, bool]:
-    """Create the study (and write its attributes once) or load it and check it is the same."""
+def open_study(prep: Prepared, url: str, *, create: bool = True) -> tuple[optuna.Study, bool]:
+    """Create the study (and write its attributes once) or load it and check it is the same.
+
+    Without ``create`` the study must exist (a worker joins it): :class:`StudyError` otherwise."""
     import optuna
 
     space = prep.space
-    storage = open_storage(url)
+    storage = open_storage(url, create=create)
     sampler = make_sampler(space.sampler, space.seed)
     pruner = make_pruner(space.pruner, prep.max_iterations)
+    if not create:
+        try:
+            study = optuna.load_study(study_name=space.study, storage=storage, sampler=sampler, pruner=pruner)
+        except KeyError:
+            raise StudyError(f"study {space.study!r} is no longer in {masked_url(url)} (deleted?)") from None
+        _check_same_study(study, prep, url)
+        return study, False
     inheritance = None
     if warm_started(prep) and not _exists(storage, space.study):
         inheritance = inherited_trials(prep, url)  # checked before anything is written

@@ -31,6 +31,17 @@ if TYPE_CHECKING:
     from hpo.tracking import LiveProjection
 
 INTERRUPTED = "interrupted (Ctrl-C); retried in the same budget slot"
+
+
+def interrupted_text(signum: int | None) -> str:
+    """The `error` of a trial a stop signal cut short: Ctrl-C's, or the signal's name (SIGTERM)."""
+    import signal
+
+    if signum in (None, signal.SIGINT):
+        return INTERRUPTED
+    return f"interrupted ({signal.Signals(signum).name}); retried in the same budget slot"
+
+
 IDLE_POLL_SECONDS = 0.5  # how often a worker with nothing to claim checks the trials still running
 
 
@@ -105,6 +116,7 @@ class _WorkerArgs:
     budget: int | None
     trials_at_start: int
     track: bool = True
+    devices: str | None = None  # CUDA_VISIBLE_DEVICES for this worker's fits, when pinned
 
 
 def _worker_loop(
@@ -126,6 +138,8 @@ def _worker_loop(
     import optuna
 
     space = prep.space
+    if args.devices is not None:  # before any fit initialises CUDA
+        os.environ["CUDA_VISIBLE_DEVICES"] = args.devices
     # A sampler seed per worker and per resume: a resumed or parallel study must not replay
     # the random start-up points it already tried.
     seed = int(np.random.SeedSequence([space.seed, args.trials_at_start, args.index]).generate_state(1)[0])
@@ -189,9 +203,19 @@ def _claim_and_run(
             break
         before = held.mark()
         try:
-            frozen = run_trial(study, claimed.trial_id, objective, tracker, aborted=lambda: stop.aborted, beaten=claimed.started)
+            frozen = run_trial(
+                study,
+                claimed.trial_id,
+                objective,
+                tracker,
+                aborted=lambda: stop.aborted,
+                beaten=claimed.started,
+                why=lambda: interrupted_text(stop.signal),
+            )
         except KeyboardInterrupt:
-            _abandon(study, claimed.trial_id, tracker)  # aborted before (or while) its end was recorded
+            _abandon(
+                study, claimed.trial_id, tracker, interrupted_text(stop.signal)
+            )  # aborted before (or while) its end was recorded
             raise
         except TrialTakenAway as e:
             # Its retry runs (or ran) in the same slot: counting this result too would spend the slot twice.
@@ -211,13 +235,13 @@ def _grace_period(study: optuna.Study) -> str:
     return f" ({seconds} s)" if seconds else ""
 
 
-def _abandon(study: optuna.Study, claimed: int, tracker: LiveProjection | None) -> None:
+def _abandon(study: optuna.Study, claimed: int, tracker: LiveProjection | None, why: str = INTERRUPTED) -> None:
     """Fail a claimed trial a Ctrl-C cut short and requeue its slot, unless its end was recorded."""
     from optuna.exceptions import UpdateFinishedTrialError
 
     storage = storage_of(study)
     try:
-        storage.set_trial_user_attr(claimed, TRIAL_ERROR, INTERRUPTED)
+        storage.set_trial_user_attr(claimed, TRIAL_ERROR, why)
         if not change_state(storage, claimed, "RUNNING", "FAIL"):
             return
     except UpdateFinishedTrialError:
@@ -235,17 +259,19 @@ def run_trial(
     tracker: LiveProjection | None = None,
     aborted: Callable[[], bool] = lambda: False,
     beaten: bool = False,
+    why: Callable[[], str] = lambda: INTERRUPTED,
 ) -> optuna.trial.FrozenTrial:
     """Run one claimed trial with heartbeats, tell the storage how it ended, then project it.
 
     ``aborted`` says whether a second Ctrl-C came, for an interrupt the model library wrapped;
-    ``beaten`` whether the claim recorded the trial's first heartbeat.
+    ``beaten`` whether the claim recorded the trial's first heartbeat; ``why`` is the `error` of a
+    trial a stop signal cut short.
 
     Raises:
         TrialTakenAway: another process failed the trial as stale meanwhile (this worker was paused).
     """
     try:
-        frozen = _run_trial(study, claimed, objective, tracker, aborted, beaten)
+        frozen = _run_trial(study, claimed, objective, tracker, aborted, beaten, why)
     except Exception:
         # A trial failed by someone else is frozen: whatever this worker wrote last (an attribute,
         # its value) was refused, as UpdateFinishedTrialError or Optuna's "Cannot tell a FAIL trial".
@@ -270,6 +296,7 @@ def _run_trial(
     tracker: LiveProjection | None,
     aborted: Callable[[], bool],
     beaten: bool,
+    why: Callable[[], str],
 ) -> optuna.trial.FrozenTrial:
     import optuna
     from optuna.trial import TrialState
@@ -288,25 +315,25 @@ def _run_trial(
                 raise KeyboardInterrupt
         except optuna.TrialPruned:
             if aborted():
-                _interrupted(study, trial)
+                _interrupted(study, trial, why())
                 raise KeyboardInterrupt from None
             return study.tell(trial, state=TrialState.PRUNED)
         except KeyboardInterrupt:
-            _interrupted(study, trial)
+            _interrupted(study, trial, why())
             raise
         except Exception as e:
             if aborted():  # the second Ctrl-C, wrapped by the library (e.g. a CatBoostError)
-                _interrupted(study, trial)
+                _interrupted(study, trial, why())
                 raise KeyboardInterrupt from None
             _record_error(trial, f"{type(e).__name__}: {e}", traceback.format_exc())
             return study.tell(trial, state=TrialState.FAIL)
     return study.tell(trial, value)
 
 
-def _interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+def _interrupted(study: optuna.Study, trial: optuna.Trial, why: str) -> None:
     from optuna.trial import TrialState
 
-    _record_error(trial, INTERRUPTED)
+    _record_error(trial, why)
     requeue(study, study.tell(trial, state=TrialState.FAIL))
 
 
