@@ -24,6 +24,14 @@ def seconds(option: str, text: str | None) -> float | None:
         raise _bad(option, "a number of seconds", text) from None
 
 
+def number(option: str, text: str | None) -> float | None:
+    """``text`` as a number, for the flag ``option``; None stays None."""
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        raise _bad(option, "a number", text) from None
+
+
 def _bad(option: str, what: str, text: str | None) -> Exception:
     from hpo.errors import HpoError
 

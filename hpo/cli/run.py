@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from hpo.cli._guard import guarded
-from hpo.cli._options import seconds, whole
+from hpo.cli._options import number, seconds, whole
 
 
 def run(
@@ -37,6 +37,18 @@ def run(
     create_only: bool = typer.Option(
         False, "--create-only", help="Create or resume the study and fill its budget; run no trial (`hpo worker` joins it)."
     ),
+    backend: str = typer.Option(
+        "local",
+        "--backend",
+        metavar="local|ray|dask",
+        help="Who runs the workers: this host, or a Ray or Dask cluster.",
+    ),
+    address: Optional[str] = typer.Option(None, "--address", help="The cluster: a Ray address (or auto), a Dask scheduler."),
+    workers: Optional[str] = typer.Option(None, "--workers", metavar="N", help="Workers on the cluster (--backend ray or dask)."),
+    cpus_per_worker: Optional[str] = typer.Option(None, "--cpus-per-worker", metavar="C", help="CPUs Ray gives each worker (1)."),
+    gpus_per_worker: Optional[str] = typer.Option(
+        None, "--gpus-per-worker", metavar="G", help="GPUs Ray or Dask give each worker (0); Ray sets CUDA_VISIBLE_DEVICES."
+    ),
     gpus: Optional[str] = typer.Option(
         None, "--gpus", metavar="LIST", help="GPUs the workers share, e.g. 0,1: each sees its share (CUDA_VISIBLE_DEVICES)."
     ),
@@ -47,6 +59,7 @@ def run(
         from rich.console import Console
 
         from hpo.cli._output import BarProgress, print_json, print_result
+        from hpo.launch import engine_of
         from hpo.run import run_study
         from hpo.run._devices import parse_devices
 
@@ -61,6 +74,16 @@ def run(
             timeout=seconds("--timeout", timeout),
             gpus=None if gpus is None else parse_devices(gpus),
             create_only=create_only,
+            engine=engine_of(
+                backend,
+                address=address,
+                workers=whole("--workers", workers),
+                cpus_per_worker=number("--cpus-per-worker", cpus_per_worker),
+                gpus_per_worker=number("--gpus-per-worker", gpus_per_worker),
+                jobs=jobs if jobs != 1 else None,
+                gpus=gpus,
+                timeout=seconds("--timeout", timeout),
+            ),
         )
         if as_json:
             print_json(result.as_dict())

@@ -21,6 +21,7 @@ A trial whose worker died or was aborted is retried in its own slot.
 from hpo.run._claims import claim_trial, fail_stale, requeue, running_trials
 from hpo.run._join import join_study
 from hpo.run._objective import Objective
+from hpo.run._processes import watch_workers
 from hpo.run._result import BestTrial, Progress, RunResult, StudySnapshot, snapshot
 from hpo.run._runner import run_study
 from hpo.run._study import open_study, study_attributes, top_up_budget
@@ -45,4 +46,5 @@ __all__ = [
     "study_attributes",
     "suggest",
     "top_up_budget",
+    "watch_workers",
 ]

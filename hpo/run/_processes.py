@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -197,35 +197,53 @@ def _run_processes(
     for p in procs:
         p.start()
 
-    signals = 0
-    first: int | None = None
-
-    def forward(signum: int, frame: object) -> None:
-        nonlocal signals, first
-        signals += 1
-        first = signum if first is None else first
-        progress.message(stopping_message(signum, "trials") if signals == 1 else "Aborting")
+    def forward(signum: int, count: int) -> None:
         for p in procs:
             if p.is_alive() and p.pid:
                 os.kill(p.pid, signal.SIGINT)  # each worker counts them as it counts Ctrl-C
 
-    from optuna.trial import TrialState
-
-    failures: list[str] = []
-    seen = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
-    deleted = False
-    with _stop_signals(forward):
-        while any(p.is_alive() for p in procs):
-            time.sleep(POLL_SECONDS)
-            deleted = deleted or _poll_or_deleted(study, progress, failures, seen)
-        if not deleted:
-            deleted = _poll_or_deleted(study, progress, failures, seen)
-    if deleted or any(p.exitcode == EXIT_STUDY_DELETED for p in procs):
+    watched = watch_workers(study, progress, lambda: any(p.is_alive() for p in procs), forward)
+    if watched.deleted or any(p.exitcode == EXIT_STUDY_DELETED for p in procs):
         check_study(study)
     crashed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if crashed:
         progress.message(f"{len(crashed)} worker(s) exited with an error (exit codes {crashed})")
-    return WorkersOutcome(signals > 0, failures, tally.read(), first)
+    return WorkersOutcome(watched.signals > 0, watched.failures, tally.read(), watched.first)
+
+
+@dataclass
+class Watched:
+    """What :func:`watch_workers` saw: the failed trials it reported, the stop signals, a deleted study."""
+
+    failures: list[str] = field(default_factory=list)
+    signals: int = 0
+    first: int | None = None  # the first stop signal
+    deleted: bool = False
+
+
+def watch_workers(
+    study: optuna.Study, progress: Progress, alive: Callable[[], bool], forward: Callable[[int, int], None]
+) -> Watched:
+    """Show the study's progress and its failed trials while ``alive()``, whoever runs the workers
+    (this host's processes, a cluster's tasks); each stop signal is passed on as ``forward(signum, count)``."""
+    from optuna.trial import TrialState
+
+    watched = Watched()
+
+    def on_signal(signum: int, frame: object) -> None:
+        watched.signals += 1
+        watched.first = signum if watched.first is None else watched.first
+        progress.message(stopping_message(signum, "trials") if watched.signals == 1 else "Aborting")
+        forward(signum, watched.signals)
+
+    seen = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    with _stop_signals(on_signal):
+        while alive():
+            time.sleep(POLL_SECONDS)
+            watched.deleted = watched.deleted or _poll_or_deleted(study, progress, watched.failures, seen)
+        if not watched.deleted:
+            watched.deleted = _poll_or_deleted(study, progress, watched.failures, seen)
+    return watched
 
 
 def _poll_or_deleted(study: optuna.Study, progress: Progress, failures: list[str], seen: set[int]) -> bool:

@@ -14,6 +14,7 @@ from hpo.ledger import record as record_data
 from hpo.prepare import Prepared, prepare_loaded
 from hpo.run._claims import fail_stale
 from hpo.run._devices import device_groups
+from hpo.run._engine import Engine
 from hpo.run._processes import _run_in_process, _run_processes
 from hpo.run._result import Progress, RunResult, StudySnapshot, Tally, WorkersOutcome, snapshot
 from hpo.run._signals import _no_interrupt
@@ -43,6 +44,7 @@ def run_study(
     timeout: float | None = None,
     gpus: Sequence[str] | None = None,
     create_only: bool = False,
+    engine: Engine | None = None,
 ) -> RunResult:
     """Create or resume the study of ``space_path`` and run it to its budget.
 
@@ -55,6 +57,8 @@ def run_study(
         gpus: devices the workers share (``CUDA_VISIBLE_DEVICES``; see :func:`device_groups`).
         create_only: create or resume the study, fill its budget and open its MLflow parent run,
             then return without running a trial (workers join it: :func:`join_study`).
+        engine: a cluster engine that runs the workers instead of this host (``hpo.launch``); it
+            is reached before anything is written.
 
     Returns:
         The outcome; ``RunResult.note`` says so when every trial of the run was pruned.
@@ -68,8 +72,14 @@ def run_study(
     check_budget(n_trials, timeout)
     ws = workspace or load_workspace()
     prep = prepare_loaded(_with_budget(load_space(space_path, workspace=ws), n_trials, timeout), ws)
-    workers = None if create_only else Workers(jobs, gpus)
-    return run_prepared(prep, prep.workspace.storage_url(storage), workers, progress)
+    workers = None if create_only else Workers(jobs, gpus, engine=engine)
+    if engine is None or create_only:
+        return run_prepared(prep, prep.workspace.storage_url(storage), workers, progress)
+    engine.connect()
+    try:
+        return run_prepared(prep, prep.workspace.storage_url(storage), workers, progress)
+    finally:
+        engine.close()
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ class Workers:
     jobs: int = 1
     gpus: Sequence[str] | None = None
     abort_on: frozenset[int] = frozenset()
+    engine: Engine | None = None  # workers a cluster engine runs instead (jobs and gpus are then its own)
 
 
 def run_prepared(
@@ -161,6 +172,8 @@ def _run_workers(
     prep: Prepared, url: str, workers: Workers, opened: Opened, progress: Progress, held: HeldWarnings, before: StudySnapshot
 ) -> WorkersOutcome:
     """Run the workers (this process alone for one) until the budget is spent, the deadline passes or a stop."""
+    if workers.engine is not None:
+        return workers.engine.run(opened.study, url, progress)
     jobs = workers.jobs
     devices = device_groups(workers.gpus or [], jobs)
     worker = _WorkerArgs(
